@@ -1,0 +1,67 @@
+// Package testenv starts and stops the real components that tests, benchmarks
+// and the demo run against: a private userspace Open vSwitch (ovsdb-server and
+// ovs-vswitchd in a temporary directory, inside a network namespace of its own)
+// and private network namespaces whose conntrack table is filled with entries.
+//
+// Nothing here touches host settings: every daemon, directory and namespace it
+// creates is removed by the matching Close.
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// debianPackage names the Debian package that ships each executable the
+// harness needs, so a missing one can be reported with the fix.
+var debianPackage = map[string]string{
+	"ovsdb-server": "openvswitch-switch",
+	"ovs-vswitchd": "openvswitch-switch",
+	"ovsdb-tool":   "openvswitch-switch",
+	"ovs-vsctl":    "openvswitch-switch",
+	"ovs-ofctl":    "openvswitch-switch",
+	"conntrack":    "conntrack",
+	"nft":          "nftables",
+	"ip":           "iproute2",
+	"setpriv":      "util-linux",
+	"prometheus":   "prometheus",
+	"promtool":     "prometheus",
+}
+
+// InCI reports whether the tests run in CI (CI=true), where a missing
+// prerequisite is a failure rather than a skip.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Require checks that each named executable is on PATH and that the process
+// runs as root (network namespaces and OVS need it). When something is
+// missing the test is skipped, or failed in CI, with a message naming the
+// Debian package to install (`make test` installs them all).
+func Require(t testing.TB, bins ...string) {
+	t.Helper()
+	if err := Check(bins...); err != nil {
+		if InCI() {
+			t.Fatalf("missing prerequisite (CI=true, so this fails instead of skipping): %v", err)
+		}
+		t.Skipf("missing prerequisite: %v", err)
+	}
+}
+
+// Check is Require without a testing.TB: it returns an error naming what is
+// missing and how to install it.
+func Check(bins ...string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("must run as root (network namespaces, OVS daemons); run `sudo make test`")
+	}
+	for _, b := range bins {
+		if _, err := exec.LookPath(b); err != nil {
+			pkg := debianPackage[b]
+			if pkg == "" {
+				pkg = "the package providing " + b
+			}
+			return fmt.Errorf("%s not found on PATH: install it with `apt-get install %s` (or run `make deps`)", b, pkg)
+		}
+	}
+	return nil
+}
