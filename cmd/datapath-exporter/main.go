@@ -1,0 +1,151 @@
+// Command datapath-exporter serves Prometheus metrics about the datapath of
+// an Antrea node: per-table flow counts of OVS bridges, read over OpenFlow,
+// and the kernel conntrack table's size, limit and statistics, read over
+// netlink.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/datapath-exporter/datapath-exporter/collector"
+)
+
+const name = "datapath_exporter"
+
+// defaultListenAddress is clear of Antrea's agent and controller ports
+// (10349-10351), the kubelet's (10248-10250, 10255) and node_exporter's
+// (9100), since the exporter shares the host network of Antrea's agent pod.
+const defaultListenAddress = ":10357"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run parses args, builds the collectors and serves until ctx ends or the
+// server fails. It returns the process's exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := kingpin.New("datapath-exporter",
+		"Prometheus exporter for OVS OpenFlow table flow counts (over OpenFlow) and kernel conntrack usage (over netlink).")
+	app.UsageWriter(stdout)
+	app.ErrorWriter(stderr)
+	app.Terminate(nil)
+	webConfig := kingpinflag.AddFlags(app, defaultListenAddress)
+	metricsPath := app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+	collectorFlags := collector.RegisterFlags(app)
+	logConfig := &promslog.Config{Writer: stderr}
+	promslogflag.AddFlags(app, logConfig)
+	app.Version(version.Print("datapath-exporter"))
+	app.HelpFlag.Short('h')
+
+	var exited bool
+	app.Terminate(func(int) { exited = true })
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "datapath-exporter: %v (see --help)\n", err)
+		return 2
+	}
+	if exited { // --help or --version
+		return 0
+	}
+
+	logger := promslog.New(logConfig)
+	logger.Info("starting datapath-exporter", "version", version.Info(), "build_context", version.BuildContext())
+
+	collectors, err := collectorFlags.Build(logger)
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		return 1
+	}
+	if len(collectors) == 0 {
+		logger.Warn("every collector is disabled: only build and scrape metrics will be served")
+	}
+	for n := range collectors {
+		logger.Info("collector enabled", "collector", n)
+	}
+
+	handler, err := newHandler(logger, collectors, *metricsPath)
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		return 1
+	}
+	server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- web.ListenAndServe(server, webConfig, logger) }()
+	select {
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("HTTP server failed", "err", err)
+			return 1
+		}
+		return 0
+	case <-ctx.Done():
+		logger.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = server.Shutdown(sctx)
+		return 0
+	}
+}
+
+// newHandler returns the exporter's HTTP routes: metrics, a landing page and
+// health endpoints for Kubernetes probes.
+func newHandler(logger *slog.Logger, cs map[string]collector.Collector, metricsPath string) (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		versioncollector.NewCollector(name),
+		collector.NewExporter(logger, cs),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	mux := http.NewServeMux()
+	mux.Handle(metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		ErrorHandling: promhttp.ContinueOnError,
+		// Scrapes share one in-flight collection anyway; this bounds
+		// the goroutines of a flood of parallel requests.
+		MaxRequestsInFlight: 40,
+	}))
+	health := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "OK\n")
+	}
+	mux.HandleFunc("/-/healthy", health)
+	mux.HandleFunc("/-/ready", health)
+	if metricsPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "Datapath Exporter",
+			Description: "OVS OpenFlow table flow counts and kernel conntrack usage of an Antrea node",
+			Version:     version.Info(),
+			Links: []web.LandingLinks{
+				{Address: metricsPath, Text: "Metrics"},
+				{Address: "/-/healthy", Text: "Health"},
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("building landing page: %w", err)
+		}
+		mux.Handle("/", landing)
+	}
+	return mux, nil
+}

@@ -1,0 +1,205 @@
+// Package collector turns readings of Open vSwitch and kernel conntrack into
+// Prometheus metrics, after node_exporter's collector package: one file per
+// collector, a registry of collectors that `--collector.NAME` and
+// `--no-collector.NAME` switch on and off, descriptors built once, const
+// metrics built at scrape time, and per collector
+// datapath_scrape_collector_success and _duration_seconds. A failing
+// collector never breaks the others.
+//
+// It knows nothing of sockets or wire formats: that is packages ovs and
+// conntrack.
+package collector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+)
+
+// Namespace prefixes every metric name.
+const Namespace = "datapath"
+
+var (
+	scrapeDurationDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "scrape", "collector_duration_seconds"),
+		"How long the collector's last scrape took, in seconds.",
+		[]string{"collector"}, nil)
+	scrapeSuccessDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "scrape", "collector_success"),
+		"1 if the collector's last scrape worked, 0 if it failed (the exporter's log says why).",
+		[]string{"collector"}, nil)
+)
+
+// Collector reads one source and sends its metrics. Update must honour ctx
+// and return an error, not partial silence, when the source cannot be read.
+type Collector interface {
+	Update(ctx context.Context, ch chan<- prometheus.Metric) error
+}
+
+// builder builds a collector from the flags its registration bound.
+type builder func(logger *slog.Logger) (Collector, error)
+
+type registration struct {
+	name           string
+	help           string
+	defaultEnabled bool
+	// flags binds the collector's own flags and returns how to build it.
+	flags func(app *kingpin.Application) builder
+}
+
+var registry []registration
+
+// register is called from the init func of each collector's file.
+func register(r registration) { registry = append(registry, r) }
+
+// Names returns the names of all known collectors, sorted.
+func Names() []string {
+	out := make([]string, 0, len(registry))
+	for _, r := range registry {
+		out = append(out, r.name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Flags holds the command-line state of every registered collector.
+type Flags struct {
+	enabled  map[string]*bool
+	builders map[string]builder
+}
+
+// RegisterFlags binds --collector.NAME (with its --no- form) and every
+// collector's own flags to app.
+func RegisterFlags(app *kingpin.Application) *Flags {
+	f := &Flags{enabled: map[string]*bool{}, builders: map[string]builder{}}
+	for _, r := range registry {
+		state := "disabled"
+		if r.defaultEnabled {
+			state = "enabled"
+		}
+		f.enabled[r.name] = app.Flag("collector."+r.name,
+			fmt.Sprintf("Enable the %s collector: %s (default: %s).", r.name, r.help, state)).
+			Default(fmt.Sprint(r.defaultEnabled)).Bool()
+		f.builders[r.name] = r.flags(app)
+	}
+	return f
+}
+
+// Build builds every enabled collector. An error here (a bad flag value, a
+// netns path that cannot be opened) should stop the exporter at start.
+func (f *Flags) Build(logger *slog.Logger) (map[string]Collector, error) {
+	out := map[string]Collector{}
+	for _, name := range Names() {
+		if !*f.enabled[name] {
+			continue
+		}
+		c, err := f.builders[name](logger.With("collector", name))
+		if err != nil {
+			return nil, fmt.Errorf("collector %s: %w", name, err)
+		}
+		out[name] = c
+	}
+	return out, nil
+}
+
+// Exporter is the prometheus.Collector that runs the enabled collectors.
+// Concurrent scrapes share one in-flight run per collector, so N parallel
+// scrapes never open N OpenFlow sessions or N netlink requests at once.
+type Exporter struct {
+	collectors map[string]Collector
+	logger     *slog.Logger
+	flight     singleflight.Group
+
+	mu      sync.Mutex
+	lastErr map[string]string // last error logged per collector, "" when healthy
+}
+
+// NewExporter returns an Exporter running collectors.
+func NewExporter(logger *slog.Logger, collectors map[string]Collector) *Exporter {
+	return &Exporter{collectors: collectors, logger: logger, lastErr: map[string]string{}}
+}
+
+// Describe sends only the scrape metrics' descriptors: the collectors'
+// metrics depend on what the sources hold, so the Exporter is unchecked for
+// them.
+func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
+	ch <- scrapeDurationDesc
+	ch <- scrapeSuccessDesc
+}
+
+// Collect runs every collector in parallel and sends their metrics.
+func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
+	var wg sync.WaitGroup
+	for name, c := range e.collectors {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, m := range e.run(name, c) {
+				ch <- m
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// run returns the metrics of one collector run, shared with every scrape
+// that asks while it is in flight.
+func (e *Exporter) run(name string, c Collector) []prometheus.Metric {
+	v, _, _ := e.flight.Do(name, func() (any, error) {
+		// Each collector bounds its own work with its --X.timeout; a
+		// scrape that gives up does not cancel the run others wait for.
+		buf := make(chan prometheus.Metric, 64)
+		var out []prometheus.Metric
+		done := make(chan struct{})
+		go func() {
+			for m := range buf {
+				out = append(out, m)
+			}
+			close(done)
+		}()
+		start := time.Now()
+		err := c.Update(context.Background(), buf)
+		close(buf)
+		<-done
+		duration := time.Since(start).Seconds()
+		success := 1.0
+		if err != nil {
+			success = 0
+		}
+		e.logResult(name, err)
+		out = append(out,
+			prometheus.MustNewConstMetric(scrapeDurationDesc, prometheus.GaugeValue, duration, name),
+			prometheus.MustNewConstMetric(scrapeSuccessDesc, prometheus.GaugeValue, success, name))
+		return out, nil
+	})
+	return v.([]prometheus.Metric)
+}
+
+// logResult logs a failure at error level when it starts or its cause
+// changes, and at debug level while it repeats, so a down OVS does not fill
+// the log with one line per scrape; recovery is logged once.
+func (e *Exporter) logResult(name string, err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	e.mu.Lock()
+	prev := e.lastErr[name]
+	e.lastErr[name] = msg
+	e.mu.Unlock()
+	switch {
+	case err != nil && msg != prev:
+		e.logger.Error("collector failed", "collector", name, "err", msg)
+	case err != nil:
+		e.logger.Debug("collector still failing", "collector", name, "err", msg)
+	case prev != "":
+		e.logger.Info("collector recovered", "collector", name)
+	}
+}

@@ -1,0 +1,91 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/datapath-exporter/datapath-exporter/conntrack"
+)
+
+func init() {
+	register(registration{
+		name:           "conntrack",
+		help:           "kernel conntrack entries, limit and per-CPU statistics, read over netlink",
+		defaultEnabled: true,
+		flags: func(app *kingpin.Application) builder {
+			cfg := conntrack.Config{}
+			app.Flag("conntrack.netns", "Read the conntrack table of the network namespace at this path (e.g. /run/netns/NAME or a host's /proc/1/ns/net). Default: the exporter's own.").
+				StringVar(&cfg.NetnsPath)
+			app.Flag("conntrack.timeout", "Deadline for the netlink requests of one scrape.").
+				Default("2s").DurationVar(&cfg.Timeout)
+			return func(logger *slog.Logger) (Collector, error) { return NewConntrackCollector(cfg, logger) }
+		},
+	})
+}
+
+var (
+	ctEntriesDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "conntrack", "entries"),
+		"Entries in the kernel conntrack table (nf_conntrack_count), read over netlink (one global-stats request, never a dump).",
+		nil, nil)
+	ctLimitDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "conntrack", "entries_limit"),
+		"Maximum entries of the kernel conntrack table (nf_conntrack_max), read over netlink; at the limit new connections are dropped.",
+		nil, nil)
+	ctStatDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "conntrack", "stat_total"),
+		"Kernel conntrack per-CPU statistics summed over CPUs, read over netlink. The kernel keeps them as 32-bit counters per CPU: a wrap looks like a counter reset.",
+		[]string{"stat"}, nil)
+)
+
+// conntrackCollector exports the size, limit and statistics of one conntrack
+// table.
+type conntrackCollector struct {
+	reader  *conntrack.Reader
+	timeout time.Duration
+}
+
+// NewConntrackCollector opens the network namespace of cfg now, so that a bad
+// --conntrack.netns stops the exporter at start.
+func NewConntrackCollector(cfg conntrack.Config, _ *slog.Logger) (Collector, error) {
+	if cfg.Timeout <= 0 {
+		return nil, fmt.Errorf("--conntrack.timeout=%s: must be positive, e.g. 2s", cfg.Timeout)
+	}
+	r, err := conntrack.NewReader(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &conntrackCollector{reader: r, timeout: cfg.Timeout}, nil
+}
+
+func (c *conntrackCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	s, err := c.reader.Read(ctx)
+	if err != nil {
+		return err
+	}
+	ch <- prometheus.MustNewConstMetric(ctEntriesDesc, prometheus.GaugeValue, float64(s.Global.Entries))
+	ch <- prometheus.MustNewConstMetric(ctLimitDesc, prometheus.GaugeValue, float64(s.Global.Limit))
+	for _, st := range []struct {
+		name  string
+		value uint64
+	}{
+		{"found", s.Stats.Found},
+		{"invalid", s.Stats.Invalid},
+		{"insert", s.Stats.Insert},
+		{"insert_failed", s.Stats.InsertFailed},
+		{"drop", s.Stats.Drop},
+		{"early_drop", s.Stats.EarlyDrop},
+		{"error", s.Stats.Error},
+		{"search_restart", s.Stats.SearchRestart},
+	} {
+		ch <- prometheus.MustNewConstMetric(ctStatDesc, prometheus.CounterValue, float64(st.value), st.name)
+	}
+	return nil
+}

@@ -1,0 +1,317 @@
+package ovs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+)
+
+// maxReplyBytes bounds the total size of one multipart reply, so that a
+// misbehaving peer cannot make the exporter allocate without limit. A full
+// table-features reply of OVS 3.x is a few hundred KiB.
+const maxReplyBytes = 64 << 20
+
+// Conn is an OpenFlow connection to one bridge's management socket, after
+// version negotiation. It is not safe for concurrent use.
+type Conn struct {
+	c       net.Conn
+	path    string
+	version Version
+	xid     uint32
+	// peerVersions is what the switch offered in its HELLO.
+	peerVersions versionBitmap
+}
+
+// Dial connects to the management socket at path (e.g.
+// /var/run/openvswitch/br-int.mgmt) and negotiates the highest OpenFlow
+// version that both sides allow. ctx bounds the connect and the handshake.
+func Dial(ctx context.Context, path string) (*Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, explainDialError(path, err)
+	}
+	c := &Conn{c: nc, path: path}
+	if err := c.handshake(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// NewConn negotiates a version over an already connected nc (used by tests
+// that play the switch). On error nc is closed.
+func NewConn(ctx context.Context, nc net.Conn, name string) (*Conn, error) {
+	c := &Conn{c: nc, path: name}
+	if err := c.handshake(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// explainDialError turns the usual failures of connecting to a management
+// socket into messages that name the cause and the fix.
+func explainDialError(path string, err error) error {
+	switch {
+	case errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOENT):
+		return fmt.Errorf("no socket at %s: is ovs-vswitchd running, does the bridge exist, and is --ovs.rundir the directory holding its .mgmt sockets? (%w)", path, err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("connection refused on %s: a stale socket, ovs-vswitchd is not running or is restarting (%w)", path, err)
+	case errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
+		return fmt.Errorf("permission denied connecting to %s: the exporter must run as the socket's owner (root in Antrea's agent pod) (%w)", path, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("timed out connecting to %s: ovs-vswitchd is not answering; raise --ovs.timeout if it is only slow (%w)", path, err)
+	}
+	return fmt.Errorf("connecting to %s: %w", path, err)
+}
+
+// Version returns the negotiated OpenFlow version.
+func (c *Conn) Version() Version { return c.version }
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.c.Close() }
+
+// withDeadline applies ctx's deadline to the socket and makes a cancellation
+// of ctx interrupt a blocked read or write. The returned func undoes it.
+func (c *Conn) withDeadline(ctx context.Context) (func(), error) {
+	if err := ctx.Err(); err != nil {
+		return func() {}, err
+	}
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Time{}
+	}
+	if err := c.c.SetDeadline(dl); err != nil {
+		return func() {}, fmt.Errorf("setting deadline on %s: %w", c.path, err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.c.SetDeadline(time.Now()) })
+	return func() { stop() }, nil
+}
+
+func (c *Conn) nextXID() uint32 {
+	c.xid++
+	return c.xid
+}
+
+func (c *Conn) send(m Message) error {
+	b, err := m.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if _, err := c.c.Write(b); err != nil {
+		return c.ioError("writing to", err)
+	}
+	return nil
+}
+
+// receive reads one whole message.
+func (c *Conn) receive() (Message, error) {
+	var hb [headerLen]byte
+	if _, err := io.ReadFull(c.c, hb[:]); err != nil {
+		return Message{}, c.ioError("reading from", err)
+	}
+	var h Header
+	if err := h.UnmarshalBinary(hb[:]); err != nil {
+		return Message{}, fmt.Errorf("%s: %w", c.path, err)
+	}
+	body := make([]byte, int(h.Length)-headerLen)
+	if _, err := io.ReadFull(c.c, body); err != nil {
+		return Message{}, c.ioError("reading from", err)
+	}
+	return Message{Header: h, Body: body}, nil
+}
+
+func (c *Conn) ioError(op string, err error) error {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("%s %s: timed out: ovs-vswitchd did not answer in time; raise --ovs.timeout if it is only slow: %w", op, c.path, err)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
+		return fmt.Errorf("%s %s: ovs-vswitchd closed the connection (restarting, or the bridge was deleted): %w", op, c.path, err)
+	}
+	return fmt.Errorf("%s %s: %w", op, c.path, err)
+}
+
+// handshake exchanges HELLOs and picks the version. The switch may answer
+// with ERROR (HELLO_FAILED) when it allows none of ours.
+func (c *Conn) handshake(ctx context.Context) error {
+	undo, err := c.withDeadline(ctx)
+	if err != nil {
+		return err
+	}
+	defer undo()
+
+	ours := bitmapOf(SupportedVersions...)
+	hello := Message{
+		Header: Header{Version: ours.highest(), Type: typeHello, XID: c.nextXID()},
+		Body:   encodeHello(SupportedVersions...),
+	}
+	if err := c.send(hello); err != nil {
+		return err
+	}
+	for {
+		m, err := c.receive()
+		if err != nil {
+			return fmt.Errorf("OpenFlow handshake: %w", err)
+		}
+		switch m.Type {
+		case typeHello:
+			h, err := decodeHello(m.Body)
+			if err != nil {
+				return fmt.Errorf("OpenFlow handshake with %s: %w", c.path, err)
+			}
+			theirs := h.Versions
+			if theirs == 0 {
+				// No bitmap: the peer supports its header version and,
+				// by the rules of 1.0-1.2, every version below.
+				theirs = bitmapOf(m.Version)
+				for v := Version(1); v < m.Version; v++ {
+					theirs |= bitmapOf(v)
+				}
+			}
+			c.peerVersions = theirs
+			common := ours & theirs
+			if common == 0 {
+				return &VersionError{Path: c.path, Ours: ours, Theirs: theirs}
+			}
+			c.version = common.highest()
+			return nil
+		case typeError:
+			oe, err := decodeError(m.Version, m.Body)
+			if err != nil {
+				return fmt.Errorf("OpenFlow handshake with %s: %w", c.path, err)
+			}
+			if oe.Type == 0 { // HELLO_FAILED
+				return &VersionError{Path: c.path, Ours: ours, Detail: oe.Error()}
+			}
+			return fmt.Errorf("OpenFlow handshake with %s: %w", c.path, oe)
+		case typeEchoRequest:
+			if err := c.send(Message{Header: Header{Version: m.Version, Type: typeEchoReply, XID: m.XID}, Body: m.Body}); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("OpenFlow handshake with %s: expected HELLO, got message type %d", c.path, m.Type)
+		}
+	}
+}
+
+// VersionError says that the bridge allows none of the versions spoken here.
+type VersionError struct {
+	Path   string
+	Ours   versionBitmap
+	Theirs versionBitmap // zero if unknown
+	Detail string        // the switch's own words, if any
+}
+
+func (e *VersionError) Error() string {
+	allowed := "unknown"
+	if e.Theirs != 0 {
+		allowed = e.Theirs.String()
+	}
+	msg := fmt.Sprintf("%s allows no OpenFlow version this exporter speaks (ours: %s; the bridge's: %s): "+
+		"add one to the bridge's protocols, e.g. `ovs-vsctl set bridge BR protocols=OpenFlow10,OpenFlow13,OpenFlow15`",
+		e.Path, e.Ours, allowed)
+	if e.Detail != "" {
+		msg += " (" + e.Detail + ")"
+	}
+	return msg
+}
+
+// multipart sends a multipart request of the given kind and returns the
+// concatenated bodies of all reply messages. It answers echo requests,
+// skips unrelated messages and returns the switch's ERROR for this request.
+func (c *Conn) multipart(ctx context.Context, kind uint16) ([]byte, error) {
+	undo, err := c.withDeadline(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer undo()
+
+	req := multipartRequest(c.version, kind)
+	req.XID = c.nextXID()
+	if err := c.send(req); err != nil {
+		return nil, err
+	}
+	replyType := typeMultipartReply
+	if c.version == OpenFlow10 {
+		replyType = typeStatsReply10
+	}
+	var out []byte
+	for {
+		m, err := c.receive()
+		if err != nil {
+			return nil, err
+		}
+		if m.Version != c.version {
+			return nil, fmt.Errorf("%s: reply in %s on a connection negotiated for %s", c.path, m.Version, c.version)
+		}
+		switch {
+		case m.Type == typeEchoRequest:
+			if err := c.send(Message{Header: Header{Version: c.version, Type: typeEchoReply, XID: m.XID}, Body: m.Body}); err != nil {
+				return nil, err
+			}
+			continue
+		case m.XID != req.XID:
+			continue // an asynchronous message or a late reply to something else
+		case m.Type == typeError:
+			oe, err := decodeError(m.Version, m.Body)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", c.path, err)
+			}
+			return nil, fmt.Errorf("%s: %w", c.path, oe)
+		case m.Type != replyType:
+			return nil, fmt.Errorf("%s: expected a multipart reply, got message type %d", c.path, m.Type)
+		}
+		part, err := decodeMultipartReply(c.version, m.Body)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.path, err)
+		}
+		if part.Kind != kind {
+			return nil, fmt.Errorf("%s: asked for multipart kind %d, got %d", c.path, kind, part.Kind)
+		}
+		if len(out)+len(part.Body) > maxReplyBytes {
+			return nil, fmt.Errorf("%s: multipart reply exceeds %d bytes", c.path, maxReplyBytes)
+		}
+		out = append(out, part.Body...)
+		if !part.More {
+			return out, nil
+		}
+	}
+}
+
+// TableStats returns the statistics of every table. With OpenFlow 1.0 the
+// entries carry the tables' names and flow limits.
+func (c *Conn) TableStats(ctx context.Context) ([]TableStats, error) {
+	b, err := c.multipart(ctx, multipartTable)
+	if err != nil {
+		return nil, fmt.Errorf("reading table stats: %w", err)
+	}
+	ts, err := decodeTableStats(c.version, b)
+	if err != nil {
+		return nil, fmt.Errorf("reading table stats from %s: %w", c.path, err)
+	}
+	return ts, nil
+}
+
+// TableFeatures returns the name and flow limit of every table (OpenFlow
+// 1.3 and later). The reply is several times larger than the statistics.
+func (c *Conn) TableFeatures(ctx context.Context) ([]TableFeatures, error) {
+	if c.version == OpenFlow10 {
+		return nil, fmt.Errorf("reading table features from %s: not part of OpenFlow 1.0 (the table stats carry names there)", c.path)
+	}
+	b, err := c.multipart(ctx, multipartTableFeatures)
+	if err != nil {
+		return nil, fmt.Errorf("reading table features: %w", err)
+	}
+	tf, err := decodeTableFeatures(b)
+	if err != nil {
+		return nil, fmt.Errorf("reading table features from %s: %w", c.path, err)
+	}
+	return tf, nil
+}
