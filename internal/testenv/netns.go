@@ -1,0 +1,299 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// netnsPrefix starts the name of every namespace this package creates, so a
+// leftover one (after a crashed test) is easy to recognise in `ip netns list`.
+const netnsPrefix = "dpx-ct-"
+
+// fillTable is the nftables table FillUDP installs in the namespace.
+const fillTable = "dpx_fill"
+
+// fillUDPTimeout is the UDP conntrack timeout FillUDP sets inside the
+// namespace, so entries outlive any test that reads them.
+const fillUDPTimeout = 3600
+
+// Netns is a private network namespace created with `ip netns add`. Its
+// conntrack table is its own: entries put there never reach the host's.
+type Netns struct {
+	Name string
+	Path string // /run/netns/NAME, what --conntrack.netns takes
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewNetns creates a network namespace with a unique name and its loopback
+// interface up.
+func NewNetns(ctx context.Context) (*Netns, error) {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("naming a network namespace: %w", err)
+	}
+	name := netnsPrefix + hex.EncodeToString(b[:])
+	if _, err := run(ctx, "ip", "netns", "add", name); err != nil {
+		return nil, fmt.Errorf("creating network namespace: %w", err)
+	}
+	n := &Netns{Name: name, Path: "/run/netns/" + name}
+	if _, err := run(ctx, "ip", "-n", name, "link", "set", "lo", "up"); err != nil {
+		_ = n.Close()
+		return nil, fmt.Errorf("setting lo up in network namespace %s: %w", name, err)
+	}
+	return n, nil
+}
+
+// NetnsForTest creates a network namespace that is deleted when the test
+// ends. It skips the test (fails it in CI) when not root or when ip,
+// conntrack or nft is missing.
+func NetnsForTest(t testing.TB) *Netns {
+	t.Helper()
+	Require(t, "ip", "conntrack", "nft")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := NewNetns(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.Close(); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	return n
+}
+
+// Close deletes the namespace, which also frees its conntrack table. It is
+// safe to call more than once. It stops no process: anything started in the
+// namespace belongs to whoever started it.
+func (n *Netns) Close() error {
+	n.closeOnce.Do(func() {
+		if _, err := os.Stat(n.Path); errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := run(ctx, "ip", "netns", "del", n.Name); err != nil {
+			n.closeErr = fmt.Errorf("deleting network namespace: %w", err)
+		}
+	})
+	return n.closeErr
+}
+
+// Exec runs a command inside the namespace and returns its standard output.
+// The error includes the command's standard error.
+func (n *Netns) Exec(ctx context.Context, args ...string) (string, error) {
+	return run(ctx, "ip", append([]string{"netns", "exec", n.Name}, args...)...)
+}
+
+// InsertEntries adds count UDP entries in the given conntrack zone with
+// `conntrack -I`, each with its own tuple (10.Z.x.y → 10.200.x.y, where Z
+// depends on the zone so that calls for different zones never collide). It
+// runs one process per entry: fine for up to about a thousand; use FillUDP for
+// volume.
+func (n *Netns) InsertEntries(ctx context.Context, zone uint16, count int) error {
+	if count < 0 || count > 1<<16 {
+		return fmt.Errorf("inserting %d conntrack entries: count must be between 0 and 65536", count)
+	}
+	// Entries already in this zone shift the tuples so repeated calls add
+	// new entries instead of failing with "File exists".
+	start, err := n.zoneCount(ctx, zone)
+	if err != nil {
+		return err
+	}
+	for i := start; i < start+count; i++ {
+		src := fmt.Sprintf("10.%d.%d.%d", zone%200, (i>>8)&0xff, i&0xff)
+		dst := fmt.Sprintf("10.200.%d.%d", (i>>8)&0xff, i&0xff)
+		sport := strconv.Itoa(1024 + i>>16)
+		if _, err := n.Exec(ctx, "conntrack", "-I", "-p", "udp",
+			"-s", src, "-d", dst, "--sport", sport, "--dport", "53",
+			"-t", "3600", "-w", strconv.Itoa(int(zone))); err != nil {
+			return fmt.Errorf("inserting conntrack entry %d of %d in zone %d: %w", i-start+1, count, zone, err)
+		}
+	}
+	return nil
+}
+
+// zoneCount counts the entries in one zone (a dump: for test setup only).
+func (n *Netns) zoneCount(ctx context.Context, zone uint16) (int, error) {
+	out, err := n.Exec(ctx, "conntrack", "-L", "-w", strconv.Itoa(int(zone)))
+	if err != nil {
+		return 0, fmt.Errorf("listing conntrack zone %d: %w", zone, err)
+	}
+	return strings.Count(out, "\n"), nil
+}
+
+// Count returns the number of entries in the namespace's conntrack table as
+// `conntrack -C` reports it: the ground truth tests compare against.
+func (n *Netns) Count(ctx context.Context) (uint64, error) {
+	out, err := n.Exec(ctx, "conntrack", "-C")
+	if err != nil {
+		return 0, fmt.Errorf("counting conntrack entries: %w", err)
+	}
+	c, err := strconv.ParseUint(strings.TrimSpace(out), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("counting conntrack entries: parsing `conntrack -C` output %q: %w", out, err)
+	}
+	return c, nil
+}
+
+// FillUDP makes real traffic create count conntrack entries in the namespace:
+// one UDP datagram each to count distinct loopback destinations
+// (127.1.0.0:9 onwards). When zone is not 0 the entries go into that zone.
+//
+// To get there it installs an nftables table (conntrack stays idle in a
+// namespace until a rule needs it, here `ct state`, and `ct zone set` in the
+// raw-priority prerouting and output chains picks the zone) and raises
+// nf_conntrack_udp_timeout inside the namespace, where it is a per-namespace
+// setting, so the entries outlive the test. The datagrams are sent from a
+// goroutine locked to an OS thread that has joined the namespace; the thread
+// is never handed back to the runtime, so it exits with the goroutine.
+func (n *Netns) FillUDP(ctx context.Context, count int, zone uint16) error {
+	const maxCount = 250 << 16
+	if count < 0 || count > maxCount {
+		return fmt.Errorf("filling conntrack with %d UDP entries: count must be between 0 and %d", count, maxCount)
+	}
+	if _, err := n.Exec(ctx, "ip", "link", "set", "lo", "up"); err != nil {
+		return fmt.Errorf("setting lo up: %w", err)
+	}
+	if _, err := runStdin(ctx, fillRuleset(zone), "ip", "netns", "exec", n.Name, "nft", "-f", "-"); err != nil {
+		return fmt.Errorf("installing nftables ruleset: %w", err)
+	}
+	before, err := n.Count(ctx)
+	if err != nil {
+		return err
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- n.sendUDP(ctx, count) }()
+	if err := <-done; err != nil {
+		return fmt.Errorf("filling conntrack with %d UDP entries: %w", count, err)
+	}
+
+	after, err := n.Count(ctx)
+	if err != nil {
+		return err
+	}
+	if after < before+uint64(count) {
+		return fmt.Errorf("filling conntrack with %d UDP entries: the table grew by only %d (from %d to %d); is nf_conntrack_max (%s) too small?",
+			count, after-before, before, after, readTrim("/proc/sys/net/netfilter/nf_conntrack_max"))
+	}
+	return nil
+}
+
+// fillRuleset is the nftables ruleset FillUDP installs. Adding and deleting
+// the table first makes it replace an earlier one atomically.
+func fillRuleset(zone uint16) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "add table inet %s\ndelete table inet %s\ntable inet %s {\n", fillTable, fillTable, fillTable)
+	if zone != 0 {
+		for _, hook := range []string{"prerouting", "output"} {
+			fmt.Fprintf(&b, "\tchain zone_%s {\n\t\ttype filter hook %s priority raw; policy accept;\n\t\tct zone set %d\n\t}\n", hook, hook, zone)
+		}
+	}
+	b.WriteString("\tchain track {\n\t\ttype filter hook output priority filter; policy accept;\n\t\tct state new counter\n\t}\n}\n")
+	return b.String()
+}
+
+// sendUDP must run on its own goroutine: it moves that goroutine's OS thread
+// into the namespace and never unlocks it, so the runtime discards the
+// thread when the goroutine returns instead of reusing it in the wrong
+// namespace.
+func (n *Netns) sendUDP(ctx context.Context, count int) error {
+	runtime.LockOSThread()
+
+	f, err := os.Open(n.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("setns %s: %w", n.Path, err)
+	}
+
+	// /proc/sys/net is resolved against the opening thread's namespace, so
+	// this changes the namespace's timeout and not the host's.
+	timeout := "/proc/sys/net/netfilter/nf_conntrack_udp_timeout"
+	if err := os.WriteFile(timeout, []byte(strconv.Itoa(fillUDPTimeout)), 0); err != nil {
+		return fmt.Errorf("raising the UDP conntrack timeout in the namespace: %w", err)
+	}
+
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening UDP socket: %w", err)
+	}
+	defer unix.Close(fd)
+
+	payload := []byte{0}
+	base := netip.MustParseAddr("127.1.0.0").As4()
+	for i := 0; i < count; i++ {
+		if i%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("after %d datagrams: %w", i, err)
+			}
+		}
+		a := base
+		a[1] += byte(i >> 16)
+		a[2] = byte(i >> 8)
+		a[3] = byte(i)
+		to := &unix.SockaddrInet4{Port: 9, Addr: a}
+		for {
+			err := unix.Sendto(fd, payload, 0, to)
+			if err == nil {
+				break
+			}
+			// A full socket buffer or an ICMP error from an earlier
+			// datagram is not a reason to stop: send this one again.
+			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return fmt.Errorf("sending datagram %d to %v: %w", i, netip.AddrFrom4(a), err)
+		}
+	}
+	return nil
+}
+
+// run runs a command and returns its standard output; the error carries the
+// command line and its standard error.
+func run(ctx context.Context, name string, args ...string) (string, error) {
+	return runStdin(ctx, "", name, args...)
+}
+
+func runStdin(ctx context.Context, stdin, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+func readTrim(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "unreadable: " + err.Error()
+	}
+	return strings.TrimSpace(string(b))
+}
