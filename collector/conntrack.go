@@ -63,6 +63,9 @@ func NewConntrackCollector(cfg conntrack.Config, _ *slog.Logger) (Collector, err
 	return &conntrackCollector{reader: r, timeout: cfg.Timeout}, nil
 }
 
+// Close releases the network namespace held open since start.
+func (c *conntrackCollector) Close() error { return c.reader.Close() }
+
 func (c *conntrackCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

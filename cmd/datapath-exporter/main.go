@@ -43,22 +43,34 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run parses args, builds the collectors and serves until ctx ends or the
-// server fails. It returns the process's exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// options are the parsed command line.
+type options struct {
+	web         *web.FlagConfig
+	metricsPath *string
+	collectors  *collector.Flags
+	log         *promslog.Config
+}
+
+// newApp declares the command line.
+func newApp(stdout, stderr io.Writer) (*kingpin.Application, *options) {
 	app := kingpin.New("datapath-exporter",
 		"Prometheus exporter for OVS OpenFlow table flow counts (over OpenFlow) and kernel conntrack usage (over netlink).")
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
-	app.Terminate(nil)
-	webConfig := kingpinflag.AddFlags(app, defaultListenAddress)
-	metricsPath := app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
-	collectorFlags := collector.RegisterFlags(app)
-	logConfig := &promslog.Config{Writer: stderr}
-	promslogflag.AddFlags(app, logConfig)
+	opts := &options{log: &promslog.Config{Writer: stderr}}
+	opts.web = kingpinflag.AddFlags(app, defaultListenAddress)
+	opts.metricsPath = app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+	opts.collectors = collector.RegisterFlags(app)
+	promslogflag.AddFlags(app, opts.log)
 	app.Version(version.Print("datapath-exporter"))
 	app.HelpFlag.Short('h')
+	return app, opts
+}
 
+// run parses args, builds the collectors and serves until ctx ends or the
+// server fails. It returns the process's exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app, opts := newApp(stdout, stderr)
 	var exited bool
 	app.Terminate(func(int) { exited = true })
 	if _, err := app.Parse(args); err != nil {
@@ -69,10 +81,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	logger := promslog.New(logConfig)
+	logger := promslog.New(opts.log)
 	logger.Info("starting datapath-exporter", "version", version.Info(), "build_context", version.BuildContext())
 
-	collectors, err := collectorFlags.Build(logger)
+	collectors, err := opts.collectors.Build(logger)
 	if err != nil {
 		logger.Error("cannot start", "err", err)
 		return 1
@@ -80,18 +92,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(collectors) == 0 {
 		logger.Warn("every collector is disabled: only build and scrape metrics will be served")
 	}
-	for n := range collectors {
+	for n, c := range collectors {
 		logger.Info("collector enabled", "collector", n)
+		if closer, ok := c.(io.Closer); ok {
+			defer closer.Close()
+		}
 	}
 
-	handler, err := newHandler(logger, collectors, *metricsPath)
+	handler, err := newHandler(logger, collectors, *opts.metricsPath)
 	if err != nil {
 		logger.Error("cannot start", "err", err)
 		return 1
 	}
 	server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- web.ListenAndServe(server, webConfig, logger) }()
+	go func() { errc <- web.ListenAndServe(server, opts.web, logger) }()
 	select {
 	case err := <-errc:
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -1,0 +1,47 @@
+# datapath-exporter: build, test, lint, benchmark and demo.
+# `make test` is what CI runs (.ci/run); it installs what it needs first.
+
+GO       ?= go
+BIN      := bin/datapath-exporter
+PKG      := github.com/datapath-exporter/datapath-exporter
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BRANCH   ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -s -w \
+	-X github.com/prometheus/common/version.Version=$(VERSION) \
+	-X github.com/prometheus/common/version.Revision=$(REVISION) \
+	-X github.com/prometheus/common/version.Branch=$(BRANCH) \
+	-X github.com/prometheus/common/version.BuildUser=$(shell id -un)@$(shell hostname) \
+	-X github.com/prometheus/common/version.BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
+# Fuzz time per target in `make test`; `make fuzz FUZZTIME=5m` for a long run.
+FUZZTIME ?= 3s
+
+.PHONY: all build deps test unit fuzz lint bench clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/datapath-exporter
+
+# Debian packages the tests run for real: OVS, conntrack, nftables, iproute2,
+# setpriv (util-linux) and Prometheus/promtool.
+deps:
+	@scripts/deps.sh
+
+test: deps build
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt wants changes in:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 25m ./...
+	@$(MAKE) --no-print-directory fuzz
+
+# A bounded run of every fuzz target (seeds from real OVS captures).
+fuzz:
+	@scripts/fuzz.sh $(FUZZTIME)
+
+lint:
+	$(GO) vet ./...
+	@if command -v staticcheck >/dev/null; then staticcheck ./...; else echo "staticcheck not installed: go install honnef.co/go/tools/cmd/staticcheck@latest"; fi
+	@if command -v golangci-lint >/dev/null; then golangci-lint run; fi
+
+clean:
+	rm -rf bin

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
+)
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startExporter runs the exporter in-process with args and returns its base
+// URL once it answers. It is stopped when the test ends.
+func startExporter(t *testing.T, args ...string) (string, *syncBuffer) {
+	t.Helper()
+	addr := freeAddr(t)
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"--web.listen-address=" + addr}, args...), io.Discard, logs)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("exporter did not stop within 10s")
+		}
+	})
+	base := "http://" + addr
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/-/healthy")
+		if err == nil {
+			resp.Body.Close()
+			return base, logs
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("exporter exited with %d: %s", code, logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("exporter not answering on %s: %v\n%s", addr, err, logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s\n%s", url, resp.Status, b)
+	}
+	return string(b)
+}
+
+func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(strings.NewReader(get(t, base+"/metrics")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mfs
+}
+
+func labelsOf(m *dto.Metric) map[string]string {
+	out := map[string]string{}
+	for _, l := range m.GetLabel() {
+		out[l.GetName()] = l.GetValue()
+	}
+	return out
+}
+
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	}
+	return m.GetUntyped().GetValue()
+}
+
+// series returns the value of each series of family name, keyed by the
+// listed label values joined with "/".
+func series(mfs map[string]*dto.MetricFamily, name string, keys ...string) map[string]float64 {
+	out := map[string]float64{}
+	mf := mfs[name]
+	if mf == nil {
+		return out
+	}
+	for _, m := range mf.GetMetric() {
+		l := labelsOf(m)
+		var k []string
+		for _, key := range keys {
+			k = append(k, l[key])
+		}
+		out[strings.Join(k, "/")] = value(m)
+	}
+	return out
+}
+
+// TestEndToEnd runs the exporter against a real private OVS and a real
+// conntrack table in a private netns, and compares /metrics with what
+// ovs-ofctl and conntrack report for the same sources.
+func TestEndToEnd(t *testing.T) {
+	o := testenv.OVSForTest(t)
+	ns := testenv.NetnsForTest(t)
+	ctx := context.Background()
+
+	bridges := map[string][]string{"br-int": {"OpenFlow10", "OpenFlow15"}, "br-13": {"OpenFlow13"}}
+	for br, protocols := range bridges {
+		if err := o.AddBridge(br, protocols...); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.SetTableNames(br, testenv.AntreaTableNames); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var flows []string
+	for table, n := range map[int]int{1: 120, 11: 300, 12: 300, 16: 40, 70: 5} {
+		flows = append(flows, testenv.DropFlows(table, 0, n)...)
+	}
+	for br := range bridges {
+		if err := o.AddFlows(br, flows); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, zone := range []uint16{0, 65520, 7} {
+		if err := ns.InsertEntries(ctx, zone, 25); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ns.FillUDP(ctx, 2000, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	base, logs := startExporter(t, "--ovs.rundir="+o.RunDir, "--conntrack.netns="+ns.Path)
+	mfs := scrape(t, base)
+
+	t.Run("collectors succeed", func(t *testing.T) {
+		got := series(mfs, "datapath_scrape_collector_success", "collector")
+		for _, c := range []string{"ovs", "conntrack"} {
+			if got[c] != 1 {
+				t.Errorf("datapath_scrape_collector_success{collector=%q} = %v, want 1; logs:\n%s", c, got[c], logs)
+			}
+		}
+		if len(series(mfs, "datapath_exporter_build_info", "version")) != 1 {
+			t.Error("datapath_exporter_build_info missing")
+		}
+	})
+
+	t.Run("flows per table equal ovs-ofctl", func(t *testing.T) {
+		flowsGot := series(mfs, "datapath_ovs_table_flows", "bridge", "table_id")
+		names := series(mfs, "datapath_ovs_table_flows", "bridge", "table_id", "table_name")
+		for br := range bridges {
+			truth, err := o.DumpTables(br)
+			if err != nil {
+				t.Fatal(err)
+			}
+			counts, err := o.FlowCountsPerTable(br)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for id, ts := range truth {
+				key := fmt.Sprintf("%s/%d", br, id)
+				v, exported := flowsGot[key]
+				if !exported {
+					if ts.Active > 0 || ts.Name != "" || ts.Lookups > 0 {
+						t.Errorf("%s table %d (%q, %d flows) not exported", br, id, ts.Name, ts.Active)
+					}
+					continue
+				}
+				if uint64(v) != ts.Active || int(v) != counts[id] {
+					t.Errorf("%s table %d: exporter %v flows, dump-tables %d, dump-flows %d", br, id, v, ts.Active, counts[id])
+				}
+				if _, ok := names[fmt.Sprintf("%s/%d/%s", br, id, ts.Name)]; !ok {
+					t.Errorf("%s table %d: no series with table_name=%q", br, id, ts.Name)
+				}
+			}
+		}
+		if v := flowsGot["br-int/1"]; v != 120 {
+			t.Errorf("br-int SpoofGuard (table 1): %v flows, want 120", v)
+		}
+		if _, ok := names["br-int/11/EndpointDNAT"]; !ok {
+			t.Error("br-int table 11 not exported as EndpointDNAT")
+		}
+		if _, ok := names["br-13/11/EndpointDNAT"]; !ok {
+			t.Error("br-13 (OpenFlow 1.3) table 11 not exported as EndpointDNAT")
+		}
+		if v := series(mfs, "datapath_ovs_table_flows_limit", "bridge", "table_id")["br-13/11"]; v != 1e6 {
+			t.Errorf("br-13 table 11 limit %v, want OVS's 1000000", v)
+		}
+	})
+
+	t.Run("conntrack equals the kernel", func(t *testing.T) {
+		want, err := ns.Count(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := series(mfs, "datapath_conntrack_entries")[""]; uint64(got) != want {
+			t.Errorf("datapath_conntrack_entries = %v, conntrack -C in the netns says %d", got, want)
+		}
+		maxb, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_max")
+		if err != nil {
+			t.Fatal(err)
+		}
+		limit, _ := strconv.ParseFloat(strings.TrimSpace(string(maxb)), 64)
+		if got := series(mfs, "datapath_conntrack_entries_limit")[""]; got != limit {
+			t.Errorf("datapath_conntrack_entries_limit = %v, nf_conntrack_max = %v", got, limit)
+		}
+		if got := series(mfs, "datapath_conntrack_stat_total", "stat")["insert"]; got < 75 {
+			t.Errorf("insert stat %v, want >= 75 after 75 conntrack -I", got)
+		}
+	})
+
+	t.Run("README metrics table is true", func(t *testing.T) {
+		checkREADMEMetrics(t, mfs)
+	})
+
+	t.Run("landing page links metrics", func(t *testing.T) {
+		page := get(t, base+"/")
+		if !strings.Contains(page, `href="/metrics"`) {
+			t.Errorf("landing page has no link to /metrics:\n%s", page)
+		}
+	})
+}
