@@ -69,6 +69,29 @@ func Names() []string {
 	return out
 }
 
+// durationValue is a kingpin value whose parse error names the flag, which
+// kingpin's own duration flags do not.
+type durationValue struct {
+	flag string
+	d    *time.Duration
+}
+
+func (v durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("--%s=%s: not a duration: use e.g. 2s or 500ms", v.flag, s)
+	}
+	*v.d = d
+	return nil
+}
+
+func (v durationValue) String() string { return v.d.String() }
+
+// durationFlag declares a duration flag on app, stored in d.
+func durationFlag(app *kingpin.Application, name, help, def string, d *time.Duration) {
+	app.Flag(name, help).Default(def).SetValue(durationValue{flag: name, d: d})
+}
+
 // Flags holds the command-line state of every registered collector.
 type Flags struct {
 	enabled  map[string]*bool

@@ -21,8 +21,7 @@ func init() {
 			cfg := conntrack.Config{}
 			app.Flag("conntrack.netns", "Read the conntrack table of the network namespace at this path (e.g. /run/netns/NAME or a host's /proc/1/ns/net). Default: the exporter's own.").
 				StringVar(&cfg.NetnsPath)
-			app.Flag("conntrack.timeout", "Deadline for the netlink requests of one scrape.").
-				Default("2s").DurationVar(&cfg.Timeout)
+			durationFlag(app, "conntrack.timeout", "Deadline for the netlink requests of one scrape.", "2s", &cfg.Timeout)
 			return func(logger *slog.Logger) (Collector, error) { return NewConntrackCollector(cfg, logger) }
 		},
 	})

@@ -28,10 +28,10 @@ func init() {
 				StringsVar(&cfg.Bridges)
 			app.Flag("ovs.all-tables", "Export all tables, not only those that have a name, hold flows or have seen lookups.").
 				Default("false").BoolVar(&cfg.AllTables)
-			app.Flag("ovs.timeout", "Deadline for reading one bridge (connect, handshake, statistics).").
-				Default("2s").DurationVar(&cfg.Timeout)
-			app.Flag("ovs.table-names-refresh", "How long table names and limits read with a table-features request (OpenFlow 1.3+ bridges) are reused.").
-				Default(ovs.DefaultNamesMaxAge.String()).DurationVar(&cfg.NamesMaxAge)
+			durationFlag(app, "ovs.timeout", "Deadline for reading one bridge (connect, handshake, statistics).",
+				"2s", &cfg.Timeout)
+			durationFlag(app, "ovs.table-names-refresh", "How long table names and limits read with a table-features request (OpenFlow 1.3+ bridges) are reused.",
+				ovs.DefaultNamesMaxAge.String(), &cfg.NamesMaxAge)
 			return func(logger *slog.Logger) (Collector, error) { return NewOVSCollector(cfg, logger) }
 		},
 	})
