@@ -16,7 +16,7 @@ LDFLAGS  := -s -w \
 # Fuzz time per target in `make test`; `make fuzz FUZZTIME=5m` for a long run.
 FUZZTIME ?= 3s
 
-.PHONY: all build deps test unit fuzz lint bench clean
+.PHONY: all build deps test fuzz lint bench demo demo-stop clean
 
 all: build
 
@@ -37,6 +37,23 @@ test: deps build
 # A bounded run of every fuzz target (seeds from real OVS captures).
 fuzz:
 	@scripts/fuzz.sh $(FUZZTIME)
+
+DEMO_PIDFILE ?= /tmp/datapath-exporter-demo.pid
+DEMO_ARGS    ?=
+
+# The whole stack on this machine: private OVS with an Antrea-like br-int,
+# conntrack load in a private netns, the exporter and Prometheus with the
+# alert rules. Ctrl-C (or `make demo-stop`) removes all of it.
+demo: deps build
+	$(GO) build -o bin/datapath-demo ./internal/cmd/demo
+	bin/datapath-demo -exporter $(BIN) -pidfile $(DEMO_PIDFILE) $(DEMO_ARGS)
+
+demo-stop:
+	@if [ -f $(DEMO_PIDFILE) ]; then \
+		pid=$$(cat $(DEMO_PIDFILE)); kill -TERM $$pid 2>/dev/null || true; \
+		for i in $$(seq 1 100); do kill -0 $$pid 2>/dev/null || break; sleep 0.2; done; \
+		echo "demo stopped"; \
+	else echo "no demo running ($(DEMO_PIDFILE) not found)"; fi
 
 lint:
 	$(GO) vet ./...
