@@ -25,6 +25,9 @@ type Conn struct {
 	xid     uint32
 	// peerVersions is what the switch offered in its HELLO.
 	peerVersions versionBitmap
+	// ctx is the context of the operation under way, to tell a
+	// cancellation from a deadline when a read fails.
+	ctx context.Context
 }
 
 // Dial connects to the management socket at path (e.g.
@@ -91,7 +94,8 @@ func (c *Conn) withDeadline(ctx context.Context) (func(), error) {
 		return func() {}, fmt.Errorf("setting deadline on %s: %w", c.path, err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.c.SetDeadline(time.Now()) })
-	return func() { stop() }, nil
+	c.ctx = ctx
+	return func() { stop(); c.ctx = nil }, nil
 }
 
 func (c *Conn) nextXID() uint32 {
@@ -129,7 +133,15 @@ func (c *Conn) receive() (Message, error) {
 
 func (c *Conn) ioError(op string, err error) error {
 	var ne net.Error
+	var ctxErr error
+	if c.ctx != nil {
+		ctxErr = c.ctx.Err()
+	}
 	switch {
+	case errors.Is(ctxErr, context.Canceled):
+		return fmt.Errorf("%s %s: canceled: %w", op, c.path, errors.Join(ctxErr, err))
+	case errors.Is(ctxErr, context.DeadlineExceeded):
+		return fmt.Errorf("%s %s: timed out: ovs-vswitchd did not answer in time; raise --ovs.timeout if it is only slow: %w", op, c.path, errors.Join(ctxErr, err))
 	case errors.As(err, &ne) && ne.Timeout():
 		return fmt.Errorf("%s %s: timed out: ovs-vswitchd did not answer in time; raise --ovs.timeout if it is only slow: %w", op, c.path, err)
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
