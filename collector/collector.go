@@ -50,8 +50,9 @@ type registration struct {
 	name           string
 	help           string
 	defaultEnabled bool
-	// flags binds the collector's own flags and returns how to build it.
-	flags func(app *kingpin.Application) builder
+	// flags binds the collector's own flags and returns how to build it;
+	// shared holds the flags that concern every collector.
+	flags func(app *kingpin.Application, shared *Shared) builder
 }
 
 var registry []registration
@@ -92,6 +93,13 @@ func durationFlag(app *kingpin.Application, name, help, def string, d *time.Dura
 	app.Flag(name, help).Default(def).SetValue(durationValue{flag: name, d: d})
 }
 
+// Shared are the options that concern every collector.
+type Shared struct {
+	// CompatAntrea makes the collectors also export the Antrea agent's
+	// metric names (--compat.antrea).
+	CompatAntrea bool
+}
+
 // Flags holds the command-line state of every registered collector.
 type Flags struct {
 	enabled  map[string]*bool
@@ -102,6 +110,10 @@ type Flags struct {
 // collector's own flags to app.
 func RegisterFlags(app *kingpin.Application) *Flags {
 	f := &Flags{enabled: map[string]*bool{}, builders: map[string]builder{}}
+	shared := &Shared{}
+	app.Flag("compat.antrea", "Also export the Antrea agent's metric names (antrea_agent_ovs_flow_count, antrea_agent_conntrack_*), "+
+		"so dashboards written for them work when the agent's Flow Exporter is off. Do not use while the agent exports its own conntrack metrics.").
+		Default("false").BoolVar(&shared.CompatAntrea)
 	for _, r := range registry {
 		state := "disabled"
 		if r.defaultEnabled {
@@ -110,7 +122,7 @@ func RegisterFlags(app *kingpin.Application) *Flags {
 		f.enabled[r.name] = app.Flag("collector."+r.name,
 			fmt.Sprintf("Enable the %s collector: %s (default: %s).", r.name, r.help, state)).
 			Default(fmt.Sprint(r.defaultEnabled)).Bool()
-		f.builders[r.name] = r.flags(app)
+		f.builders[r.name] = r.flags(app, shared)
 	}
 	return f
 }

@@ -17,12 +17,14 @@ func init() {
 		name:           "conntrack",
 		help:           "kernel conntrack entries, limit and per-CPU statistics, read over netlink",
 		defaultEnabled: true,
-		flags: func(app *kingpin.Application) builder {
+		flags: func(app *kingpin.Application, shared *Shared) builder {
 			cfg := conntrack.Config{}
 			app.Flag("conntrack.netns", "Read the conntrack table of the network namespace at this path (e.g. /run/netns/NAME or a host's /proc/1/ns/net). Default: the exporter's own.").
 				StringVar(&cfg.NetnsPath)
 			durationFlag(app, "conntrack.timeout", "Deadline for the netlink requests of one scrape.", "2s", &cfg.Timeout)
-			return func(logger *slog.Logger) (Collector, error) { return NewConntrackCollector(cfg, logger) }
+			return func(logger *slog.Logger) (Collector, error) {
+				return NewConntrackCollector(ConntrackConfig{Config: cfg, CompatAntrea: shared.CompatAntrea}, logger)
+			}
 		},
 	})
 }
@@ -42,24 +44,42 @@ var (
 		[]string{"stat"}, nil)
 )
 
+// Antrea agent names (--compat.antrea), as the agent's Flow Exporter
+// exports them.
+var (
+	antreaCtTotalDesc = prometheus.NewDesc("antrea_agent_conntrack_total_connection_count",
+		"Number of connections in the conntrack table (Antrea agent name, served by datapath-exporter --compat.antrea; read over netlink, not by a dump).",
+		nil, nil)
+	antreaCtMaxDesc = prometheus.NewDesc("antrea_agent_conntrack_max_connection_count",
+		"Size of the conntrack table (Antrea agent name, served by datapath-exporter --compat.antrea; nf_conntrack_max read over netlink).",
+		nil, nil)
+)
+
+// ConntrackConfig configures the conntrack collector.
+type ConntrackConfig struct {
+	conntrack.Config
+	CompatAntrea bool
+}
+
 // conntrackCollector exports the size, limit and statistics of one conntrack
 // table.
 type conntrackCollector struct {
 	reader  *conntrack.Reader
 	timeout time.Duration
+	compat  bool
 }
 
 // NewConntrackCollector opens the network namespace of cfg now, so that a bad
 // --conntrack.netns stops the exporter at start.
-func NewConntrackCollector(cfg conntrack.Config, _ *slog.Logger) (Collector, error) {
+func NewConntrackCollector(cfg ConntrackConfig, _ *slog.Logger) (Collector, error) {
 	if cfg.Timeout <= 0 {
 		return nil, fmt.Errorf("--conntrack.timeout=%s: must be positive, e.g. 2s", cfg.Timeout)
 	}
-	r, err := conntrack.NewReader(cfg)
+	r, err := conntrack.NewReader(cfg.Config)
 	if err != nil {
 		return nil, err
 	}
-	return &conntrackCollector{reader: r, timeout: cfg.Timeout}, nil
+	return &conntrackCollector{reader: r, timeout: cfg.Timeout, compat: cfg.CompatAntrea}, nil
 }
 
 // Close releases the network namespace held open since start.
@@ -74,6 +94,10 @@ func (c *conntrackCollector) Update(ctx context.Context, ch chan<- prometheus.Me
 	}
 	ch <- prometheus.MustNewConstMetric(ctEntriesDesc, prometheus.GaugeValue, float64(s.Global.Entries))
 	ch <- prometheus.MustNewConstMetric(ctLimitDesc, prometheus.GaugeValue, float64(s.Global.Limit))
+	if c.compat {
+		ch <- prometheus.MustNewConstMetric(antreaCtTotalDesc, prometheus.GaugeValue, float64(s.Global.Entries))
+		ch <- prometheus.MustNewConstMetric(antreaCtMaxDesc, prometheus.GaugeValue, float64(s.Global.Limit))
+	}
 	for _, st := range []struct {
 		name  string
 		value uint64

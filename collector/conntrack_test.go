@@ -28,7 +28,7 @@ func TestConntrackCollector(t *testing.T) {
 	defer cancel()
 	limit := nfConntrackMax(t)
 
-	c, err := collector.NewConntrackCollector(conntrack.Config{NetnsPath: ns.Path, Timeout: 2 * time.Second}, promslog.NewNopLogger())
+	c, err := collector.NewConntrackCollector(collector.ConntrackConfig{Config: conntrack.Config{NetnsPath: ns.Path, Timeout: 2 * time.Second}}, promslog.NewNopLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestNewConntrackCollectorErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := collector.NewConntrackCollector(tt.cfg, promslog.NewNopLogger())
+			c, err := collector.NewConntrackCollector(collector.ConntrackConfig{Config: tt.cfg}, promslog.NewNopLogger())
 			if err == nil {
 				t.Fatalf("NewConntrackCollector(%+v) = %v, want an error", tt.cfg, c)
 			}

@@ -20,7 +20,7 @@ func init() {
 		name:           "ovs",
 		help:           "per-table flow counts of OVS bridges, read over OpenFlow",
 		defaultEnabled: true,
-		flags: func(app *kingpin.Application) builder {
+		flags: func(app *kingpin.Application, shared *Shared) builder {
 			cfg := OVSConfig{}
 			app.Flag("ovs.rundir", "Directory holding OVS's db.sock and the bridges' <bridge>.mgmt OpenFlow sockets.").
 				Default("/var/run/openvswitch").StringVar(&cfg.RunDir)
@@ -32,7 +32,10 @@ func init() {
 				"2s", &cfg.Timeout)
 			durationFlag(app, "ovs.table-names-refresh", "How long table names and limits read with a table-features request (OpenFlow 1.3+ bridges) are reused.",
 				ovs.DefaultNamesMaxAge.String(), &cfg.NamesMaxAge)
-			return func(logger *slog.Logger) (Collector, error) { return NewOVSCollector(cfg, logger) }
+			return func(logger *slog.Logger) (Collector, error) {
+				cfg.CompatAntrea = shared.CompatAntrea
+				return NewOVSCollector(cfg, logger)
+			}
 		},
 	})
 }
@@ -44,7 +47,14 @@ type OVSConfig struct {
 	AllTables   bool
 	Timeout     time.Duration
 	NamesMaxAge time.Duration
+	// CompatAntrea also exports the Antrea agent's flow-count names for
+	// AntreaBridge.
+	CompatAntrea bool
 }
+
+// AntreaBridge is the bridge whose tables the Antrea agent's metrics
+// describe (they carry no bridge label).
+const AntreaBridge = "br-int"
 
 var ovsTableLabels = []string{"bridge", "table_id", "table_name"}
 
@@ -65,6 +75,16 @@ var (
 		prometheus.BuildFQName(Namespace, "ovs", "table_flows_limit"),
 		"Maximum number of flows OVS reports for the table (OpenFlow 1.0 table statistics, or table features for 1.3+).",
 		ovsTableLabels, nil)
+)
+
+// Antrea agent names (--compat.antrea) for AntreaBridge.
+var (
+	antreaFlowCountDesc = prometheus.NewDesc("antrea_agent_ovs_flow_count",
+		"Flow count for each OVS flow table (Antrea agent name, served by datapath-exporter --compat.antrea; read from OVS over OpenFlow for br-int).",
+		[]string{"table_id", "table_name"}, nil)
+	antreaTotalFlowsDesc = prometheus.NewDesc("antrea_agent_ovs_total_flow_count",
+		"Total flow count of all OVS flow tables (Antrea agent name, served by datapath-exporter --compat.antrea; read from OVS over OpenFlow for br-int).",
+		nil, nil)
 )
 
 // ovsCollector exports per-table statistics of OVS bridges.
@@ -138,6 +158,14 @@ func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 			continue
 		}
 		c.logger.Debug("read bridge", "bridge", b.Name, "openflow", b.Version.String(), "tables", len(b.Tables))
+		compat := c.cfg.CompatAntrea && b.Name == AntreaBridge
+		if compat {
+			var total uint64
+			for _, t := range b.Tables {
+				total += t.Flows
+			}
+			ch <- prometheus.MustNewConstMetric(antreaTotalFlowsDesc, prometheus.GaugeValue, float64(total))
+		}
 		for _, t := range c.selectTables(b) {
 			labels := []string{b.Name, strconv.Itoa(int(t.ID)), t.Name}
 			ch <- prometheus.MustNewConstMetric(ovsFlowsDesc, prometheus.GaugeValue, float64(t.Flows), labels...)
@@ -145,6 +173,9 @@ func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 			ch <- prometheus.MustNewConstMetric(ovsMatchesDesc, prometheus.CounterValue, float64(t.Matches), labels...)
 			if t.HasLimit {
 				ch <- prometheus.MustNewConstMetric(ovsLimitDesc, prometheus.GaugeValue, float64(t.Limit), labels...)
+			}
+			if compat {
+				ch <- prometheus.MustNewConstMetric(antreaFlowCountDesc, prometheus.GaugeValue, float64(t.Flows), labels[1:]...)
 			}
 		}
 	}

@@ -172,7 +172,7 @@ func TestOVSCollectorBridgeFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctC, err := collector.NewConntrackCollector(conntrack.Config{NetnsPath: ns.Path, Timeout: 2 * time.Second}, promslog.NewNopLogger())
+	ctC, err := collector.NewConntrackCollector(collector.ConntrackConfig{Config: conntrack.Config{NetnsPath: ns.Path, Timeout: 2 * time.Second}}, promslog.NewNopLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

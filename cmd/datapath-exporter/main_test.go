@@ -187,7 +187,10 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	base, logs := startExporter(t, "--ovs.rundir="+o.RunDir, "--conntrack.netns="+ns.Path)
+	// Generous timeouts: on a loaded 2-core CI machine a first scrape may
+	// take longer than the 2s defaults.
+	args := []string{"--ovs.rundir=" + o.RunDir, "--conntrack.netns=" + ns.Path, "--ovs.timeout=15s", "--conntrack.timeout=15s"}
+	base, logs := startExporter(t, args...)
 	mfs := scrape(t, base)
 
 	t.Run("collectors succeed", func(t *testing.T) {
@@ -268,6 +271,49 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("README metrics table is true", func(t *testing.T) {
 		checkREADMEMetrics(t, mfs)
+	})
+
+	t.Run("compat antrea names", func(t *testing.T) {
+		if _, ok := mfs["antrea_agent_ovs_flow_count"]; ok {
+			t.Error("antrea_agent_ovs_flow_count served without --compat.antrea")
+		}
+		compatBase, _ := startExporter(t, append(args, "--compat.antrea")...)
+		compat := scrape(t, compatBase)
+		flows := series(compat, "datapath_ovs_table_flows", "bridge", "table_id", "table_name")
+		antrea := series(compat, "antrea_agent_ovs_flow_count", "table_id", "table_name")
+		var total float64
+		brInt := 0
+		for key, v := range flows {
+			if !strings.HasPrefix(key, "br-int/") {
+				continue
+			}
+			brInt++
+			if got, ok := antrea[strings.TrimPrefix(key, "br-int/")]; !ok || got != v {
+				t.Errorf("antrea_agent_ovs_flow_count for %s = %v (%v), want %v", key, got, ok, v)
+			}
+		}
+		if len(antrea) != brInt {
+			t.Errorf("antrea_agent_ovs_flow_count has %d series, br-int %d", len(antrea), brInt)
+		}
+		counts, err := o.FlowCountsPerTable("br-int")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range counts {
+			total += float64(n)
+		}
+		if got := series(compat, "antrea_agent_ovs_total_flow_count")[""]; got != total {
+			t.Errorf("antrea_agent_ovs_total_flow_count = %v, dump-flows counts %v", got, total)
+		}
+		for antreaName, ours := range map[string]string{
+			"antrea_agent_conntrack_total_connection_count": "datapath_conntrack_entries",
+			"antrea_agent_conntrack_max_connection_count":   "datapath_conntrack_entries_limit",
+		} {
+			a, d := series(compat, antreaName)[""], series(compat, ours)[""]
+			if a != d || a == 0 {
+				t.Errorf("%s = %v, %s = %v", antreaName, a, ours, d)
+			}
+		}
 	})
 
 	t.Run("landing page links metrics", func(t *testing.T) {
