@@ -136,6 +136,11 @@ func (c *Conn) ioError(op string, err error) error {
 	var ctxErr error
 	if c.ctx != nil {
 		ctxErr = c.ctx.Err()
+		// The socket deadline may fire just before the context's own
+		// timer: the deadline has passed all the same.
+		if dl, ok := c.ctx.Deadline(); ok && ctxErr == nil && errors.As(err, &ne) && ne.Timeout() && !time.Now().Before(dl) {
+			ctxErr = context.DeadlineExceeded
+		}
 	}
 	switch {
 	case errors.Is(ctxErr, context.Canceled):
