@@ -1,7 +1,6 @@
 package collector_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/datapath-exporter/datapath-exporter/collector"
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
 // The fake collectors in this file are stand-ins that count and script
@@ -162,7 +162,7 @@ func TestExporterFailingCollector(t *testing.T) {
 }
 
 func TestExporterLogsChangesOnly(t *testing.T) {
-	var buf lockedBuffer
+	var buf testenv.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	reg := newRegistry(t, logger, map[string]collector.Collector{
 		"flaky": &scriptedCollector{name: "flaky", script: []string{"e1", "e1", "e1", "e2", "", "", "e1"}},
@@ -304,24 +304,6 @@ func value(m *dto.Metric) float64 {
 		return m.GetCounter().GetValue()
 	}
 	return m.GetUntyped().GetValue()
-}
-
-// lockedBuffer is a bytes.Buffer safe for the Exporter's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // attr returns the value of key=value in a slog text line.

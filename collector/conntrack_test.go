@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +25,7 @@ func TestConntrackCollector(t *testing.T) {
 	ns := testenv.NetnsForTest(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	limit := nfConntrackMax(t)
+	limit := testenv.ConntrackMax(t)
 
 	c, err := collector.NewConntrackCollector(collector.ConntrackConfig{Config: conntrack.Config{NetnsPath: ns.Path, Timeout: 2 * time.Second}}, promslog.NewNopLogger())
 	if err != nil {
@@ -126,19 +125,4 @@ func TestNewConntrackCollectorErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-// nfConntrackMax reads (never writes) the host's limit, which the
-// namespace reports as well.
-func nfConntrackMax(t *testing.T) uint64 {
-	t.Helper()
-	b, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_max")
-	if err != nil {
-		t.Skipf("no conntrack in this kernel: %v", err)
-	}
-	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,9 +20,9 @@ import (
 
 func TestConntrackReadNetns(t *testing.T) {
 	ns := testenv.NetnsForTest(t)
-	ctx := testContext(t, 60*time.Second)
+	ctx := testenv.Context(t, 60*time.Second)
 	r := readerForTest(t, Config{NetnsPath: ns.Path})
-	limit := nfConntrackMax(t)
+	limit := testenv.ConntrackMax(t)
 
 	// checkEntries reads the table and compares it with `conntrack -C`.
 	checkEntries := func(t *testing.T) Snapshot {
@@ -95,11 +94,11 @@ func TestConntrackReadNetns(t *testing.T) {
 func TestConntrackReadOwnNetns(t *testing.T) {
 	testenv.Require(t)
 	r := readerForTest(t, Config{})
-	snap, err := r.Read(testContext(t, 10*time.Second))
+	snap, err := r.Read(testenv.Context(t, 10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := nfConntrackMax(t); snap.Global.Limit != want {
+	if want := testenv.ConntrackMax(t); snap.Global.Limit != want {
 		t.Errorf("Global.Limit = %d, nf_conntrack_max is %d", snap.Global.Limit, want)
 	}
 	if snap.CPUs < 1 {
@@ -191,7 +190,7 @@ func TestConntrackPermission(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t, 30*time.Second)
+			ctx := testenv.Context(t, 30*time.Second)
 			args := append(strings.Fields(tt.setpriv), binary, "-test.run=^TestHelperProcess$")
 			cmd := exec.CommandContext(ctx, "setpriv", args...)
 			cmd.Env = append(os.Environ(), helperEnv+"=1", helperNetnsEnv+"="+tt.netns)
@@ -251,21 +250,6 @@ func readerForTest(t *testing.T, cfg Config) *Reader {
 	return r
 }
 
-// nfConntrackMax reads (never writes) the host's limit, which every
-// namespace reports.
-func nfConntrackMax(t *testing.T) uint64 {
-	t.Helper()
-	b, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_max")
-	if err != nil {
-		t.Skipf("no conntrack in this kernel: %v", err)
-	}
-	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 // copyExecutable copies the file to a directory every user can enter.
 func copyExecutable(t *testing.T, src string) string {
 	t.Helper()
@@ -284,11 +268,4 @@ func copyExecutable(t *testing.T, src string) string {
 		t.Fatal(err)
 	}
 	return dst
-}
-
-func testContext(t *testing.T, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }

@@ -52,7 +52,7 @@ type testBridge struct {
 
 func TestTablesMatchOVSCTL(t *testing.T) {
 	o := testenv.OVSForTest(t)
-	ctx := testContext(t, 5*time.Minute)
+	ctx := testenv.Context(t, 5*time.Minute)
 
 	bridges := []*testBridge{
 		// Like Antrea's br-int.
@@ -278,7 +278,7 @@ func TestTablesMatchOVSCTL(t *testing.T) {
 // cached.
 func TestTablesNamesOpenFlow10(t *testing.T) {
 	o := testenv.OVSForTest(t)
-	ctx := testContext(t, time.Minute)
+	ctx := testenv.Context(t, time.Minute)
 	if err := o.AddBridge("br10", "OpenFlow10"); err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +320,7 @@ func TestTablesErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := &ovs.Client{RunDir: o.RunDir}
-		if _, err := c.Tables(testContext(t, 2*time.Second), "br0"); err != nil {
+		if _, err := c.Tables(testenv.Context(t, 2*time.Second), "br0"); err != nil {
 			t.Fatalf("read before breaking ovs-vswitchd: %v", err)
 		}
 		return o, c
@@ -451,7 +451,7 @@ func TestListBridgesErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.list(testContext(t, 2*time.Second))
+			got, err := tt.list(testenv.Context(t, 2*time.Second))
 			if err == nil {
 				t.Fatalf("listing bridges = %q, want an error", got)
 			}
@@ -613,11 +613,4 @@ func sum(m map[int]int) int {
 		n += v
 	}
 	return n
-}
-
-func testContext(t *testing.T, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,24 +16,6 @@ import (
 
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -51,10 +29,10 @@ func freeAddr(t *testing.T) string {
 
 // startExporter runs the exporter in-process with args and returns its base
 // URL once it answers. It is stopped when the test ends.
-func startExporter(t *testing.T, args ...string) (string, *syncBuffer) {
+func startExporter(t *testing.T, args ...string) (string, *testenv.SyncBuffer) {
 	t.Helper()
 	addr := freeAddr(t)
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
@@ -256,11 +234,7 @@ func TestEndToEnd(t *testing.T) {
 		if got := series(mfs, "datapath_conntrack_entries")[""]; uint64(got) != want {
 			t.Errorf("datapath_conntrack_entries = %v, conntrack -C in the netns says %d", got, want)
 		}
-		maxb, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_max")
-		if err != nil {
-			t.Fatal(err)
-		}
-		limit, _ := strconv.ParseFloat(strings.TrimSpace(string(maxb)), 64)
+		limit := float64(testenv.ConntrackMax(t))
 		if got := series(mfs, "datapath_conntrack_entries_limit")[""]; got != limit {
 			t.Errorf("datapath_conntrack_entries_limit = %v, nf_conntrack_max = %v", got, limit)
 		}

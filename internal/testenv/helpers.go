@@ -1,0 +1,58 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Context returns a context that ends after d or when t ends.
+func Context(t testing.TB, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// ConntrackMax reads (never writes) nf_conntrack_max: global, and what
+// every network namespace reports as its limit. Without conntrack in the
+// kernel the test is skipped, or failed in CI.
+func ConntrackMax(t testing.TB) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_max")
+	if err != nil {
+		if InCI() {
+			t.Fatalf("no conntrack in this kernel (CI=true, so this fails): %v", err)
+		}
+		t.Skipf("no conntrack in this kernel: %v", err)
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		t.Fatalf("parsing nf_conntrack_max %q: %v", b, err)
+	}
+	return v
+}
+
+// SyncBuffer is a bytes.Buffer that a logger's goroutines and a test can
+// share.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
