@@ -2,7 +2,8 @@
 # Installs the Debian packages the tests and the demo run for real, if any is
 # missing. Needs root (or sudo). Touches no host settings.
 set -euo pipefail
-packages=(openvswitch-switch conntrack nftables iproute2 util-linux prometheus)
+# podman: the deploy module builds and checks the image's final stage.
+packages=(openvswitch-switch conntrack nftables iproute2 util-linux prometheus podman)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
