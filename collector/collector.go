@@ -98,6 +98,9 @@ type Shared struct {
 	// CompatAntrea makes the collectors also export the Antrea agent's
 	// metric names (--compat.antrea).
 	CompatAntrea bool
+	// ConntrackNetns is the network namespace file whose conntrack table
+	// the conntrack collectors read ("": the exporter's own).
+	ConntrackNetns string
 }
 
 // Flags holds the command-line state of every registered collector.
@@ -114,6 +117,8 @@ func RegisterFlags(app *kingpin.Application) *Flags {
 	app.Flag("compat.antrea", "Also export the Antrea agent's metric names (antrea_agent_ovs_flow_count, antrea_agent_conntrack_*), "+
 		"so dashboards written for them work when the agent's Flow Exporter is off. Do not use while the agent exports its own conntrack metrics.").
 		Default("false").BoolVar(&shared.CompatAntrea)
+	app.Flag("conntrack.netns", "Read the conntrack table of the network namespace at this path (e.g. /run/netns/NAME or a host's /proc/1/ns/net). Default: the exporter's own.").
+		StringVar(&shared.ConntrackNetns)
 	for _, r := range registry {
 		state := "disabled"
 		if r.defaultEnabled {

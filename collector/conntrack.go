@@ -19,10 +19,9 @@ func init() {
 		defaultEnabled: true,
 		flags: func(app *kingpin.Application, shared *Shared) builder {
 			cfg := conntrack.Config{}
-			app.Flag("conntrack.netns", "Read the conntrack table of the network namespace at this path (e.g. /run/netns/NAME or a host's /proc/1/ns/net). Default: the exporter's own.").
-				StringVar(&cfg.NetnsPath)
 			durationFlag(app, "conntrack.timeout", "Deadline for the netlink requests of one scrape.", "2s", &cfg.Timeout)
 			return func(logger *slog.Logger) (Collector, error) {
+				cfg.NetnsPath = shared.ConntrackNetns
 				return NewConntrackCollector(ConntrackConfig{Config: cfg, CompatAntrea: shared.CompatAntrea}, logger)
 			}
 		},

@@ -167,13 +167,14 @@ func TestEndToEnd(t *testing.T) {
 
 	// Generous timeouts: on a loaded 2-core CI machine a first scrape may
 	// take longer than the 2s defaults.
-	args := []string{"--ovs.rundir=" + o.RunDir, "--conntrack.netns=" + ns.Path, "--ovs.timeout=15s", "--conntrack.timeout=15s"}
+	args := []string{"--ovs.rundir=" + o.RunDir, "--conntrack.netns=" + ns.Path, "--ovs.timeout=15s", "--conntrack.timeout=15s",
+		"--collector.conntrack_zones", "--conntrack.zones-timeout=15s"}
 	base, logs := startExporter(t, args...)
 	mfs := scrape(t, base)
 
 	t.Run("collectors succeed", func(t *testing.T) {
 		got := series(mfs, "datapath_scrape_collector_success", "collector")
-		for _, c := range []string{"ovs", "conntrack"} {
+		for _, c := range []string{"ovs", "conntrack", "conntrack_zones"} {
 			if got[c] != 1 {
 				t.Errorf("datapath_scrape_collector_success{collector=%q} = %v, want 1; logs:\n%s", c, got[c], logs)
 			}
@@ -238,6 +239,12 @@ func TestEndToEnd(t *testing.T) {
 		if got := series(mfs, "datapath_conntrack_entries_limit")[""]; got != limit {
 			t.Errorf("datapath_conntrack_entries_limit = %v, nf_conntrack_max = %v", got, limit)
 		}
+		zones := series(mfs, "datapath_conntrack_zone_entries", "zone")
+		for zone, n := range map[string]float64{"0": 2025, "7": 25, "65520": 25} {
+			if zones[zone] != n {
+				t.Errorf("datapath_conntrack_zone_entries{zone=%q} = %v, want %v (all: %v)", zone, zones[zone], n, zones)
+			}
+		}
 		if got := series(mfs, "datapath_conntrack_stat_total", "stat")["insert"]; got < 75 {
 			t.Errorf("insert stat %v, want >= 75 after 75 conntrack -I", got)
 		}
@@ -278,6 +285,9 @@ func TestEndToEnd(t *testing.T) {
 		}
 		if got := series(compat, "antrea_agent_ovs_total_flow_count")[""]; got != total {
 			t.Errorf("antrea_agent_ovs_total_flow_count = %v, dump-flows counts %v", got, total)
+		}
+		if got := series(compat, "antrea_agent_conntrack_antrea_connection_count")[""]; got != 25 {
+			t.Errorf("antrea_agent_conntrack_antrea_connection_count = %v, want the 25 entries of zone 65520", got)
 		}
 		for antreaName, ours := range map[string]string{
 			"antrea_agent_conntrack_total_connection_count": "datapath_conntrack_entries",
