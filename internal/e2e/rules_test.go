@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v2"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
+)
+
+// ruleFile is the single source of the alerting and recording rules; tests.yml
+// beside it holds their promtool unit tests.
+const (
+	ruleFile     = "../../deploy/rules/datapath-exporter.rules.yml"
+	ruleTestFile = "../../deploy/rules/tests.yml"
+	runbookFile  = "../../docs/runbook.md"
+	runbookURL   = "https://github.com/datapath-exporter/datapath-exporter/blob/main/docs/runbook.md#"
+)
+
+type ruleGroups struct {
+	Groups []struct {
+		Name  string `yaml:"name"`
+		Rules []rule `yaml:"rules"`
+	} `yaml:"groups"`
+}
+
+type rule struct {
+	Record      string            `yaml:"record"`
+	Alert       string            `yaml:"alert"`
+	Expr        string            `yaml:"expr"`
+	For         string            `yaml:"for"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+func loadRules(t *testing.T) []rule {
+	t.Helper()
+	b, err := os.ReadFile(ruleFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g ruleGroups
+	if err := yaml.UnmarshalStrict(b, &g); err != nil {
+		t.Fatalf("%s: %v", ruleFile, err)
+	}
+	var rules []rule
+	for _, grp := range g.Groups {
+		rules = append(rules, grp.Rules...)
+	}
+	if len(rules) == 0 {
+		t.Fatalf("%s holds no rules", ruleFile)
+	}
+	return rules
+}
+
+func promtool(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := exec.Command("promtool", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	t.Logf("promtool %s:\n%s", strings.Join(args, " "), out)
+}
+
+func TestRulesPromtoolCheck(t *testing.T) {
+	testenv.Require(t, "promtool")
+	promtool(t, "check", "rules", ruleFile)
+}
+
+func TestRulesPromtoolUnitTests(t *testing.T) {
+	testenv.Require(t, "promtool")
+	promtool(t, "test", "rules", ruleTestFile)
+}
+
+// TestRulesAlertsAreComplete checks what promtool does not: every alert has a
+// severity, a summary, a description that shows the value or names the
+// node, a runbook_url whose anchor is a section of docs/runbook.md, and unit
+// tests in tests.yml that expect it both to fire and not to fire.
+func TestRulesAlertsAreComplete(t *testing.T) {
+	runbook, err := os.ReadFile(runbookFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^#{2,3} (.+)$`).FindAllStringSubmatch(string(runbook), -1) {
+		anchors[githubAnchor(m[1])] = true
+	}
+	fires, quiet := alertTestCases(t)
+
+	for _, r := range loadRules(t) {
+		if r.Alert == "" {
+			continue
+		}
+		t.Run(r.Alert, func(t *testing.T) {
+			switch r.Labels["severity"] {
+			case "warning", "critical":
+			default:
+				t.Errorf("severity = %q, want warning or critical", r.Labels["severity"])
+			}
+			for _, a := range []string{"summary", "description", "runbook_url"} {
+				if strings.TrimSpace(r.Annotations[a]) == "" {
+					t.Errorf("annotation %s missing", a)
+				}
+			}
+			if d := r.Annotations["description"]; !strings.Contains(d, "$value") && !strings.Contains(d, "$labels.instance") {
+				t.Errorf("description %q shows neither the value nor the instance", d)
+			}
+			u := r.Annotations["runbook_url"]
+			anchor, ok := strings.CutPrefix(u, runbookURL)
+			if !ok {
+				t.Errorf("runbook_url %q does not start with %s", u, runbookURL)
+			} else if !anchors[anchor] {
+				t.Errorf("runbook_url anchor #%s is not a section of %s", anchor, runbookFile)
+			}
+			if fires[r.Alert] == 0 {
+				t.Errorf("%s has no case where the alert fires", ruleTestFile)
+			}
+			if quiet[r.Alert] == 0 {
+				t.Errorf("%s has no case where the alert must not fire", ruleTestFile)
+			}
+		})
+	}
+}
+
+// alertTestCases counts, per alert name, the alert_rule_test cases of
+// tests.yml expecting alerts and those expecting none.
+func alertTestCases(t *testing.T) (fires, quiet map[string]int) {
+	t.Helper()
+	b, err := os.ReadFile(ruleTestFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Tests []struct {
+			AlertRuleTest []struct {
+				Alertname string        `yaml:"alertname"`
+				ExpAlerts []interface{} `yaml:"exp_alerts"`
+			} `yaml:"alert_rule_test"`
+		} `yaml:"tests"`
+	}
+	if err := yaml.Unmarshal(b, &f); err != nil {
+		t.Fatalf("%s: %v", ruleTestFile, err)
+	}
+	fires, quiet = map[string]int{}, map[string]int{}
+	for _, tc := range f.Tests {
+		for _, a := range tc.AlertRuleTest {
+			if len(a.ExpAlerts) > 0 {
+				fires[a.Alertname]++
+			} else {
+				quiet[a.Alertname]++
+			}
+		}
+	}
+	return fires, quiet
+}
+
+// githubAnchor is the anchor GitHub gives a Markdown heading: lower case,
+// punctuation other than '-' and '_' dropped, spaces to '-'.
+func githubAnchor(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		case r == ' ':
+			b.WriteByte('-')
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,149 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+func TestPrometheusScrapesAndEvaluatesRules(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprint(w, "# HELP dpx_test_value A test value.\n# TYPE dpx_test_value gauge\ndpx_test_value 42\n")
+	}))
+	t.Cleanup(target.Close)
+
+	rules := filepath.Join(t.TempDir(), "rules.yml")
+	if err := os.WriteFile(rules, []byte(`groups:
+  - name: test
+    rules:
+      - record: dpx:test_value:doubled
+        expr: dpx_test_value * 2
+      - alert: DpxTestValueHigh
+        expr: dpx_test_value > 40
+        labels:
+          severity: warning
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	p := PrometheusForTest(t, []string{strings.TrimPrefix(target.URL, "http://")}, []string{rules})
+	ctx := testContext(t, 30*time.Second)
+
+	if !strings.HasPrefix(p.URL(), "http://127.0.0.1:") {
+		t.Errorf("URL = %q, want http://127.0.0.1:PORT", p.URL())
+	}
+	v, err := p.WaitForSeries(ctx, "dpx:test_value:doubled")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vec, ok := v.(model.Vector)
+	if !ok || len(vec) != 1 || vec[0].Value != 84 {
+		t.Fatalf("dpx:test_value:doubled = %v, want one sample of 84", v)
+	}
+	if got := vec[0].Metric["job"]; got != PrometheusJob {
+		t.Errorf("job = %q, want %q", got, PrometheusJob)
+	}
+
+	if _, err := p.WaitForSeries(ctx, `ALERTS{alertname="DpxTestValueHigh"}`); err != nil {
+		t.Fatal(err)
+	}
+	alerts, err := p.Alerts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(alerts) != 1 || alerts[0].Labels["alertname"] != "DpxTestValueHigh" {
+		t.Errorf("Alerts = %+v, want DpxTestValueHigh", alerts)
+	}
+
+	// Wait for a second sample so that the range query has a series with
+	// more than one point.
+	if _, err := p.WaitForSeries(ctx, "count_over_time(dpx_test_value[1m]) > 1"); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now()
+	m, err := p.QueryRange(ctx, "dpx_test_value", end.Add(-time.Minute), end, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mat, ok := m.(model.Matrix); !ok || len(mat) != 1 || len(mat[0].Values) < 2 {
+		t.Errorf("QueryRange = %v, want one series with 2+ points", m)
+	}
+
+	if _, err := p.Query(ctx, "sum(("); err == nil {
+		t.Error("Query of a malformed expression succeeded, want an error")
+	}
+	if _, err := p.WaitForSeries(ctx, "rate(("); err == nil {
+		t.Error("WaitForSeries of a malformed expression succeeded, want an error at once")
+	}
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := p.WaitForSeries(short, "dpx_no_such_metric"); err == nil {
+		t.Error("WaitForSeries of an absent series succeeded, want a timeout")
+	}
+
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p.Dir); !os.IsNotExist(err) {
+		t.Errorf("after Close, stat %s = %v, want not exist", p.Dir, err)
+	}
+	if _, err := http.Get(p.URL() + "/-/ready"); err == nil {
+		t.Error("Prometheus still answers after Close")
+	}
+	if err := p.Close(); err != nil {
+		t.Errorf("second Close = %v, want nil", err)
+	}
+}
+
+func TestPrometheusBadRuleFileFailsWithLog(t *testing.T) {
+	Require(t, "prometheus")
+	rules := filepath.Join(t.TempDir(), "bad.yml")
+	if err := os.WriteFile(rules, []byte("groups:\n  - name: bad\n    rules:\n      - alert: Bad\n        expr: sum((\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t, 30*time.Second)
+	p, err := StartPrometheus(ctx, nil, []string{rules})
+	if err == nil {
+		p.Close()
+		t.Fatal("StartPrometheus with a malformed rule file succeeded, want an error")
+	}
+	if !strings.Contains(err.Error(), "prometheus.log") {
+		t.Errorf("error = %v, want it to include the tail of prometheus.log", err)
+	}
+	if matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "dpx-prometheus-*")); len(matches) > 0 {
+		t.Logf("note: dpx-prometheus-* directories in %s: %v (possibly from concurrent tests)", os.TempDir(), matches)
+	}
+}
+
+func TestPrometheusAtFixedAddress(t *testing.T) {
+	Require(t, "prometheus")
+	ctx := testContext(t, 30*time.Second)
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := StartPrometheusAt(ctx, addr, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if p.URL() != "http://"+addr {
+		t.Errorf("URL = %q, want http://%s", p.URL(), addr)
+	}
+	// A taken address is an error, not a silent move to another port.
+	if q, err := StartPrometheusAt(ctx, addr, nil, nil); err == nil {
+		q.Close()
+		t.Errorf("second StartPrometheusAt(%s) succeeded, want an error", addr)
+	} else if !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("second StartPrometheusAt error = %v, want it to say the address is in use", err)
+	}
+}
