@@ -222,20 +222,35 @@ func fillRuleset(zone uint16) string {
 }
 
 // sendUDP must run on its own goroutine: it moves that goroutine's OS thread
-// into the namespace and never unlocks it, so the runtime discards the
-// thread when the goroutine returns instead of reusing it in the wrong
-// namespace.
+// into the namespace and moves it back before unlocking it. The thread must
+// not simply die: a child process started with Pdeathsig from that thread
+// (the harness's daemons, the demo's exporter) would be killed with it.
+// Only if moving back fails is the thread left locked, so the runtime
+// discards it instead of reusing it in the wrong namespace.
 func (n *Netns) sendUDP(ctx context.Context, count int) error {
 	runtime.LockOSThread()
+	home, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("opening this thread's network namespace: %w", err)
+	}
+	defer home.Close()
 
 	f, err := os.Open(n.Path)
 	if err != nil {
+		runtime.UnlockOSThread()
 		return err
 	}
 	defer f.Close()
 	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
 		return fmt.Errorf("setns %s: %w", n.Path, err)
 	}
+	defer func() {
+		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
 
 	// /proc/sys/net is resolved against the opening thread's namespace, so
 	// this changes the namespace's timeout and not the host's.
@@ -272,6 +287,12 @@ func (n *Netns) sendUDP(ctx context.Context, count int) error {
 			// datagram is not a reason to stop: send this one again.
 			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.EINTR) {
 				continue
+			}
+			// EPERM: netfilter dropped it, as it does when the
+			// conntrack table is full. That is what a flood meets;
+			// the kernel counts the drop, and the next one goes on.
+			if errors.Is(err, unix.EPERM) {
+				break
 			}
 			return fmt.Errorf("sending datagram %d to %v: %w", i, netip.AddrFrom4(a), err)
 		}

@@ -1,0 +1,319 @@
+// Command demo runs the whole stack on this machine, for `make demo`: a
+// private userspace OVS with an Antrea-like br-int, a private network
+// namespace whose conntrack table fills with real loopback traffic, the
+// exporter reading both, and a real Prometheus scraping it with the
+// project's alert rules. A "pod churn" loop adds and removes per-Pod and
+// per-endpoint flows. Ctrl-C (or `make demo-stop`) removes everything it
+// made; it never changes host settings.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
+)
+
+func main() {
+	var (
+		exporterAddr = flag.String("exporter-address", "127.0.0.1:10357", "where the exporter listens")
+		promAddr     = flag.String("prometheus-address", "127.0.0.1:9090", "where Prometheus listens")
+		exporterBin  = flag.String("exporter", "bin/datapath-exporter", "the exporter binary (make build)")
+		rules        = flag.String("rules", "deploy/rules/datapath-exporter.rules.yml", "alert rules for Prometheus")
+		flowsFile    = flag.String("flows", "testdata/antrea/br-int.flows", "the Antrea-like pipeline to load")
+		duration     = flag.Duration("duration", 0, "stop after this long (0: run until Ctrl-C or make demo-stop)")
+		fillTarget   = flag.Float64("fill", 1.02, "fill conntrack to this fraction of nf_conntrack_max (above 1: a flood that is being dropped)")
+		fillMinutes  = flag.Float64("fill-minutes", 4, "minutes the conntrack fill takes to reach -fill")
+		pidfile      = flag.String("pidfile", filepath.Join(os.TempDir(), "datapath-exporter-demo.pid"), "pid file for make demo-stop")
+	)
+	flag.Parse()
+	log.SetFlags(log.Ltime)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	if err := os.WriteFile(*pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		log.Fatalf("writing %s: %v", *pidfile, err)
+	}
+	defer os.Remove(*pidfile)
+
+	d := &demo{exporterAddr: *exporterAddr, promAddr: *promAddr}
+	err := d.run(ctx, *exporterBin, *rules, *flowsFile, *fillTarget, *fillMinutes)
+	d.teardown()
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		log.Printf("demo failed: %v", err)
+		os.Exit(1)
+	}
+	log.Print("demo stopped; every process, netns and temp dir it made is gone")
+}
+
+type demo struct {
+	exporterAddr, promAddr string
+
+	ovs      *testenv.OVS
+	ns       *testenv.Netns
+	exporter *exec.Cmd
+	prom     *testenv.Prometheus
+	cleanup  []func()
+}
+
+func (d *demo) teardown() {
+	for i := len(d.cleanup) - 1; i >= 0; i-- {
+		d.cleanup[i]()
+	}
+}
+
+func (d *demo) run(ctx context.Context, exporterBin, rules, flowsFile string, fillTarget, fillMinutes float64) error {
+	if err := testenv.Check("ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ip", "conntrack", "nft", "prometheus"); err != nil {
+		return err
+	}
+	for _, addr := range []string{d.exporterAddr, d.promAddr} {
+		if l, err := net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("%s is taken (another demo running? `make demo-stop`): %w", addr, err)
+		} else {
+			l.Close()
+		}
+	}
+
+	log.Print("starting a private OVS (userspace datapath) with bridge br-int (OpenFlow 1.0 and 1.5, as Antrea's)")
+	var err error
+	if d.ovs, err = testenv.StartOVS(ctx); err != nil {
+		return err
+	}
+	d.cleanup = append(d.cleanup, func() { _ = d.ovs.Close() })
+	log.Printf("OVS runs in %s (netns %s)", d.ovs.Dir, d.ovs.Netns)
+	if err := d.ovs.AddBridge("br-int", "OpenFlow10", "OpenFlow15"); err != nil {
+		return err
+	}
+	if err := d.ovs.SetTableNames("br-int", testenv.AntreaTableNames); err != nil {
+		return err
+	}
+	flows, err := testenv.ReadFlowsFile(flowsFile)
+	if err != nil {
+		return err
+	}
+	if err := d.ovs.AddFlows("br-int", flows); err != nil {
+		return err
+	}
+	log.Printf("loaded %d flows of an Antrea-like pipeline from %s", len(flows), flowsFile)
+
+	if d.ns, err = testenv.NewNetns(ctx); err != nil {
+		return err
+	}
+	d.cleanup = append(d.cleanup, func() { _ = d.ns.Close() })
+	log.Printf("private network namespace %s for the conntrack load", d.ns.Name)
+
+	d.exporter = exec.Command(exporterBin,
+		"--web.listen-address="+d.exporterAddr,
+		"--ovs.rundir="+d.ovs.RunDir,
+		"--conntrack.netns="+d.ns.Path)
+	d.exporter.Stdout, d.exporter.Stderr = os.Stdout, os.Stderr
+	d.exporter.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := d.exporter.Start(); err != nil {
+		return fmt.Errorf("starting the exporter %s (run `make build` first): %w", exporterBin, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = d.exporter.Wait(); close(exited) }()
+	d.cleanup = append(d.cleanup, func() {
+		_ = d.exporter.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = d.exporter.Process.Kill()
+			<-exited
+		}
+	})
+	if err := waitHTTP(ctx, "http://"+d.exporterAddr+"/-/healthy"); err != nil {
+		return fmt.Errorf("exporter: %w", err)
+	}
+
+	absRules, err := filepath.Abs(rules)
+	if err != nil {
+		return err
+	}
+	if d.prom, err = testenv.StartPrometheusAt(ctx, d.promAddr, []string{d.exporterAddr}, []string{absRules}); err != nil {
+		return err
+	}
+	d.cleanup = append(d.cleanup, func() { _ = d.prom.Close() })
+
+	limit, err := readUint("/proc/sys/net/netfilter/nf_conntrack_max")
+	if err != nil {
+		return err
+	}
+	d.printGuide(limit)
+
+	// The load goroutines stop before anything is torn down.
+	work, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	errc := make(chan error, 2)
+	go func() { errc <- d.fillConntrack(work, limit, fillTarget, fillMinutes) }()
+	go func() { errc <- d.podChurn(work) }()
+	var first error
+	for i := 0; i < 2; i++ {
+		if err := <-errc; err != nil && work.Err() == nil {
+			first = err
+			stopWork()
+		}
+	}
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+// fillConntrack grows the netns's conntrack table with real UDP traffic on
+// loopback, in Antrea's zone and the default zone, until it reaches target
+// × limit over the given minutes; past the limit the kernel drops the new
+// connections, as under a SYN or UDP flood.
+func (d *demo) fillConntrack(ctx context.Context, limit uint64, target, minutes float64) error {
+	const step = 5 * time.Second
+	steps := int(minutes * 60 / step.Seconds())
+	if steps < 1 {
+		steps = 1
+	}
+	total := uint64(float64(limit) * target)
+	per := int(total / uint64(steps))
+	tick := time.NewTicker(step)
+	defer tick.Stop()
+	var sent uint64
+	for i := 0; ; i++ {
+		if sent < total {
+			zone := uint16(0)
+			if i%2 == 1 {
+				zone = testenv.AntreaCtZone
+			}
+			n := per
+			if err := d.ns.SendUDP(ctx, n, zone); err != nil {
+				return fmt.Errorf("conntrack load: %w", err)
+			}
+			sent += uint64(n)
+			count, _ := d.ns.Count(ctx)
+			log.Printf("conntrack: %d entries of %d (%.0f %%)", count, limit, 100*float64(count)/float64(limit))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// podChurn scales a Deployment to 100 replicas behind a Service and back,
+// as flows: per-Pod SpoofGuard/forwarding flows and per-endpoint DNAT flows.
+func (d *demo) podChurn(ctx context.Context) error {
+	const first, replicas, service = 1000, 100, 99
+	up := true
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(30 * time.Second):
+		}
+		if up {
+			var flows []string
+			var eps []int
+			for i := first; i < first+replicas; i++ {
+				flows = append(flows, testenv.AntreaPodFlows(i)...)
+				eps = append(eps, i)
+			}
+			flows = append(flows, testenv.AntreaServiceFlows(service, eps)...)
+			if err := d.ovs.AddFlows("br-int", flows); err != nil {
+				return fmt.Errorf("pod churn: %w", err)
+			}
+			log.Printf("pod churn: scaled up to %d replicas behind a Service (+%d flows; SpoofGuard and EndpointDNAT grow)", replicas, len(flows))
+		} else {
+			var matches []string
+			for i := first; i < first+replicas; i++ {
+				matches = append(matches, testenv.AntreaPodMatches(i)...)
+			}
+			if err := d.ovs.DelFlows("br-int", append(matches, testenv.AntreaServiceMatches(service)...)...); err != nil {
+				return fmt.Errorf("pod churn: %w", err)
+			}
+			log.Print("pod churn: scaled down to 0 and deleted the Service")
+		}
+		up = !up
+	}
+}
+
+func (d *demo) printGuide(limit uint64) {
+	p := "http://" + d.promAddr
+	q := func(expr string) string {
+		return p + "/graph?g0.expr=" + urlEscape(expr) + "&g0.tab=0&g0.range_input=15m"
+	}
+	fmt.Printf(`
+================ datapath-exporter demo ================
+Exporter metrics:  http://%s/metrics
+Prometheus:        %s
+Alerts:            %s/alerts   (conntrack alerts go pending, then firing, as the table fills)
+
+OVS flow tables dashboard, key panels:
+  flows per table:   %s
+  top tables:        %s
+Conntrack dashboard, key panels:
+  %% of the limit:    %s
+  time until full:   %s
+  drops:             %s
+
+nf_conntrack_max is %d (global; the demo's count is that of its own netns).
+Stop with Ctrl-C, or from another shell: make demo-stop
+========================================================
+`, d.exporterAddr, p, p,
+		q(`datapath_ovs_table_flows{bridge="br-int"}`),
+		q(`topk(5, datapath_ovs_table_flows)`),
+		q(`100 * datapath_conntrack_entries / datapath_conntrack_entries_limit`),
+		q(`(datapath_conntrack_entries_limit - datapath_conntrack_entries) / clamp_min(deriv(datapath_conntrack_entries[2m]), 0.001)`),
+		q(`rate(datapath_conntrack_stat_total{stat=~"drop|early_drop|insert_failed"}[1m])`),
+		limit)
+}
+
+func urlEscape(s string) string {
+	r := strings.NewReplacer("%", "%25", " ", "%20", "\"", "%22", "{", "%7B", "}", "%7D", "[", "%5B", "]", "%5D",
+		"(", "%28", ")", "%29", "+", "%2B", "/", "%2F", "*", "%2A", "=", "%3D", "~", "%7E", "|", "%7C", ",", "%2C")
+	return r.Replace(s)
+}
+
+func waitHTTP(ctx context.Context, url string) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not answering: %v", url, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func readUint(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+}

@@ -1,0 +1,132 @@
+package e2e
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
+)
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestDemoUpAndDown runs the demo program as `make demo` does, waits until
+// Prometheus holds the conntrack load and br-int's tables, stops it with
+// SIGTERM as `make demo-stop` does, and checks that it removed the OVS
+// directory and both network namespaces it made.
+func TestDemoUpAndDown(t *testing.T) {
+	testenv.Require(t, "ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ip", "conntrack", "nft", "prometheus")
+	exporter := buildExporter(t)
+	demo := filepath.Join(t.TempDir(), "datapath-demo")
+	build := exec.Command("go", "build", "-o", demo, "./internal/cmd/demo")
+	build.Dir = "../.."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the demo: %v\n%s", err, out)
+	}
+	promAddr := freePort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, demo,
+		"-exporter", exporter,
+		"-exporter-address", freePort(t),
+		"-prometheus-address", promAddr,
+		"-pidfile", filepath.Join(t.TempDir(), "demo.pid"),
+		"-fill", "0.1", "-fill-minutes", "0.2")
+	cmd.Dir = "../.."
+	logs := &testenv.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			<-exited
+		}
+	})
+
+	client, err := api.NewClient(api.Config{Address: "http://" + promAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prom := promv1.NewAPI(client)
+	for _, q := range []string{
+		`datapath_conntrack_entries > 1000`,
+		`datapath_ovs_table_flows{bridge="br-int",table_name="SpoofGuard"} > 0`,
+		`datapath_ovs_table_flows{bridge="br-int",table_name="EndpointDNAT"} > 0`,
+	} {
+		for {
+			v, _, _, err := prom.Query(ctx, q, time.Now())
+			if err == nil && len(v.(model.Vector)) > 0 {
+				break
+			}
+			select {
+			case err := <-exited:
+				t.Fatalf("demo exited early (%v):\n%s", err, logs)
+			case <-ctx.Done():
+				t.Fatalf("no data for %s: %v\n%s", q, err, logs)
+			case <-time.After(time.Second):
+			}
+		}
+	}
+
+	stopped = true
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("demo exited with %v after SIGTERM:\n%s", err, logs)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("demo did not stop within a minute of SIGTERM:\n%s", logs)
+	}
+
+	out := logs.String()
+	if !strings.Contains(out, "demo stopped") {
+		t.Errorf("demo did not report a clean stop:\n%s", out)
+	}
+	made := regexp.MustCompile(`OVS runs in (\S+) \(netns (\S+)\)|private network namespace (\S+)`).FindAllStringSubmatch(out, -1)
+	if len(made) != 2 {
+		t.Fatalf("could not find what the demo made in its log:\n%s", out)
+	}
+	netns, _ := exec.Command("ip", "netns", "list").Output()
+	for _, m := range made {
+		for _, name := range []string{m[2], m[3]} {
+			if name != "" && strings.Contains(string(netns), name) {
+				t.Errorf("netns %s left behind", name)
+			}
+		}
+		if m[1] != "" {
+			if _, err := os.Stat(m[1]); err == nil {
+				t.Errorf("OVS directory %s left behind", m[1])
+			}
+		}
+	}
+	if _, err := net.DialTimeout("tcp", promAddr, time.Second); err == nil {
+		t.Errorf("Prometheus still answers on %s", promAddr)
+	}
+}
