@@ -32,7 +32,6 @@ type switchSide struct {
 	t       *testing.T
 	c       net.Conn
 	version Version // negotiated by handshake
-	xid     uint32
 }
 
 func (s *switchSide) fail(format string, args ...any) {
