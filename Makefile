@@ -75,3 +75,9 @@ lint:
 
 clean:
 	rm -rf bin
+
+# PNGs of Prometheus' graphs and alerts for docs/screenshots/, from a real run
+# of the demo on its own ports (about 5 minutes; installs chromium if missing).
+.PHONY: screenshots
+screenshots: deps
+	@scripts/screenshots.sh

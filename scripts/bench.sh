@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Runs the benchmarks that back the README's performance claims, side by side
+# in one run, and writes docs/bench/: the raw output (bench.txt), benchstat's
+# summary (benchstat.txt, when benchstat can be had), ratio tables
+# (README.md) and plots (*.png).
+#
+# Needs root and the Debian packages of `make deps` (private OVS, network
+# namespaces, conntrack); installs gnuplot-nox and time if missing.
+#
+#   BENCH_COUNT=6 BENCH_TIME=1s scripts/bench.sh   (the defaults)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+count=${BENCH_COUNT:-6} # benchstat needs 6 samples for a confidence interval
+benchtime=${BENCH_TIME:-1s}
+out=docs/bench
+mkdir -p "$out"
+
+need=()
+command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+[ -x /usr/bin/time ] || need+=(time) # peak RSS of the forked ovs-ofctl
+if [ ${#need[@]} -gt 0 ]; then
+	echo "installing ${need[*]}"
+	apt-get install -y -q "${need[@]}" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null; }
+fi
+
+# CI=true: a missing prerequisite fails the run instead of skipping a
+# benchmark and leaving a hole in the tables.
+echo "running benchmarks (-count $count -benchtime $benchtime), raw output in $out/bench.txt"
+{
+	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "kernel: $(uname -r)"
+	echo "ovs: $(ovs-vswitchd --version | head -1)"
+	echo "nproc: $(nproc)"
+	CI=true go test -run '^$' -bench . -benchmem -benchtime "$benchtime" -count "$count" -timeout 30m ./ovs ./conntrack
+} 2>&1 | tee "$out/bench.txt.tmp"
+mv "$out/bench.txt.tmp" "$out/bench.txt"
+
+# benchstat is not a dependency of the module: fetched and run on the side,
+# skipped if the module proxy cannot be reached.
+rm -f "$out/benchstat.txt"
+if timeout 300 go run golang.org/x/perf/cmd/benchstat@latest -col /method "$out/bench.txt" >"$out/benchstat.txt.tmp" 2>/dev/null; then
+	mv "$out/benchstat.txt.tmp" "$out/benchstat.txt"
+else
+	rm -f "$out/benchstat.txt.tmp"
+	echo "benchstat not available (module proxy unreachable?): skipping its summary"
+fi
+
+data=$(mktemp -d)
+trap 'rm -rf "$data"' EXIT
+go run ./scripts/benchreport -in "$out/bench.txt" -benchstat "$out/benchstat.txt" -out "$out/README.md" -data "$data"
+
+# One log-log plot per benchmark: median time/op against table size, one
+# line per method. The data files have a header row naming the methods.
+plot() { # data-file png title xlabel
+	local cols
+	cols=$(head -1 "$1" | wc -w)
+	gnuplot <<EOF
+set terminal pngcairo size 900,600 font "sans,11"
+set output "$2"
+set termoption noenhanced
+set title "$3"
+set xlabel "$4"
+set ylabel "time per scrape (ms, median of $count runs)"
+set logscale xy
+set format x "%.0s%c"
+set format y "%g"
+set grid xtics ytics mxtics mytics
+set key top left box opaque
+set xrange [500:200000]
+plot for [i=2:$cols] "$1" using 1:(column(i)/1e6) with linespoints lw 2 pt 7 ps 1.3 title columnhead(i)
+EOF
+}
+plot "$data/TableCounts.dat" "$out/ovs-table-counts.png" \
+	"OVS per-table flow counts: one scrape of br-int (OVS $(ovs-vswitchd --version | head -1 | awk '{print $NF}'))" "flows on the bridge"
+plot "$data/ConntrackCount.dat" "$out/conntrack-count.png" \
+	"Conntrack entry count: one scrape (kernel $(uname -r))" "conntrack entries"
+echo "wrote $out/README.md, $out/ovs-table-counts.png, $out/conntrack-count.png"
