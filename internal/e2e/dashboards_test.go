@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -358,13 +357,7 @@ func buildExporter(t *testing.T) string {
 // ends, and returns host:port once /-/healthy answers.
 func startExporter(t *testing.T, bin string, args ...string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-
+	addr := testenv.FreeAddr(t)
 	logFile := filepath.Join(t.TempDir(), "exporter.log")
 	log, err := os.Create(logFile)
 	if err != nil {

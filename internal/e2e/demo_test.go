@@ -19,16 +19,6 @@ import (
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestDemoUpAndDown runs the demo program as `make demo` does, waits until
 // Prometheus holds the conntrack load and br-int's tables, stops it with
 // SIGTERM as `make demo-stop` does, and checks that it removed the OVS
@@ -42,12 +32,12 @@ func TestDemoUpAndDown(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the demo: %v\n%s", err, out)
 	}
-	promAddr := freePort(t)
+	promAddr := testenv.FreeAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, demo,
 		"-exporter", exporter,
-		"-exporter-address", freePort(t),
+		"-exporter-address", testenv.FreeAddr(t),
 		"-prometheus-address", promAddr,
 		"-pidfile", filepath.Join(t.TempDir(), "demo.pid"),
 		"-fill", "0.1", "-fill-minutes", "0.2")

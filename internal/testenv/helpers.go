@@ -56,3 +56,14 @@ func (s *SyncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// FreeAddr returns a loopback address with a port that was free a moment
+// ago, for a server a test starts.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
