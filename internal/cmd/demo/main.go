@@ -254,8 +254,16 @@ func (d *demo) podChurn(ctx context.Context) error {
 
 func (d *demo) printGuide(limit uint64) {
 	p := "http://" + d.promAddr
+	// Debian's Prometheus 2.42 ships only the classic UI, under /classic/.
+	ui := p
+	if resp, err := http.Get(p + "/alerts"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			ui = p + "/classic"
+		}
+	}
 	q := func(expr string) string {
-		return p + "/graph?g0.expr=" + urlEscape(expr) + "&g0.tab=0&g0.range_input=15m"
+		return ui + "/graph?g0.expr=" + urlEscape(expr) + "&g0.tab=0&g0.range_input=15m"
 	}
 	fmt.Printf(`
 ================ datapath-exporter demo ================
@@ -274,7 +282,7 @@ Conntrack dashboard, key panels:
 nf_conntrack_max is %d (global; the demo's count is that of its own netns).
 Stop with Ctrl-C, or from another shell: make demo-stop
 ========================================================
-`, d.exporterAddr, p, p,
+`, d.exporterAddr, p, ui,
 		q(`datapath_ovs_table_flows{bridge="br-int"}`),
 		q(`topk(5, datapath_ovs_table_flows)`),
 		q(`100 * datapath_conntrack_entries / datapath_conntrack_entries_limit`),
