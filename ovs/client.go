@@ -47,14 +47,18 @@ type Client struct {
 
 	mu    sync.Mutex
 	names map[string]namesEntry
-	now   func() time.Time // for tests
+	// tableConfig is, per bridge, the fingerprint of its Flow_Table
+	// configuration at the last Bridges call: a change refreshes names.
+	tableConfig map[string]string
+	now         func() time.Time // for tests
 }
 
 type namesEntry struct {
 	at       time.Time
 	version  Version
 	features map[uint8]TableFeatures
-	tables   int // number of tables the stats reported when read
+	tables   int    // number of tables the stats reported when read
+	config   string // the bridge's OVSDB table configuration when read
 }
 
 // SocketPath returns the management socket of bridge.
@@ -65,16 +69,26 @@ func (c *Client) SocketPath(bridge string) string {
 // DBSocketPath returns the OVSDB socket.
 func (c *Client) DBSocketPath() string { return filepath.Join(c.RunDir, "db.sock") }
 
-// Bridges lists the bridges known to OVSDB.
+// Bridges lists the bridges known to OVSDB, and notes each bridge's table
+// configuration (Flow_Table names and limits) so that Tables reads names
+// again as soon as it changes.
 func (c *Client) Bridges(ctx context.Context) ([]string, error) {
-	return ListBridges(ctx, c.DBSocketPath())
+	inv, err := readInventory(ctx, c.DBSocketPath())
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.tableConfig = inv.tableConfig
+	c.mu.Unlock()
+	return inv.bridges, nil
 }
 
 // Tables reads the statistics of every table of bridge. With OpenFlow 1.0
 // one request returns counts, names and limits; with 1.3+ names and limits
-// come from a cached table-features exchange, redone when the cache is older
-// than NamesMaxAge, when the negotiated version changed, or when the number
-// of tables changed.
+// come from a cached table-features exchange, redone when the bridge's
+// Flow_Table configuration in OVSDB changed (as seen by the last Bridges
+// call), when the cache is older than NamesMaxAge, when the negotiated
+// version changed, or when the number of tables changed.
 func (c *Client) Tables(ctx context.Context, bridge string) (Bridge, error) {
 	conn, err := Dial(ctx, c.SocketPath(bridge))
 	if err != nil {
@@ -134,8 +148,9 @@ func (c *Client) cachedFeatures(ctx context.Context, conn *Conn, bridge string, 
 	}
 	c.mu.Lock()
 	e, ok := c.names[bridge]
+	config := c.tableConfig[bridge]
 	c.mu.Unlock()
-	if ok && e.version == conn.Version() && e.tables == tables && now().Sub(e.at) < maxAge {
+	if ok && e.version == conn.Version() && e.tables == tables && e.config == config && now().Sub(e.at) < maxAge {
 		return e.features, nil
 	}
 	tf, err := conn.TableFeatures(ctx)
@@ -150,7 +165,7 @@ func (c *Client) cachedFeatures(ctx context.Context, conn *Conn, bridge string, 
 	if c.names == nil {
 		c.names = make(map[string]namesEntry)
 	}
-	c.names[bridge] = namesEntry{at: now(), version: conn.Version(), features: m, tables: tables}
+	c.names[bridge] = namesEntry{at: now(), version: conn.Version(), features: m, tables: tables, config: config}
 	c.mu.Unlock()
 	return m, nil
 }

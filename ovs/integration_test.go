@@ -258,6 +258,17 @@ func TestTablesMatchOVSCTL(t *testing.T) {
 		if got := tableName(t, ctx, cached, "brint", 3); got != "Classifier" {
 			t.Errorf("NamesMaxAge=1h: brint table 3 = %q right after the rename, want the cached Classifier", got)
 		}
+		// A Bridges call (the collector makes one per scrape) sees the
+		// changed Flow_Table configuration in OVSDB: the names are read
+		// again at once, whatever NamesMaxAge.
+		if _, err := cached.Bridges(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, br := range []string{"br13", "brint"} {
+			if got := tableName(t, ctx, cached, br, 3); got != "Renamed" {
+				t.Errorf("NamesMaxAge=1h, after Bridges: %s table 3 = %q, want Renamed", br, got)
+			}
+		}
 		if got := tableName(t, ctx, &ovs.Client{RunDir: o.RunDir}, "br13", 3); got != "Renamed" {
 			t.Errorf("fresh client: br13 table 3 = %q, want Renamed", got)
 		}
@@ -266,9 +277,12 @@ func TestTablesMatchOVSCTL(t *testing.T) {
 			t.Errorf("NamesMaxAge=1ms, 20ms later: br13 table 3 = %q, want Renamed", got)
 		}
 		// After a forget, the cache is read again.
+		if err := o.SetTableName("br13", 3, "RenamedAgain"); err != nil {
+			t.Fatal(err)
+		}
 		cached.Forget(nil)
-		if got := tableName(t, ctx, cached, "br13", 3); got != "Renamed" {
-			t.Errorf("after Forget: br13 table 3 = %q, want Renamed", got)
+		if got := tableName(t, ctx, cached, "br13", 3); got != "RenamedAgain" {
+			t.Errorf("after Forget: br13 table 3 = %q, want RenamedAgain", got)
 		}
 	})
 }
