@@ -203,7 +203,7 @@ func (e *Exporter) run(name string, c Collector) []prometheus.Metric {
 			close(done)
 		}()
 		start := time.Now()
-		err := c.Update(context.Background(), buf)
+		err := safeUpdate(c, buf)
 		close(buf)
 		<-done
 		duration := time.Since(start).Seconds()
@@ -218,6 +218,18 @@ func (e *Exporter) run(name string, c Collector) []prometheus.Metric {
 		return out, nil
 	})
 	return v.([]prometheus.Metric)
+}
+
+// safeUpdate runs c.Update and turns a panic (a bug in a collector or in
+// a library under it) into the collector's failure, so that it cannot take
+// the exporter and the other collectors down.
+func safeUpdate(c Collector, ch chan<- prometheus.Metric) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("collector panicked (a bug: please report it): %v", p)
+		}
+	}()
+	return c.Update(context.Background(), ch)
 }
 
 // logResult logs a failure at error level when it starts or its cause

@@ -322,3 +322,25 @@ func attr(line, key string) string {
 	v, _, _ := strings.Cut(strings.TrimSpace(rest), " ")
 	return v
 }
+
+// panickingCollector stands in for a collector with a bug.
+type panickingCollector struct{}
+
+func (panickingCollector) Update(context.Context, chan<- prometheus.Metric) error {
+	var m map[string]int
+	m["boom"]++ // nil map write: a bug
+	return nil
+}
+
+func TestExporterSurvivesPanickingCollector(t *testing.T) {
+	reg := newRegistry(t, promslog.NewNopLogger(), map[string]collector.Collector{
+		"buggy": panickingCollector{},
+		"good":  &scriptedCollector{name: "good"},
+	})
+	mfs := gather(t, reg)
+	for name, want := range map[string]float64{"buggy": 0, "good": 1} {
+		if got := mfs.value(t, "datapath_scrape_collector_success", "collector", name); got != want {
+			t.Errorf("success{collector=%q} = %v, want %v", name, got, want)
+		}
+	}
+}
