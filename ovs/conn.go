@@ -23,8 +23,6 @@ type Conn struct {
 	path    string
 	version Version
 	xid     uint32
-	// peerVersions is what the switch offered in its HELLO.
-	peerVersions versionBitmap
 	// ctx is the context of the operation under way, to tell a
 	// cancellation from a deadline when a read fails.
 	ctx context.Context
@@ -192,7 +190,6 @@ func (c *Conn) handshake(ctx context.Context) error {
 					theirs |= bitmapOf(v)
 				}
 			}
-			c.peerVersions = theirs
 			common := ours & theirs
 			if common == 0 {
 				return &VersionError{Path: c.path, Ours: ours, Theirs: theirs}
