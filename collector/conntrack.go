@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,30 +62,33 @@ type ConntrackConfig struct {
 // conntrackCollector exports the size, limit and statistics of one conntrack
 // table.
 type conntrackCollector struct {
-	reader  *conntrack.Reader
-	timeout time.Duration
-	compat  bool
+	reader *conntrack.Reader // bounds each read by --conntrack.timeout
+	compat bool
 }
 
 // NewConntrackCollector opens the network namespace of cfg now, so that a bad
 // --conntrack.netns stops the exporter at start.
 func NewConntrackCollector(cfg ConntrackConfig, _ *slog.Logger) (Collector, error) {
-	if cfg.Timeout <= 0 {
-		return nil, fmt.Errorf("--conntrack.timeout=%s: must be positive, e.g. 2s", cfg.Timeout)
-	}
-	r, err := conntrack.NewReader(cfg.Config)
+	r, err := newConntrackReader(cfg, "conntrack.timeout")
 	if err != nil {
 		return nil, err
 	}
-	return &conntrackCollector{reader: r, timeout: cfg.Timeout, compat: cfg.CompatAntrea}, nil
+	return &conntrackCollector{reader: r, compat: cfg.CompatAntrea}, nil
+}
+
+// newConntrackReader checks the timeout given by the flag timeoutFlag and
+// opens the reader.
+func newConntrackReader(cfg ConntrackConfig, timeoutFlag string) (*conntrack.Reader, error) {
+	if cfg.Timeout <= 0 {
+		return nil, fmt.Errorf("--%s=%s: must be positive, e.g. 2s", timeoutFlag, cfg.Timeout)
+	}
+	return conntrack.NewReader(cfg.Config)
 }
 
 // Close releases the network namespace held open since start.
 func (c *conntrackCollector) Close() error { return c.reader.Close() }
 
 func (c *conntrackCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
 	s, err := c.reader.Read(ctx)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strconv"
 
@@ -50,10 +49,7 @@ type conntrackZonesCollector struct {
 
 // NewConntrackZonesCollector opens the network namespace of cfg now.
 func NewConntrackZonesCollector(cfg ConntrackConfig, _ *slog.Logger) (Collector, error) {
-	if cfg.Timeout <= 0 {
-		return nil, fmt.Errorf("--conntrack.zones-timeout=%s: must be positive, e.g. 5s", cfg.Timeout)
-	}
-	r, err := conntrack.NewReader(cfg.Config)
+	r, err := newConntrackReader(cfg, "conntrack.zones-timeout")
 	if err != nil {
 		return nil, err
 	}
