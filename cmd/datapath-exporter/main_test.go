@@ -119,6 +119,44 @@ func series(mfs map[string]*dto.MetricFamily, name string, keys ...string) map[s
 	return out
 }
 
+// compareWithOVS checks, table by table, that the scrape mfs has the flow
+// counts and names that ovs-ofctl dump-tables and dump-flows report for
+// each bridge, and that every table with a name, flows or lookups is
+// exported. It returns the flows by "bridge/table_id" and the series keyed
+// by "bridge/table_id/table_name".
+func compareWithOVS(t *testing.T, o *testenv.OVS, mfs map[string]*dto.MetricFamily, bridges map[string][]string) (flows, names map[string]float64) {
+	t.Helper()
+	flows = series(mfs, "datapath_ovs_table_flows", "bridge", "table_id")
+	names = series(mfs, "datapath_ovs_table_flows", "bridge", "table_id", "table_name")
+	for br := range bridges {
+		truth, err := o.DumpTables(br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts, err := o.FlowCountsPerTable(br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id, ts := range truth {
+			key := fmt.Sprintf("%s/%d", br, id)
+			v, exported := flows[key]
+			if !exported {
+				if ts.Active > 0 || ts.Name != "" || ts.Lookups > 0 {
+					t.Errorf("%s table %d (%q, %d flows) not exported", br, id, ts.Name, ts.Active)
+				}
+				continue
+			}
+			if uint64(v) != ts.Active || int(v) != counts[id] {
+				t.Errorf("%s table %d: exporter %v flows, dump-tables %d, dump-flows %d", br, id, v, ts.Active, counts[id])
+			}
+			if _, ok := names[fmt.Sprintf("%s/%d/%s", br, id, ts.Name)]; !ok {
+				t.Errorf("%s table %d: no series with table_name=%q", br, id, ts.Name)
+			}
+		}
+	}
+	return flows, names
+}
+
 // TestEndToEnd runs the exporter against a real private OVS and a real
 // conntrack table in a private netns, and compares /metrics with what
 // ovs-ofctl and conntrack report for the same sources.
@@ -174,34 +212,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("flows per table equal ovs-ofctl", func(t *testing.T) {
-		flowsGot := series(mfs, "datapath_ovs_table_flows", "bridge", "table_id")
-		names := series(mfs, "datapath_ovs_table_flows", "bridge", "table_id", "table_name")
-		for br := range bridges {
-			truth, err := o.DumpTables(br)
-			if err != nil {
-				t.Fatal(err)
-			}
-			counts, err := o.FlowCountsPerTable(br)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for id, ts := range truth {
-				key := fmt.Sprintf("%s/%d", br, id)
-				v, exported := flowsGot[key]
-				if !exported {
-					if ts.Active > 0 || ts.Name != "" || ts.Lookups > 0 {
-						t.Errorf("%s table %d (%q, %d flows) not exported", br, id, ts.Name, ts.Active)
-					}
-					continue
-				}
-				if uint64(v) != ts.Active || int(v) != counts[id] {
-					t.Errorf("%s table %d: exporter %v flows, dump-tables %d, dump-flows %d", br, id, v, ts.Active, counts[id])
-				}
-				if _, ok := names[fmt.Sprintf("%s/%d/%s", br, id, ts.Name)]; !ok {
-					t.Errorf("%s table %d: no series with table_name=%q", br, id, ts.Name)
-				}
-			}
-		}
+		flowsGot, names := compareWithOVS(t, o, mfs, bridges)
 		if v := flowsGot["br-int/1"]; v != 120 {
 			t.Errorf("br-int SpoofGuard (table 1): %v flows, want 120", v)
 		}
@@ -213,6 +224,21 @@ func TestEndToEnd(t *testing.T) {
 		}
 		if v := series(mfs, "datapath_ovs_table_flows_limit", "bridge", "table_id")["br-13/11"]; v != 1e6 {
 			t.Errorf("br-13 table 11 limit %v, want OVS's 1000000", v)
+		}
+	})
+
+	t.Run("50k flows equal ovs-ofctl", func(t *testing.T) {
+		var many []string
+		for table := 30; table < 55; table++ {
+			many = append(many, testenv.DropFlows(table, 0, 2000)...)
+		}
+		if err := o.AddFlows("br-int", many); err != nil {
+			t.Fatal(err)
+		}
+		after := scrape(t, base)
+		got, _ := compareWithOVS(t, o, after, bridges)
+		if got["br-int/42"] != 2000 {
+			t.Errorf("br-int table 42: %v flows, want 2000", got["br-int/42"])
 		}
 	})
 
