@@ -273,7 +273,7 @@ func (f families) value(t *testing.T, name string, labels ...string) float64 {
 	if len(ms) != 1 {
 		t.Fatalf("%s%v: %d series, want 1", name, labels, len(ms))
 	}
-	return value(ms[0])
+	return testenv.MetricValue(ms[0])
 }
 
 // labelValues returns the sorted values of label over the series of name
@@ -294,16 +294,6 @@ func labelOf(m *dto.Metric, name string) string {
 		}
 	}
 	return ""
-}
-
-func value(m *dto.Metric) float64 {
-	switch {
-	case m.Gauge != nil:
-		return m.GetGauge().GetValue()
-	case m.Counter != nil:
-		return m.GetCounter().GetValue()
-	}
-	return m.GetUntyped().GetValue()
 }
 
 // attr returns the value of key=value in a slog text line.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -207,15 +209,7 @@ func (c *ovsCollector) selectTables(b ovs.Bridge) []ovs.Table {
 
 // forget drops the memory of bridges that no longer exist.
 func (c *ovsCollector) forget(keep []string) {
-	set := make(map[string]bool, len(keep))
-	for _, b := range keep {
-		set[b] = true
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for b := range c.exported {
-		if !set[b] {
-			delete(c.exported, b)
-		}
-	}
+	maps.DeleteFunc(c.exported, func(b string, _ map[uint8]bool) bool { return !slices.Contains(keep, b) })
 }

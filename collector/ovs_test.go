@@ -92,7 +92,7 @@ func TestOVSCollector(t *testing.T) {
 		checkTable(t, mfs, "br0", 9, "", 0, 2, 0)
 		checkTable(t, mfs, "br1", 0, "", 1, -1, -1)
 		for _, m := range mfs.series("datapath_ovs_table_flows_limit") {
-			if v := value(m); v != 1000000 {
+			if v := testenv.MetricValue(m); v != 1000000 {
 				t.Errorf("limit{bridge=%q,table_id=%q} = %v, want 1000000", labelOf(m, "bridge"), labelOf(m, "table_id"), v)
 			}
 		}
@@ -258,7 +258,7 @@ func checkTable(t *testing.T, mfs families, bridge string, id int, name string, 
 		if got := labelOf(ms[0], "table_name"); got != name {
 			t.Errorf("%s{bridge=%q,table_id=\"%d\"}: table_name %q, want %q", metric, bridge, id, got, name)
 		}
-		if got := value(ms[0]); want >= 0 && got != want {
+		if got := testenv.MetricValue(ms[0]); want >= 0 && got != want {
 			t.Errorf("%s{bridge=%q,table_id=\"%d\"} = %v, want %v", metric, bridge, id, got, want)
 		}
 	}

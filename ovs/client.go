@@ -3,7 +3,9 @@ package ovs
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -173,15 +175,7 @@ func (c *Client) cachedFeatures(ctx context.Context, conn *Conn, bridge string, 
 // Forget drops cached state of bridges not in keep (bridges that were
 // deleted).
 func (c *Client) Forget(keep []string) {
-	set := make(map[string]bool, len(keep))
-	for _, b := range keep {
-		set[b] = true
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for b := range c.names {
-		if !set[b] {
-			delete(c.names, b)
-		}
-	}
+	maps.DeleteFunc(c.names, func(b string, _ namesEntry) bool { return !slices.Contains(keep, b) })
 }

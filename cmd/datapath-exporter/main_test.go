@@ -90,16 +90,6 @@ func labelsOf(m *dto.Metric) map[string]string {
 	return out
 }
 
-func value(m *dto.Metric) float64 {
-	switch {
-	case m.Gauge != nil:
-		return m.GetGauge().GetValue()
-	case m.Counter != nil:
-		return m.GetCounter().GetValue()
-	}
-	return m.GetUntyped().GetValue()
-}
-
 // series returns the value of each series of family name, keyed by the
 // listed label values joined with "/".
 func series(mfs map[string]*dto.MetricFamily, name string, keys ...string) map[string]float64 {
@@ -114,7 +104,7 @@ func series(mfs map[string]*dto.MetricFamily, name string, keys ...string) map[s
 		for _, key := range keys {
 			k = append(k, l[key])
 		}
-		out[strings.Join(k, "/")] = value(m)
+		out[strings.Join(k, "/")] = testenv.MetricValue(m)
 	}
 	return out
 }
