@@ -43,19 +43,38 @@ type Netns struct {
 }
 
 // NewNetns creates a network namespace with a unique name and its loopback
-// interface up.
+// interface up. On failure nothing is left behind, even when ctx ended while
+// `ip netns add` ran (the kernel may have made the namespace by then).
 func NewNetns(ctx context.Context) (*Netns, error) {
+	return newNetns(ctx, nil)
+}
+
+// newNetns is NewNetns with a hook for tests, called once `ip netns add` has
+// done its work: an error from it fails NewNetns as if the command had failed
+// after making the namespace.
+func newNetns(ctx context.Context, afterAdd func(n *Netns) error) (_ *Netns, err error) {
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("naming a network namespace: %w", err)
 	}
 	name := netnsPrefix + hex.EncodeToString(b[:])
+	n := &Netns{Name: name, Path: netnsPath(name)}
+	defer func() {
+		if err != nil {
+			if cerr := n.Close(); cerr != nil {
+				err = fmt.Errorf("%w (cleanup: %v)", err, cerr)
+			}
+		}
+	}()
 	if _, err := run(ctx, "ip", "netns", "add", name); err != nil {
 		return nil, fmt.Errorf("creating network namespace: %w", err)
 	}
-	n := &Netns{Name: name, Path: "/run/netns/" + name}
+	if afterAdd != nil {
+		if err := afterAdd(n); err != nil {
+			return nil, fmt.Errorf("creating network namespace: %w", err)
+		}
+	}
 	if _, err := run(ctx, "ip", "-n", name, "link", "set", "lo", "up"); err != nil {
-		_ = n.Close()
 		return nil, fmt.Errorf("setting lo up in network namespace %s: %w", name, err)
 	}
 	return n, nil
@@ -85,17 +104,27 @@ func NetnsForTest(t testing.TB) *Netns {
 // safe to call more than once. It stops no process: anything started in the
 // namespace belongs to whoever started it.
 func (n *Netns) Close() error {
-	n.closeOnce.Do(func() {
-		if _, err := os.Stat(n.Path); errors.Is(err, fs.ErrNotExist) {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := run(ctx, "ip", "netns", "del", n.Name); err != nil {
-			n.closeErr = fmt.Errorf("deleting network namespace: %w", err)
-		}
-	})
+	n.closeOnce.Do(func() { n.closeErr = deleteNetns(n.Name) })
 	return n.closeErr
+}
+
+// netnsPath is where `ip netns add NAME` pins a namespace.
+func netnsPath(name string) string { return "/run/netns/" + name }
+
+// deleteNetns deletes the named namespace if it exists. It runs under a
+// context of its own, never the caller's, which may be the one that just
+// expired. A file that `ip netns add` made but was killed before mounting is
+// removed too (`ip netns delete` unmounts what it can and unlinks).
+func deleteNetns(name string) error {
+	if _, err := os.Lstat(netnsPath(name)); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := run(ctx, "ip", "netns", "delete", name); err != nil {
+		return fmt.Errorf("deleting network namespace %s: %w", name, err)
+	}
+	return nil
 }
 
 // Exec runs a command inside the namespace and returns its standard output.

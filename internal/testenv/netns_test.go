@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -41,6 +42,42 @@ func TestNetnsLifecycle(t *testing.T) {
 	}
 	if err := n.Close(); err != nil {
 		t.Errorf("second Close = %v, want nil", err)
+	}
+}
+
+// TestNewNetnsFailsCleanly fails NewNetns just after `ip netns add` made the
+// namespace, by an error and by the context ending, and checks that the
+// namespace it made is gone: what a deadline killing the command late does.
+func TestNewNetnsFailsCleanly(t *testing.T) {
+	Require(t, "ip")
+	errInjected := errors.New("injected failure")
+	for _, mode := range []string{"fails after add", "canceled after add"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var made *Netns
+			n, err := newNetns(ctx, func(n *Netns) error {
+				made = n
+				if _, err := os.Lstat(n.Path); err != nil {
+					t.Errorf("the hook ran before the namespace existed: %v", err)
+				}
+				if mode == "canceled after add" {
+					cancel()
+					return nil
+				}
+				return errInjected
+			})
+			if err == nil {
+				n.Close()
+				t.Fatal("NewNetns succeeded, want an error")
+			}
+			if made == nil {
+				t.Fatalf("NewNetns failed before adding the namespace: %v", err)
+			}
+			if _, serr := os.Lstat(made.Path); !errors.Is(serr, os.ErrNotExist) {
+				t.Errorf("after a failed NewNetns (%v), %s still exists (lstat: %v)", err, made.Path, serr)
+			}
+		})
 	}
 }
 

@@ -53,12 +53,15 @@ type OVS struct {
 
 	env []string
 
-	mu        sync.Mutex
-	ovsdb     *daemon
-	vswitchd  *daemon
-	netnsMade bool
-	closed    bool
-	protocols map[string][]string // bridge name -> OpenFlow versions it allows
+	mu       sync.Mutex
+	ovsdb    *daemon
+	vswitchd *daemon
+	// netnsAdded is set before `ip netns add` runs, not after it
+	// succeeds: a command killed by a deadline may have made the
+	// namespace all the same.
+	netnsAdded bool
+	closed     bool
+	protocols  map[string][]string // bridge name -> OpenFlow versions it allows
 }
 
 // TableStats is one OpenFlow table as printed by `ovs-ofctl dump-tables`.
@@ -95,7 +98,29 @@ func OVSForTest(t testing.TB) *OVS {
 // network namespace, ovs-vswitchd. It returns once both answer, or when ctx
 // ends. On failure it removes whatever it had started and returns an error
 // that includes the tail of the daemons' logs.
-func StartOVS(ctx context.Context) (_ *OVS, err error) {
+func StartOVS(ctx context.Context) (*OVS, error) {
+	return startOVS(ctx, nil)
+}
+
+// The steps of StartOVS, in order, as passed to its test hook.
+const (
+	stepCreateDB      = "create database"
+	stepOvsdbServer   = "start ovsdb-server"
+	stepInitDB        = "initialise database"
+	stepAddNetns      = "add network namespace"
+	stepVswitchd      = "start ovs-vswitchd"
+	stepVswitchdReady = "ovs-vswitchd ready"
+)
+
+// startSteps lists the steps of StartOVS in the order it takes them.
+var startSteps = []string{stepCreateDB, stepOvsdbServer, stepInitDB, stepAddNetns, stepVswitchd, stepVswitchdReady}
+
+// startOVS is StartOVS with a hook for tests, called after each step has
+// done its work: an error from it fails StartOVS as if that step had failed
+// after its command took effect (a command killed by the context's deadline
+// just after the kernel made the namespace, say). Tests use it to cancel or
+// fail at a chosen step rather than hope a short deadline lands there.
+func startOVS(ctx context.Context, afterStep func(o *OVS, step string) error) (_ *OVS, err error) {
 	dir, err := os.MkdirTemp(shortTempDir(), "dpx-ovs-")
 	if err != nil {
 		return nil, fmt.Errorf("creating OVS directory: %w", err)
@@ -118,15 +143,29 @@ func StartOVS(ctx context.Context) (_ *OVS, err error) {
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("%w%s", err, o.logTails())
+			// Close uses contexts of its own: ctx may be what just
+			// expired.
 			if cerr := o.Close(); cerr != nil {
 				err = fmt.Errorf("%w (cleanup: %v)", err, cerr)
 			}
 		}
 	}()
+	done := func(step string) error {
+		if afterStep == nil {
+			return nil
+		}
+		if err := afterStep(o, step); err != nil {
+			return fmt.Errorf("%s: %w", step, err)
+		}
+		return nil
+	}
 
 	db := filepath.Join(dir, "conf.db")
 	if out, err := exec.CommandContext(ctx, "ovsdb-tool", "create", db, vswitchSchema).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("creating OVS database %s: %w: %s", db, err, bytes.TrimSpace(out))
+	}
+	if err := done(stepCreateDB); err != nil {
+		return nil, err
 	}
 
 	o.mu.Lock()
@@ -140,6 +179,9 @@ func StartOVS(ctx context.Context) (_ *OVS, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := done(stepOvsdbServer); err != nil {
+		return nil, err
+	}
 	// `init` creates the Open_vSwitch root row that ovs-vswitchd expects.
 	if err := retry(ctx, o.ovsdb, func() error {
 		_, err := o.run(ctx, "ovs-vsctl", "--db=unix:"+o.dbSock(), "--timeout=2", "--no-wait", "init")
@@ -147,12 +189,22 @@ func StartOVS(ctx context.Context) (_ *OVS, err error) {
 	}); err != nil {
 		return nil, fmt.Errorf("waiting for ovsdb-server on %s: %w", o.dbSock(), err)
 	}
+	if err := done(stepInitDB); err != nil {
+		return nil, err
+	}
 
+	// Close deletes the namespace if it exists, whatever `ip netns add`
+	// returned: killed by ctx, it may have made the namespace already.
+	o.mu.Lock()
+	o.netnsAdded = true
+	o.mu.Unlock()
 	if _, err := o.run(ctx, "ip", "netns", "add", o.Netns); err != nil {
 		return nil, fmt.Errorf("creating network namespace for ovs-vswitchd: %w", err)
 	}
+	if err := done(stepAddNetns); err != nil {
+		return nil, err
+	}
 	o.mu.Lock()
-	o.netnsMade = true
 	pidfile := filepath.Join(dir, "ovs-vswitchd.pid")
 	// `ip netns exec` execs ovs-vswitchd in place, so the pid we get is
 	// the daemon's own.
@@ -163,6 +215,9 @@ func StartOVS(ctx context.Context) (_ *OVS, err error) {
 		"--no-chdir", "-vconsole:off")
 	o.mu.Unlock()
 	if err != nil {
+		return nil, err
+	}
+	if err := done(stepVswitchd); err != nil {
 		return nil, err
 	}
 	pid := o.vswitchd.cmd.Process.Pid
@@ -186,6 +241,9 @@ func StartOVS(ctx context.Context) (_ *OVS, err error) {
 	}); err != nil {
 		return nil, fmt.Errorf("waiting for ovs-vswitchd (pid %d): %w", pid, err)
 	}
+	if err := done(stepVswitchdReady); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -206,17 +264,28 @@ func (o *OVS) Close() error {
 	if err := o.ovsdb.stop(); err != nil {
 		errs = append(errs, err)
 	}
-	if o.netnsMade {
-		ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-		defer cancel()
-		if _, err := o.run(ctx, "ip", "netns", "delete", o.Netns); err != nil {
-			errs = append(errs, fmt.Errorf("deleting network namespace: %w", err))
+	if o.netnsAdded {
+		if err := deleteNetns(o.Netns); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if err := os.RemoveAll(o.Dir); err != nil {
 		errs = append(errs, fmt.Errorf("removing OVS directory: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// daemonPids returns the pids of the daemons started so far.
+func (o *OVS) daemonPids() []int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var pids []int
+	for _, d := range []*daemon{o.ovsdb, o.vswitchd} {
+		if d != nil {
+			pids = append(pids, d.cmd.Process.Pid)
+		}
+	}
+	return pids
 }
 
 // StopVswitchd stops ovs-vswitchd only, leaving ovsdb-server running, to

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -395,22 +395,106 @@ func TestStartOVSConcurrent(t *testing.T) {
 	}
 }
 
-// TestStartOVSCanceled checks that a StartOVS that cannot finish in time
-// leaves nothing behind.
-func TestStartOVSCanceled(t *testing.T) {
+// TestStartOVSFailsCleanly stops StartOVS at each of its steps, in two
+// ways, and checks that it leaves nothing behind of what it made: its
+// directory, its network namespace, its daemons. A hook picks the step, so
+// every case runs every time (a short deadline would land somewhere at
+// random, or nowhere on a fast machine).
+//   - "canceled after": the context ends once the step has done its work,
+//     so the next command is killed or never starts;
+//   - "fails after": the step fails although its command took effect, as
+//     when `ip netns add` is killed by a deadline after the kernel made the
+//     namespace: the case that once leaked a namespace.
+//
+// It asserts only on what this StartOVS made, never on machine-wide lists:
+// other test packages create and delete their own namespaces meanwhile.
+func TestStartOVSFailsCleanly(t *testing.T) {
 	Require(t, "ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ip")
-	before := netnsList(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	errInjected := errors.New("injected failure")
+	for _, step := range startSteps {
+		for _, mode := range []string{"canceled after", "fails after"} {
+			if mode == "canceled after" && step == stepVswitchdReady {
+				continue // nothing follows: StartOVS has succeeded
+			}
+			t.Run(mode+" "+step, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				var made *OVS
+				var pids []int
+				reached := false
+				o, err := startOVS(ctx, func(o *OVS, s string) error {
+					made = o
+					pids = o.daemonPids()
+					if s != step {
+						return nil
+					}
+					reached = true
+					if mode == "canceled after" {
+						cancel()
+						return nil
+					}
+					return errInjected
+				})
+				if err == nil {
+					o.Close()
+					t.Fatalf("StartOVS succeeded, want it to fail after %q", step)
+				}
+				if !reached {
+					t.Fatalf("StartOVS failed before reaching step %q: %v", step, err)
+				}
+				if mode == "fails after" && !errors.Is(err, errInjected) {
+					t.Errorf("StartOVS error = %v, want the injected one", err)
+				}
+				if mode == "canceled after" && !errors.Is(err, context.Canceled) && !strings.Contains(err.Error(), "killed") {
+					t.Errorf("StartOVS error = %v, want the context's cancellation", err)
+				}
+				t.Logf("StartOVS error (expected): %v", firstLine(err.Error()))
+				checkGone(t, made, pids)
+			})
+		}
+	}
+}
+
+// TestStartOVSStepsInOrder checks that a StartOVS that succeeds passes the
+// hook every step, in order, so TestStartOVSFailsCleanly covers them all.
+func TestStartOVSStepsInOrder(t *testing.T) {
+	Require(t, "ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ip")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	o, err := StartOVS(ctx)
-	if err == nil {
-		o.Close()
-		t.Skip("OVS started within 100ms; nothing to clean up after")
+	var seen []string
+	o, err := startOVS(ctx, func(_ *OVS, s string) error {
+		seen = append(seen, s)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("StartOVS error (expected): %v", err)
-	if after := netnsList(t); after != before {
-		t.Errorf("network namespaces changed by a failed StartOVS:\nbefore: %s\nafter: %s", before, after)
+	checkClosed(t, o, o.daemonPids()...)
+	if !slices.Equal(seen, startSteps) {
+		t.Errorf("steps seen = %q, want %q", seen, startSteps)
 	}
+}
+
+// checkGone checks that the directory, network namespace and daemons of o
+// are gone.
+func checkGone(t *testing.T, o *OVS, pids []int) {
+	t.Helper()
+	for _, pid := range pids {
+		if processAlive(pid) {
+			t.Errorf("pid %d still running", pid)
+		}
+	}
+	if _, err := os.Stat(o.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s still exists (stat: %v)", o.Dir, err)
+	}
+	if _, err := os.Lstat(netnsPath(o.Netns)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("network namespace %s still exists (lstat: %v)", o.Netns, err)
+	}
+}
+
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
 }
 
 // checkTablesMatchFlows checks that dump-tables and dump-flows agree on the
@@ -449,28 +533,9 @@ func checkClosed(t *testing.T, o *OVS, pids ...int) {
 	if err := o.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	for _, pid := range pids {
-		if processAlive(pid) {
-			t.Errorf("pid %d still running after Close", pid)
-		}
-	}
-	if _, err := os.Stat(o.Dir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("%s still exists after Close (stat: %v)", o.Dir, err)
-	}
-	if strings.Contains(netnsList(t), o.Netns) {
-		t.Errorf("netns %s still exists after Close", o.Netns)
-	}
+	checkGone(t, o, pids)
 }
 
 func processAlive(pid int) bool {
 	return syscall.Kill(pid, 0) == nil
-}
-
-func netnsList(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("ip", "netns", "list").Output()
-	if err != nil {
-		t.Fatalf("ip netns list: %v", err)
-	}
-	return string(out)
 }

@@ -2,11 +2,13 @@ package testenv
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,7 +71,7 @@ func PrometheusForTest(t testing.TB, targets, ruleFiles []string) *Prometheus {
 
 // StartPrometheus writes a configuration with one job, PrometheusJob,
 // scraping targets every PrometheusScrapeInterval and evaluating ruleFiles
-// as often, starts Prometheus on a free 127.0.0.1 port and returns once /-/ready
+// as often, starts Prometheus on a free loopback address and port and returns once /-/ready
 // answers 200, or when ctx ends. Only the web listener is opened, on
 // loopback; the admin API and lifecycle endpoints stay off (the defaults).
 // On failure it removes what it made and returns an error that includes the
@@ -263,7 +265,7 @@ func (p *Prometheus) Close() error {
 	return errors.Join(errs...)
 }
 
-// URL is the server's base URL, http://127.0.0.1:PORT.
+// URL is the server's base URL, http://127.x.y.z:PORT.
 func (p *Prometheus) URL() string { return p.url }
 
 // API is the HTTP API client, for what the helpers below do not cover.
@@ -358,10 +360,22 @@ func (p *Prometheus) logTail() string {
 	return "\n--- tail of prometheus.log ---\n" + strings.Join(lines, "\n")
 }
 
+// freeLoopbackAddr returns host:port on a random address of 127.0.0.0/8
+// with a port that was free on it a moment ago. Another process may take the
+// port before the caller binds it; on an address of its own (127.x.y.z, not
+// the 127.0.0.1 everything else binds) that needs both the same random port
+// and the same random address, or a wildcard listener, so servers started by
+// test packages running in parallel do not collide.
 func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var b [3]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("picking a loopback address: %w", err)
+	}
+	b[2] |= 1 // never 127.x.y.0
+	host := netip.AddrFrom4([4]byte{127, b[0], b[1], b[2]})
+	l, err := net.Listen("tcp", netip.AddrPortFrom(host, 0).String())
 	if err != nil {
-		return "", fmt.Errorf("finding a free port: %w", err)
+		return "", fmt.Errorf("finding a free port on %s: %w", host, err)
 	}
 	defer l.Close()
 	return l.Addr().String(), nil

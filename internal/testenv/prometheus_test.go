@@ -3,8 +3,10 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,8 +40,8 @@ func TestPrometheusScrapesAndEvaluatesRules(t *testing.T) {
 	p := PrometheusForTest(t, []string{strings.TrimPrefix(target.URL, "http://")}, []string{rules})
 	ctx := testContext(t, 30*time.Second)
 
-	if !strings.HasPrefix(p.URL(), "http://127.0.0.1:") {
-		t.Errorf("URL = %q, want http://127.0.0.1:PORT", p.URL())
+	if u, err := url.Parse(p.URL()); err != nil || !net.ParseIP(u.Hostname()).IsLoopback() {
+		t.Errorf("URL = %q, want http://<loopback address>:PORT", p.URL())
 	}
 	v, err := p.WaitForSeries(ctx, "dpx:test_value:doubled")
 	if err != nil {
@@ -106,6 +108,11 @@ func TestPrometheusScrapesAndEvaluatesRules(t *testing.T) {
 
 func TestPrometheusBadRuleFileFailsWithLog(t *testing.T) {
 	Require(t, "prometheus")
+	// StartPrometheus makes its directory in $TMPDIR: one of this test's
+	// own, so what it leaves there is this call's, whatever other
+	// tests running in parallel leave in /tmp.
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
 	rules := filepath.Join(t.TempDir(), "bad.yml")
 	if err := os.WriteFile(rules, []byte("groups:\n  - name: bad\n    rules:\n      - alert: Bad\n        expr: sum((\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -119,8 +126,8 @@ func TestPrometheusBadRuleFileFailsWithLog(t *testing.T) {
 	if !strings.Contains(err.Error(), "prometheus.log") {
 		t.Errorf("error = %v, want it to include the tail of prometheus.log", err)
 	}
-	if matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "dpx-prometheus-*")); len(matches) > 0 {
-		t.Logf("note: dpx-prometheus-* directories in %s: %v (possibly from concurrent tests)", os.TempDir(), matches)
+	if left, err := os.ReadDir(tmp); err != nil || len(left) > 0 {
+		t.Errorf("a failed StartPrometheus left %v in its temporary directory (%v)", left, err)
 	}
 }
 
