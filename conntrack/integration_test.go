@@ -191,7 +191,7 @@ func TestConntrackPermission(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := testenv.Context(t, 30*time.Second)
-			args := append(strings.Fields(tt.setpriv), binary, "-test.run=^TestHelperProcess$")
+			args := append(strings.Fields(tt.setpriv), binary)
 			cmd := exec.CommandContext(ctx, "setpriv", args...)
 			cmd.Env = append(os.Environ(), helperEnv+"=1", helperNetnsEnv+"="+tt.netns)
 			out, err := cmd.CombinedOutput()
@@ -213,11 +213,18 @@ const (
 	helperNetnsEnv = "DPX_CONNTRACK_HELPER_NETNS"
 )
 
-// TestHelperProcess is the child of TestConntrackPermission, not a test.
-func TestHelperProcess(t *testing.T) {
-	if os.Getenv(helperEnv) != "1" {
-		t.Skip("helper process for TestConntrackPermission")
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "1" {
+		permissionChild()
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// permissionChild is the child of TestConntrackPermission, run by the test
+// binary instead of the tests (see TestMain): it reads conntrack with the
+// privileges setpriv left it and prints what it got.
+func permissionChild() {
 	err := func() error {
 		r, err := NewReader(Config{NetnsPath: os.Getenv(helperNetnsEnv), Timeout: 5 * time.Second})
 		if err != nil {
@@ -233,7 +240,6 @@ func TestHelperProcess(t *testing.T) {
 	fmt.Printf("error: %v\n", err)
 	fmt.Printf("is permission: %v\n", errors.Is(err, os.ErrPermission))
 	fmt.Printf("is EPERM: %v\n", errors.Is(err, syscall.EPERM))
-	os.Exit(0) // skip the test framework's output
 }
 
 func readerForTest(t *testing.T, cfg Config) *Reader {

@@ -94,11 +94,16 @@ func runSession(ctx context.Context, nc net.Conn, i int) sessionResult {
 	return r
 }
 
-// TestCaptureFixtures records the fixtures from a real OVS. It runs only
-// with -update: `go test ./ovs -run CaptureFixtures -update`.
+// TestCaptureFixtures records every fixture session from a real OVS. With
+// -update (`go test ./ovs -run CaptureFixtures -update`) it writes them to
+// testdata/openflow; otherwise it records them into a temporary directory
+// and checks that they still tell what the stored ones tell (version, tables,
+// names, flow counts, errors), so the stored fixtures cannot drift from what
+// the installed OVS says.
 func TestCaptureFixtures(t *testing.T) {
+	dir := fixtureDir
 	if !*update {
-		t.Skip("only with -update")
+		dir = t.TempDir()
 	}
 	o := testenv.OVSForTest(t)
 	for i, f := range fixtures {
@@ -136,16 +141,43 @@ func TestCaptureFixtures(t *testing.T) {
 		}
 		cancel()
 		nc.Close()
-		if err := writeFixture(f.file, rec.bytes()); err != nil {
+		if err := writeFixture(dir, f.file, rec.bytes()); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("%s: %d bytes, %v", f.file, len(rec.bytes()), r.err)
+		if !*update {
+			stored := runSession(context.Background(), newReplayConn(readFixture(t, fixtureDir, f.file)), i)
+			fresh := runSession(context.Background(), newReplayConn(readFixture(t, dir, f.file)), i)
+			if got, want := sessionSummary(fresh), sessionSummary(stored); got != want {
+				t.Errorf("%s: the installed OVS now says\n%s\nthe stored fixture says\n%s\nrecapture with -update", f.file, got, want)
+			}
+		}
 	}
+}
+
+// sessionSummary is what a session told, less what changes from one capture
+// to the next (lookup counters, error texts with xids).
+func sessionSummary(r sessionResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "version %v, error %v", r.version, r.err != nil)
+	for _, t := range r.stats {
+		if t.Active > 0 || t.Name != "" {
+			fmt.Fprintf(&b, "; stats %d %q active=%d max=%d", t.ID, t.Name, t.Active, t.MaxEntries)
+		}
+	}
+	fmt.Fprintf(&b, "; %d tables", len(r.stats))
+	for _, f := range r.features {
+		if f.Name != "" {
+			fmt.Fprintf(&b, "; features %d %q max=%d", f.ID, f.Name, f.MaxEntries)
+		}
+	}
+	fmt.Fprintf(&b, "; %d features", len(r.features))
+	return b.String()
 }
 
 // Fixtures are stored gzipped: a table-features reply of OVS 3.1 is 1.2 MB
 // of mostly repeated properties.
-func writeFixture(name string, b []byte) error {
+func writeFixture(dir, name string, b []byte) error {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	if _, err := zw.Write(b); err != nil {
@@ -154,12 +186,12 @@ func writeFixture(name string, b []byte) error {
 	if err := zw.Close(); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(fixtureDir, name+".gz"), buf.Bytes(), 0o644)
+	return os.WriteFile(filepath.Join(dir, name+".gz"), buf.Bytes(), 0o644)
 }
 
-func readFixture(t testing.TB, name string) []byte {
+func readFixture(t testing.TB, dir, name string) []byte {
 	t.Helper()
-	f, err := os.Open(filepath.Join(fixtureDir, name+".gz"))
+	f, err := os.Open(filepath.Join(dir, name+".gz"))
 	if err == nil {
 		defer f.Close()
 		var zr *gzip.Reader
@@ -196,7 +228,7 @@ func splitMessages(t *testing.T, b []byte) []Message {
 func TestFixtureSessions(t *testing.T) {
 	for i, f := range fixtures {
 		t.Run(f.file, func(t *testing.T) {
-			b := readFixture(t, f.file)
+			b := readFixture(t, fixtureDir, f.file)
 			r := runSession(context.Background(), newReplayConn(b), i)
 			if r.version != f.version {
 				t.Fatalf("negotiated %v, want %v", r.version, f.version)
@@ -288,7 +320,7 @@ func checkFixtureFeatures(t *testing.T, fs []TableFeatures) {
 // a panic or a hang.
 func TestFixtureTruncated(t *testing.T) {
 	for i, f := range fixtures {
-		b := readFixture(t, f.file)
+		b := readFixture(t, fixtureDir, f.file)
 		for n := 0; n < len(b); n += 1 + n/64 {
 			r := runSession(context.Background(), newReplayConn(b[:n]), i)
 			if r.err == nil && n < len(b) && f.version != 0 {

@@ -44,7 +44,7 @@ func fuzzSeeds(f *testing.F, max int) []Message {
 	f.Helper()
 	var out []Message
 	for _, name := range append(fuzzFixtures, "of13-stats-features.bin", "of15-stats-features.bin") {
-		ms := seedMessages(readFixture(f, name))
+		ms := seedMessages(readFixture(f, fixtureDir, name))
 		if len(ms) > max {
 			ms = ms[:max]
 		}
@@ -59,7 +59,7 @@ func fuzzSeeds(f *testing.F, max int) []Message {
 func replyBodies(f *testing.F, name string, kind uint16, max int) []byte {
 	f.Helper()
 	var out []byte
-	for _, m := range seedMessages(readFixture(f, name)) {
+	for _, m := range seedMessages(readFixture(f, fixtureDir, name)) {
 		if m.Type != typeMultipartReply && !(m.Version == OpenFlow10 && m.Type == typeStatsReply10) {
 			continue
 		}
@@ -131,7 +131,7 @@ func FuzzDecodeHello(f *testing.F) {
 
 func FuzzDecodeError(f *testing.F) {
 	for _, name := range fuzzFixtures {
-		for _, m := range seedMessages(readFixture(f, name)) {
+		for _, m := range seedMessages(readFixture(f, fixtureDir, name)) {
 			if m.Type == typeError {
 				f.Add(uint8(m.Version), m.Body)
 			}
@@ -253,13 +253,13 @@ func FuzzDecodeTableFeatures(f *testing.F) {
 // error, and never panic.
 func FuzzSession(f *testing.F) {
 	for _, name := range fuzzFixtures {
-		f.Add(readFixture(f, name))
+		f.Add(readFixture(f, fixtureDir, name))
 	}
 	// The handshake, the stats and the start of the features reply of the
 	// big sessions.
 	for _, name := range []string{"of13-stats-features.bin", "of15-stats-features.bin"} {
 		var b []byte
-		for _, m := range seedMessages(readFixture(f, name))[:4] {
+		for _, m := range seedMessages(readFixture(f, fixtureDir, name))[:4] {
 			mb, _ := m.MarshalBinary()
 			b = append(b, mb...)
 		}

@@ -3,6 +3,7 @@ package ovs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,36 +32,53 @@ func TestReadOnlyMount(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "sh", "-c",
-		`mount --bind -o ro "$1" "$2" && exec "$3" -test.run '^TestReadOnlyMountChild$' -test.v`, "sh",
+		`mount --bind -o ro "$1" "$2" && exec "$3"`, "sh",
 		o.RunDir, mnt, os.Args[0])
-	cmd.Env = append(os.Environ(), "DPX_RO_RUNDIR="+mnt)
+	cmd.Env = append(os.Environ(), readOnlyChildEnv+"="+mnt)
 	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: TestReadOnlyMountChild") {
+	if err != nil || !strings.Contains(string(out), readOnlyChildOK) {
 		t.Fatalf("reading through a read-only mount: %v\n%s", err, out)
 	}
 }
 
-// TestReadOnlyMountChild runs inside TestReadOnlyMount's mount namespace.
-func TestReadOnlyMountChild(t *testing.T) {
-	dir := os.Getenv("DPX_RO_RUNDIR")
-	if dir == "" {
-		t.Skip("run by TestReadOnlyMount")
+// readOnlyChildEnv, when set, makes the test binary run readOnlyChild on
+// that directory instead of the tests (see TestMain).
+const (
+	readOnlyChildEnv = "DPX_RO_RUNDIR"
+	readOnlyChildOK  = "read-only child: ok"
+)
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(readOnlyChildEnv); dir != "" {
+		if err := readOnlyChild(dir); err != nil {
+			fmt.Println("read-only child:", err)
+			os.Exit(1)
+		}
+		fmt.Println(readOnlyChildOK)
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// readOnlyChild runs inside TestReadOnlyMount's mount namespace: it reads
+// OVSDB and the bridge's tables through the read-only mount at dir.
+func readOnlyChild(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "probe"), nil, 0o644); !errors.Is(err, syscall.EROFS) {
-		t.Fatalf("the mount is not read-only: writing gave %v", err)
+		return fmt.Errorf("the mount is not read-only: writing gave %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c := &Client{RunDir: dir}
 	bridges, err := c.Bridges(ctx)
 	if err != nil || len(bridges) != 1 || bridges[0] != "br-int" {
-		t.Fatalf("bridges through the read-only mount: %v, %v", bridges, err)
+		return fmt.Errorf("bridges through the read-only mount: %v, %v", bridges, err)
 	}
 	b, err := c.Tables(ctx, "br-int")
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if b.Tables[1].Flows != 17 {
-		t.Errorf("table 1: %d flows, want 17", b.Tables[1].Flows)
+		return fmt.Errorf("table 1: %d flows, want 17", b.Tables[1].Flows)
 	}
+	return nil
 }
