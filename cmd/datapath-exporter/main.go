@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
@@ -47,6 +46,7 @@ func main() {
 type options struct {
 	web         *web.FlagConfig
 	metricsPath *string
+	maxRequests *int
 	collectors  *collector.Flags
 	log         *promslog.Config
 }
@@ -60,6 +60,9 @@ func newApp(stdout, stderr io.Writer) (*kingpin.Application, *options) {
 	opts := &options{log: &promslog.Config{Writer: stderr}}
 	opts.web = kingpinflag.AddFlags(app, defaultListenAddress)
 	opts.metricsPath = app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+	opts.maxRequests = app.Flag("web.max-requests",
+		"Maximum number of parallel scrape requests; more are answered 503. 0 means no limit: parallel scrapes share one collection and one encoding.").
+		Default("0").Int()
 	opts.collectors = collector.RegisterFlags(app)
 	promslogflag.AddFlags(app, opts.log)
 	app.Version(version.Print("datapath-exporter"))
@@ -99,7 +102,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	handler, err := newHandler(logger, collectors, *opts.metricsPath)
+	if *opts.maxRequests < 0 {
+		logger.Error("cannot start", "err", fmt.Errorf("--web.max-requests=%d: must be 0 (no limit) or more", *opts.maxRequests))
+		return 1
+	}
+	handler, err := newHandler(logger, collectors, *opts.metricsPath, *opts.maxRequests)
 	if err != nil {
 		logger.Error("cannot start", "err", err)
 		return 1
@@ -125,7 +132,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // newHandler returns the exporter's HTTP routes: metrics, a landing page and
 // health endpoints for Kubernetes probes.
-func newHandler(logger *slog.Logger, cs map[string]collector.Collector, metricsPath string) (http.Handler, error) {
+func newHandler(logger *slog.Logger, cs map[string]collector.Collector, metricsPath string, maxRequests int) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		versioncollector.NewCollector(name),
@@ -134,13 +141,7 @@ func newHandler(logger *slog.Logger, cs map[string]collector.Collector, metricsP
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	mux := http.NewServeMux()
-	mux.Handle(metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		ErrorHandling: promhttp.ContinueOnError,
-		// Scrapes share one in-flight collection anyway; this bounds
-		// the goroutines of a flood of parallel requests.
-		MaxRequestsInFlight: 40,
-	}))
+	mux.Handle(metricsPath, newMetricsHandler(reg, logger, maxRequests))
 	health := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "OK\n")
