@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -133,7 +135,7 @@ func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 		bridges, err = c.client.Bridges(dctx)
 		cancel()
 		if err != nil {
-			return err
+			return ovsHint(err, true)
 		}
 		c.client.Forget(bridges)
 		c.forget(bridges)
@@ -151,6 +153,7 @@ func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 			bctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 			defer cancel()
 			results[i], errs[i] = c.client.Tables(bctx, name)
+			errs[i] = ovsHint(errs[i], false)
 		}()
 	}
 	wg.Wait()
@@ -212,4 +215,22 @@ func (c *ovsCollector) forget(keep []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	maps.DeleteFunc(c.exported, func(b string, _ map[uint8]bool) bool { return !slices.Contains(keep, b) })
+}
+
+// ovsHint adds to an error of package ovs the flag that changes its cause:
+// the source names causes, the flags are this collector's.
+func ovsHint(err error, discovery bool) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%w; raise --ovs.timeout if it is only slow", err)
+	case discovery && errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w; check --ovs.rundir, or pass --ovs.bridge to skip discovery", err)
+	case discovery:
+		return fmt.Errorf("%w; pass --ovs.bridge to skip discovery", err)
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w; check --ovs.rundir", err)
+	}
+	return err
 }

@@ -2,9 +2,12 @@ package collector_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -206,6 +209,58 @@ func TestOVSCollectorBridgeFails(t *testing.T) {
 	}
 	if len(mfs.series("datapath_conntrack_entries")) != 1 {
 		t.Error("datapath_conntrack_entries missing")
+	}
+}
+
+// TestOVSCollectorErrorsNameTheFlag checks that failures of a real OVS reach
+// the log with the flag that changes their cause: package ovs names causes,
+// the collector owns the flags.
+func TestOVSCollectorErrorsNameTheFlag(t *testing.T) {
+	o := testenv.OVSForTest(t)
+	if err := o.AddBridge("br0", "OpenFlow13"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		cfg  collector.OVSConfig
+		hang bool // SIGSTOP ovs-vswitchd first
+		want []string
+	}{
+		{"no OVSDB in rundir", collector.OVSConfig{RunDir: t.TempDir()}, false, []string{"db.sock", "check --ovs.rundir", "pass --ovs.bridge"}},
+		{"no such bridge", collector.OVSConfig{RunDir: o.RunDir, Bridges: []string{"nosuchbr"}}, false, []string{"nosuchbr.mgmt", "check --ovs.rundir"}},
+		{"vswitchd hung", collector.OVSConfig{RunDir: o.RunDir, Bridges: []string{"br0"}}, true, []string{"timed out", "raise --ovs.timeout"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.hang {
+				b, err := os.ReadFile(filepath.Join(o.Dir, "ovs-vswitchd.pid"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+			}
+			tt.cfg.Timeout = 300 * time.Millisecond
+			c, err := collector.NewOVSCollector(tt.cfg, promslog.NewNopLogger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = update(t, c)
+			if err == nil {
+				t.Fatal("Update succeeded, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
 	}
 }
 

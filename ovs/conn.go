@@ -61,13 +61,13 @@ func NewConn(ctx context.Context, nc net.Conn, name string) (*Conn, error) {
 func explainDialError(path string, err error) error {
 	switch {
 	case errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOENT):
-		return fmt.Errorf("no socket at %s: is ovs-vswitchd running, does the bridge exist, and is --ovs.rundir the directory holding its .mgmt sockets? (%w)", path, err)
+		return fmt.Errorf("no socket at %s: is ovs-vswitchd running, does the bridge exist, and is this the directory holding its .mgmt sockets? (%w)", path, err)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("connection refused on %s: a stale socket, ovs-vswitchd is not running or is restarting (%w)", path, err)
 	case errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
 		return fmt.Errorf("permission denied connecting to %s: the exporter must run as the socket's owner (root in Antrea's agent pod) (%w)", path, err)
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("timed out connecting to %s: ovs-vswitchd is not answering; raise --ovs.timeout if it is only slow (%w)", path, err)
+		return fmt.Errorf("timed out connecting to %s: ovs-vswitchd is not answering (%w)", path, err)
 	}
 	return fmt.Errorf("connecting to %s: %w", path, err)
 }
@@ -144,9 +144,9 @@ func (c *Conn) ioError(op string, err error) error {
 	case errors.Is(ctxErr, context.Canceled):
 		return fmt.Errorf("%s %s: canceled: %w", op, c.path, errors.Join(ctxErr, err))
 	case errors.Is(ctxErr, context.DeadlineExceeded):
-		return fmt.Errorf("%s %s: timed out: ovs-vswitchd did not answer in time; raise --ovs.timeout if it is only slow: %w", op, c.path, errors.Join(ctxErr, err))
+		return fmt.Errorf("%s %s: timed out: ovs-vswitchd did not answer in time: %w", op, c.path, errors.Join(ctxErr, err))
 	case errors.As(err, &ne) && ne.Timeout():
-		return fmt.Errorf("%s %s: timed out: ovs-vswitchd did not answer in time; raise --ovs.timeout if it is only slow: %w", op, c.path, err)
+		return fmt.Errorf("%s %s: timed out: ovs-vswitchd did not answer in time: %w", op, c.path, err)
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
 		return fmt.Errorf("%s %s: ovs-vswitchd closed the connection (restarting, or the bridge was deleted): %w", op, c.path, err)
 	}

@@ -38,7 +38,7 @@ func readInventory(ctx context.Context, dbSock string) (inventory, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", dbSock)
 	if err != nil {
-		return inventory{}, fmt.Errorf("listing bridges: %w (is ovsdb-server running? pass --ovs.bridge to skip discovery)", explainDialError(dbSock, err))
+		return inventory{}, fmt.Errorf("listing bridges: %w (is ovsdb-server running?)", explainDialError(dbSock, err))
 	}
 	client, err := ovsdb.New(nc)
 	if err != nil {
