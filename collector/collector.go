@@ -37,10 +37,18 @@ var (
 		[]string{"collector"}, nil)
 )
 
-// Collector reads one source and sends its metrics. Update must honour ctx
-// and return an error, not partial silence, when the source cannot be read.
+// Collector reads one source and sends its metrics. Update must honour ctx,
+// whose deadline is the collector's --X.timeout (the Exporter sets it; a
+// collector sets none of its own), and return an error, not partial
+// silence, when the source cannot be read.
 type Collector interface {
 	Update(ctx context.Context, ch chan<- prometheus.Metric) error
+}
+
+// Scraper is an enabled collector and the deadline of each of its runs.
+type Scraper struct {
+	Collector Collector
+	Timeout   time.Duration
 }
 
 // builder builds a collector from the flags its registration bound.
@@ -50,9 +58,17 @@ type registration struct {
 	name           string
 	help           string
 	defaultEnabled bool
+	// timeout declares the collector's deadline flag.
+	timeout timeoutFlag
 	// flags binds the collector's own flags and returns how to build it;
 	// shared holds the flags that concern every collector.
 	flags func(app *kingpin.Application, shared *Shared) builder
+}
+
+// timeoutFlag is a collector's --X.timeout: the deadline the Exporter gives
+// each of its runs.
+type timeoutFlag struct {
+	name, help, def string
 }
 
 var registry []registration
@@ -106,13 +122,14 @@ type Shared struct {
 // Flags holds the command-line state of every registered collector.
 type Flags struct {
 	enabled  map[string]*bool
+	timeouts map[string]*time.Duration
 	builders map[string]builder
 }
 
 // RegisterFlags binds --collector.NAME (with its --no- form) and every
 // collector's own flags to app.
 func RegisterFlags(app *kingpin.Application) *Flags {
-	f := &Flags{enabled: map[string]*bool{}, builders: map[string]builder{}}
+	f := &Flags{enabled: map[string]*bool{}, timeouts: map[string]*time.Duration{}, builders: map[string]builder{}}
 	shared := &Shared{}
 	app.Flag("compat.antrea", "Also export the Antrea agent's metric names (antrea_agent_ovs_flow_count, antrea_agent_conntrack_*), "+
 		"so dashboards written for them work when the agent's Flow Exporter is off. Do not use while the agent exports its own conntrack metrics.").
@@ -127,6 +144,8 @@ func RegisterFlags(app *kingpin.Application) *Flags {
 		f.enabled[r.name] = app.Flag("collector."+r.name,
 			fmt.Sprintf("Enable the %s collector: %s (default: %s).", r.name, r.help, state)).
 			Default(fmt.Sprint(r.defaultEnabled)).Bool()
+		f.timeouts[r.name] = new(time.Duration)
+		durationFlag(app, r.timeout.name, r.timeout.help, r.timeout.def, f.timeouts[r.name])
 		f.builders[r.name] = r.flags(app, shared)
 	}
 	return f
@@ -134,17 +153,21 @@ func RegisterFlags(app *kingpin.Application) *Flags {
 
 // Build builds every enabled collector. An error here (a bad flag value, a
 // netns path that cannot be opened) should stop the exporter at start.
-func (f *Flags) Build(logger *slog.Logger) (map[string]Collector, error) {
-	out := map[string]Collector{}
-	for _, name := range Names() {
-		if !*f.enabled[name] {
+func (f *Flags) Build(logger *slog.Logger) (map[string]Scraper, error) {
+	out := map[string]Scraper{}
+	for _, r := range registry {
+		if !*f.enabled[r.name] {
 			continue
 		}
-		c, err := f.builders[name](logger.With("collector", name))
-		if err != nil {
-			return nil, fmt.Errorf("collector %s: %w", name, err)
+		timeout := *f.timeouts[r.name]
+		if timeout <= 0 {
+			return nil, fmt.Errorf("collector %s: --%s=%s: must be positive, e.g. %s", r.name, r.timeout.name, timeout, r.timeout.def)
 		}
-		out[name] = c
+		c, err := f.builders[r.name](logger.With("collector", r.name))
+		if err != nil {
+			return nil, fmt.Errorf("collector %s: %w", r.name, err)
+		}
+		out[r.name] = Scraper{Collector: c, Timeout: timeout}
 	}
 	return out, nil
 }
@@ -153,17 +176,17 @@ func (f *Flags) Build(logger *slog.Logger) (map[string]Collector, error) {
 // Concurrent scrapes share one in-flight run per collector, so N parallel
 // scrapes never open N OpenFlow sessions or N netlink requests at once.
 type Exporter struct {
-	collectors map[string]Collector
-	logger     *slog.Logger
-	flight     singleflight.Group
+	scrapers map[string]Scraper
+	logger   *slog.Logger
+	flight   singleflight.Group
 
 	mu      sync.Mutex
 	lastErr map[string]string // last error logged per collector, "" when healthy
 }
 
-// NewExporter returns an Exporter running collectors.
-func NewExporter(logger *slog.Logger, collectors map[string]Collector) *Exporter {
-	return &Exporter{collectors: collectors, logger: logger, lastErr: map[string]string{}}
+// NewExporter returns an Exporter running scrapers.
+func NewExporter(logger *slog.Logger, scrapers map[string]Scraper) *Exporter {
+	return &Exporter{scrapers: scrapers, logger: logger, lastErr: map[string]string{}}
 }
 
 // Describe sends nothing: which metrics the collectors send depends on what
@@ -175,11 +198,11 @@ func (e *Exporter) Describe(chan<- *prometheus.Desc) {}
 // Collect runs every collector in parallel and sends their metrics.
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	var wg sync.WaitGroup
-	for name, c := range e.collectors {
+	for name, s := range e.scrapers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for _, m := range e.run(name, c) {
+			for _, m := range e.run(name, s) {
 				ch <- m
 			}
 		}()
@@ -189,10 +212,13 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 
 // run returns the metrics of one collector run, shared with every scrape
 // that asks while it is in flight.
-func (e *Exporter) run(name string, c Collector) []prometheus.Metric {
+func (e *Exporter) run(name string, s Scraper) []prometheus.Metric {
 	v, _, _ := e.flight.Do(name, func() (any, error) {
-		// Each collector bounds its own work with its --X.timeout; a
-		// scrape that gives up does not cancel the run others wait for.
+		// The run's deadline is the collector's --X.timeout, not the
+		// scrape's: a scrape that gives up does not cancel the run
+		// others wait for.
+		ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
+		defer cancel()
 		buf := make(chan prometheus.Metric, 64)
 		var out []prometheus.Metric
 		done := make(chan struct{})
@@ -203,7 +229,7 @@ func (e *Exporter) run(name string, c Collector) []prometheus.Metric {
 			close(done)
 		}()
 		start := time.Now()
-		err := safeUpdate(c, buf)
+		err := safeUpdate(ctx, s.Collector, buf)
 		close(buf)
 		<-done
 		duration := time.Since(start).Seconds()
@@ -223,13 +249,13 @@ func (e *Exporter) run(name string, c Collector) []prometheus.Metric {
 // safeUpdate runs c.Update and turns a panic (a bug in a collector or in
 // a library under it) into the collector's failure, so that it cannot take
 // the exporter and the other collectors down.
-func safeUpdate(c Collector, ch chan<- prometheus.Metric) (err error) {
+func safeUpdate(ctx context.Context, c Collector, ch chan<- prometheus.Metric) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("collector panicked (a bug: please report it): %v", p)
 		}
 	}()
-	return c.Update(context.Background(), ch)
+	return c.Update(ctx, ch)
 }
 
 // logResult logs a failure at error level when it starts or its cause

@@ -208,7 +208,7 @@ func TestExporterLogsChangesOnly(t *testing.T) {
 // collector it must be accepted with whatever metrics it collects.
 func TestExporterPedanticRegistry(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(collector.NewExporter(promslog.NewNopLogger(), map[string]collector.Collector{"good": &scriptedCollector{name: "good"}})); err != nil {
+	if err := reg.Register(collector.NewExporter(promslog.NewNopLogger(), scrapers(map[string]collector.Collector{"good": &scriptedCollector{name: "good"}}))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := reg.Gather(); err != nil {
@@ -220,10 +220,22 @@ func TestExporterPedanticRegistry(t *testing.T) {
 func newRegistry(t *testing.T, logger *slog.Logger, cs map[string]collector.Collector) *prometheus.Registry {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(collector.NewExporter(logger, cs)); err != nil {
+	if err := reg.Register(collector.NewExporter(logger, scrapers(cs))); err != nil {
 		t.Fatal(err)
 	}
 	return reg
+}
+
+// testTimeout is every collector's deadline in these tests: generous, for a
+// loaded machine.
+const testTimeout = 10 * time.Second
+
+func scrapers(cs map[string]collector.Collector) map[string]collector.Scraper {
+	out := map[string]collector.Scraper{}
+	for name, c := range cs {
+		out[name] = collector.Scraper{Collector: c, Timeout: testTimeout}
+	}
+	return out
 }
 
 // families are gathered metric families by name.

@@ -2,8 +2,11 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,11 +19,10 @@ func init() {
 		name:           "conntrack",
 		help:           "kernel conntrack entries, limit and per-CPU statistics, read over netlink",
 		defaultEnabled: true,
+		timeout:        timeoutFlag{name: "conntrack.timeout", def: "2s", help: "Deadline for the netlink requests of one scrape."},
 		flags: func(app *kingpin.Application, shared *Shared) builder {
-			cfg := conntrack.Config{}
-			durationFlag(app, "conntrack.timeout", "Deadline for the netlink requests of one scrape.", "2s", &cfg.Timeout)
 			return func(logger *slog.Logger) (Collector, error) {
-				cfg.NetnsPath = shared.ConntrackNetns
+				cfg := conntrack.Config{NetnsPath: shared.ConntrackNetns}
 				return NewConntrackCollector(ConntrackConfig{Config: cfg, CompatAntrea: shared.CompatAntrea}, logger)
 			}
 		},
@@ -62,27 +64,45 @@ type ConntrackConfig struct {
 // conntrackCollector exports the size, limit and statistics of one conntrack
 // table.
 type conntrackCollector struct {
-	reader *conntrack.Reader // bounds each read by --conntrack.timeout
+	reader *conntrack.Reader
+	netns  string // --conntrack.netns
 	compat bool
 }
 
 // NewConntrackCollector opens the network namespace of cfg now, so that a bad
 // --conntrack.netns stops the exporter at start.
 func NewConntrackCollector(cfg ConntrackConfig, _ *slog.Logger) (Collector, error) {
-	r, err := newConntrackReader(cfg, "conntrack.timeout")
+	r, err := newConntrackReader(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &conntrackCollector{reader: r, compat: cfg.CompatAntrea}, nil
+	return &conntrackCollector{reader: r, netns: cfg.NetnsPath, compat: cfg.CompatAntrea}, nil
 }
 
-// newConntrackReader checks the timeout given by the flag timeoutFlag and
-// opens the reader.
-func newConntrackReader(cfg ConntrackConfig, timeoutFlag string) (*conntrack.Reader, error) {
-	if cfg.Timeout <= 0 {
-		return nil, fmt.Errorf("--%s=%s: must be positive, e.g. 2s", timeoutFlag, cfg.Timeout)
+// newConntrackReader opens the reader; an error names --conntrack.netns.
+func newConntrackReader(cfg ConntrackConfig) (*conntrack.Reader, error) {
+	r, err := conntrack.NewReader(cfg.Config)
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("--conntrack.netns=%w; to read the exporter's own namespace, leave --conntrack.netns empty", err)
+		}
+		return nil, fmt.Errorf("--conntrack.netns=%w", err)
 	}
-	return conntrack.NewReader(cfg.Config)
+	return r, nil
+}
+
+// conntrackHint adds to an error of package conntrack the flags that change
+// its cause: the source names causes, the flags are the collectors'.
+func conntrackHint(err error, netns, timeoutFlag, slowHint string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%w; %s", err, strings.ReplaceAll(slowHint, "TIMEOUT", "--"+timeoutFlag))
+	case netns != "" && errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("%w; to read the exporter's own namespace instead, leave --conntrack.netns empty", err)
+	}
+	return err
 }
 
 // Close releases the network namespace held open since start.
@@ -91,7 +111,7 @@ func (c *conntrackCollector) Close() error { return c.reader.Close() }
 func (c *conntrackCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	s, err := c.reader.Read(ctx)
 	if err != nil {
-		return err
+		return conntrackHint(err, c.netns, "conntrack.timeout", "raise TIMEOUT if the kernel is only slow")
 	}
 	ch <- prometheus.MustNewConstMetric(ctEntriesDesc, prometheus.GaugeValue, float64(s.Global.Entries))
 	ch <- prometheus.MustNewConstMetric(ctLimitDesc, prometheus.GaugeValue, float64(s.Global.Limit))

@@ -27,7 +27,7 @@ func TestConntrackCollector(t *testing.T) {
 	defer cancel()
 	limit := testenv.ConntrackMax(t)
 
-	c, err := collector.NewConntrackCollector(collector.ConntrackConfig{Config: conntrack.Config{NetnsPath: ns.Path, Timeout: 2 * time.Second}}, promslog.NewNopLogger())
+	c, err := collector.NewConntrackCollector(collector.ConntrackConfig{Config: conntrack.Config{NetnsPath: ns.Path}}, promslog.NewNopLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,9 +108,8 @@ func TestNewConntrackCollectorErrors(t *testing.T) {
 		cfg  conntrack.Config
 		want []string
 	}{
-		{"missing netns file", conntrack.Config{NetnsPath: missing, Timeout: 2 * time.Second}, []string{"--conntrack.netns=" + missing, "no such file", "/run/netns/NAME"}},
-		{"not a namespace", conntrack.Config{NetnsPath: regular, Timeout: 2 * time.Second}, []string{"--conntrack.netns=" + regular, "not a namespace file"}},
-		{"zero timeout", conntrack.Config{Timeout: 0}, []string{"--conntrack.timeout=0s", "must be positive"}},
+		{"missing netns file", conntrack.Config{NetnsPath: missing}, []string{"--conntrack.netns=" + missing, "no such file", "/run/netns/NAME"}},
+		{"not a namespace", conntrack.Config{NetnsPath: regular}, []string{"--conntrack.netns=" + regular, "not a namespace file"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,6 +121,37 @@ func TestNewConntrackCollectorErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+// TestConntrackTimeoutsNameTheirFlag runs both conntrack collectors with a
+// deadline already spent, as the Exporter gives it from --conntrack.timeout
+// and --conntrack.zones-timeout: each error must name its own flag.
+func TestConntrackTimeoutsNameTheirFlag(t *testing.T) {
+	ns := testenv.NetnsForTest(t)
+	cfg := collector.ConntrackConfig{Config: conntrack.Config{NetnsPath: ns.Path}}
+	ct, err := collector.NewConntrackCollector(cfg, promslog.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	zones, err := collector.NewConntrackZonesCollector(cfg, promslog.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		c    collector.Collector
+		want string
+	}{
+		{"conntrack", ct, "raise --conntrack.timeout"},
+		{"conntrack_zones", zones, "raise --conntrack.zones-timeout, or disable the conntrack_zones collector"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := updateWithin(t, tt.c, time.Nanosecond)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Update with a spent deadline = %v, want an error saying %q", err, tt.want)
 			}
 		})
 	}

@@ -16,11 +16,10 @@ func init() {
 		name:           "conntrack_zones",
 		help:           "conntrack entries per zone, counted by dumping the whole table (O(n): opt-in)",
 		defaultEnabled: false,
+		timeout:        timeoutFlag{name: "conntrack.zones-timeout", def: "5s", help: "Deadline for the per-zone dump of one scrape (conntrack_zones collector)."},
 		flags: func(app *kingpin.Application, shared *Shared) builder {
-			cfg := conntrack.Config{}
-			durationFlag(app, "conntrack.zones-timeout", "Deadline for the per-zone dump of one scrape (conntrack_zones collector).", "5s", &cfg.Timeout)
 			return func(logger *slog.Logger) (Collector, error) {
-				cfg.NetnsPath = shared.ConntrackNetns
+				cfg := conntrack.Config{NetnsPath: shared.ConntrackNetns}
 				return NewConntrackZonesCollector(ConntrackConfig{Config: cfg, CompatAntrea: shared.CompatAntrea}, logger)
 			}
 		},
@@ -44,16 +43,17 @@ var (
 // conntrackZonesCollector exports per-zone entry counts.
 type conntrackZonesCollector struct {
 	reader *conntrack.Reader
+	netns  string // --conntrack.netns
 	compat bool
 }
 
 // NewConntrackZonesCollector opens the network namespace of cfg now.
 func NewConntrackZonesCollector(cfg ConntrackConfig, _ *slog.Logger) (Collector, error) {
-	r, err := newConntrackReader(cfg, "conntrack.zones-timeout")
+	r, err := newConntrackReader(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &conntrackZonesCollector{reader: r, compat: cfg.CompatAntrea}, nil
+	return &conntrackZonesCollector{reader: r, netns: cfg.NetnsPath, compat: cfg.CompatAntrea}, nil
 }
 
 // Close releases the network namespace held open since start.
@@ -62,7 +62,7 @@ func (c *conntrackZonesCollector) Close() error { return c.reader.Close() }
 func (c *conntrackZonesCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	counts, err := c.reader.ZoneCounts(ctx)
 	if err != nil {
-		return err
+		return conntrackHint(err, c.netns, "conntrack.zones-timeout", "raise TIMEOUT, or disable the conntrack_zones collector: it dumps the whole table")
 	}
 	for zone, n := range counts {
 		ch <- prometheus.MustNewConstMetric(ctZoneEntriesDesc, prometheus.GaugeValue, float64(n), strconv.Itoa(int(zone)))

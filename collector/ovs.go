@@ -24,6 +24,8 @@ func init() {
 		name:           "ovs",
 		help:           "per-table flow counts of OVS bridges, read over OpenFlow",
 		defaultEnabled: true,
+		timeout: timeoutFlag{name: "ovs.timeout", def: "2s",
+			help: "Deadline of one scrape of the OVS collector: OVSDB discovery, then every bridge in parallel (connect, handshake, statistics)."},
 		flags: func(app *kingpin.Application, shared *Shared) builder {
 			cfg := OVSConfig{}
 			app.Flag("ovs.rundir", "Directory holding OVS's db.sock and the bridges' <bridge>.mgmt OpenFlow sockets.").
@@ -32,8 +34,6 @@ func init() {
 				StringsVar(&cfg.Bridges)
 			app.Flag("ovs.all-tables", "Export all tables, not only those that have a name, hold flows or have seen lookups.").
 				Default("false").BoolVar(&cfg.AllTables)
-			durationFlag(app, "ovs.timeout", "Deadline for reading one bridge (connect, handshake, statistics).",
-				"2s", &cfg.Timeout)
 			durationFlag(app, "ovs.table-names-refresh", "How long table names and limits read with a table-features request (OpenFlow 1.3+ bridges) are reused.",
 				ovs.DefaultNamesMaxAge.String(), &cfg.NamesMaxAge)
 			return func(logger *slog.Logger) (Collector, error) {
@@ -49,7 +49,6 @@ type OVSConfig struct {
 	RunDir      string
 	Bridges     []string // empty: discover from OVSDB
 	AllTables   bool
-	Timeout     time.Duration
 	NamesMaxAge time.Duration
 	// CompatAntrea also exports the Antrea agent's flow-count names for
 	// AntreaBridge.
@@ -108,9 +107,6 @@ func NewOVSCollector(cfg OVSConfig, logger *slog.Logger) (Collector, error) {
 	if cfg.RunDir == "" {
 		return nil, errors.New("--ovs.rundir is empty: give the directory holding OVS's sockets, e.g. /var/run/openvswitch")
 	}
-	if cfg.Timeout <= 0 {
-		return nil, fmt.Errorf("--ovs.timeout=%s: must be positive, e.g. 2s", cfg.Timeout)
-	}
 	if cfg.NamesMaxAge < 0 {
 		return nil, fmt.Errorf("--ovs.table-names-refresh=%s: must not be negative", cfg.NamesMaxAge)
 	}
@@ -130,10 +126,8 @@ func NewOVSCollector(cfg OVSConfig, logger *slog.Logger) (Collector, error) {
 func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	bridges := c.cfg.Bridges
 	if len(bridges) == 0 {
-		dctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 		var err error
-		bridges, err = c.client.Bridges(dctx)
-		cancel()
+		bridges, err = c.client.Bridges(ctx)
 		if err != nil {
 			return ovsHint(err, true)
 		}
@@ -141,8 +135,8 @@ func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 		c.forget(bridges)
 	}
 
-	// Bridges are read in parallel, each within its own deadline, so one
-	// stuck bridge costs at most --ovs.timeout.
+	// Bridges are read in parallel, so one stuck bridge costs at most what
+	// is left of --ovs.timeout and the others are read meanwhile.
 	results := make([]ovs.Bridge, len(bridges))
 	errs := make([]error, len(bridges))
 	var wg sync.WaitGroup
@@ -150,9 +144,7 @@ func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			bctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-			defer cancel()
-			results[i], errs[i] = c.client.Tables(bctx, name)
+			results[i], errs[i] = c.client.Tables(ctx, name)
 			errs[i] = ovsHint(errs[i], false)
 		}()
 	}

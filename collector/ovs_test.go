@@ -59,7 +59,7 @@ func TestOVSCollector(t *testing.T) {
 
 	newCollector := func(t *testing.T, cfg collector.OVSConfig) (collector.Collector, *prometheus.Registry) {
 		t.Helper()
-		cfg.RunDir, cfg.Timeout = o.RunDir, 2*time.Second
+		cfg.RunDir = o.RunDir
 		c, err := collector.NewOVSCollector(cfg, promslog.NewNopLogger())
 		if err != nil {
 			t.Fatal(err)
@@ -171,11 +171,11 @@ func TestOVSCollectorBridgeFails(t *testing.T) {
 	}
 	ns := testenv.NetnsForTest(t)
 
-	ovsC, err := collector.NewOVSCollector(collector.OVSConfig{RunDir: o.RunDir, Timeout: 2 * time.Second}, promslog.NewNopLogger())
+	ovsC, err := collector.NewOVSCollector(collector.OVSConfig{RunDir: o.RunDir}, promslog.NewNopLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctC, err := collector.NewConntrackCollector(collector.ConntrackConfig{Config: conntrack.Config{NetnsPath: ns.Path, Timeout: 2 * time.Second}}, promslog.NewNopLogger())
+	ctC, err := collector.NewConntrackCollector(collector.ConntrackConfig{Config: conntrack.Config{NetnsPath: ns.Path}}, promslog.NewNopLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,12 +246,11 @@ func TestOVSCollectorErrorsNameTheFlag(t *testing.T) {
 				}
 				t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
 			}
-			tt.cfg.Timeout = 300 * time.Millisecond
 			c, err := collector.NewOVSCollector(tt.cfg, promslog.NewNopLogger())
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = update(t, c)
+			err = updateWithin(t, c, 300*time.Millisecond)
 			if err == nil {
 				t.Fatal("Update succeeded, want an error")
 			}
@@ -265,15 +264,13 @@ func TestOVSCollectorErrorsNameTheFlag(t *testing.T) {
 }
 
 func TestNewOVSCollectorRejects(t *testing.T) {
-	valid := collector.OVSConfig{RunDir: "/var/run/openvswitch", Timeout: 2 * time.Second}
+	valid := collector.OVSConfig{RunDir: "/var/run/openvswitch"}
 	tests := []struct {
 		name   string
 		change func(*collector.OVSConfig)
 		want   string
 	}{
 		{"empty rundir", func(c *collector.OVSConfig) { c.RunDir = "" }, "--ovs.rundir is empty"},
-		{"zero timeout", func(c *collector.OVSConfig) { c.Timeout = 0 }, "--ovs.timeout=0s: must be positive"},
-		{"negative timeout", func(c *collector.OVSConfig) { c.Timeout = -time.Second }, "--ovs.timeout=-1s: must be positive"},
 		{"empty bridge", func(c *collector.OVSConfig) { c.Bridges = []string{"br-int", ""} }, "--ovs.bridge is empty"},
 		{"negative names refresh", func(c *collector.OVSConfig) { c.NamesMaxAge = -time.Minute }, "--ovs.table-names-refresh=-1m0s"},
 	}
@@ -372,7 +369,14 @@ func tableIDs(mfs families, name, bridge string) string {
 // update runs c.Update once, discarding the metrics, and returns its error.
 func update(t *testing.T, c collector.Collector) error {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return updateWithin(t, c, testTimeout)
+}
+
+// updateWithin runs c.Update with the deadline the Exporter would give it
+// for --X.timeout=d.
+func updateWithin(t *testing.T, c collector.Collector, d time.Duration) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	ch := make(chan prometheus.Metric)
 	done := make(chan struct{})

@@ -36,7 +36,7 @@ func BenchmarkConntrackCount(b *testing.B) {
 			}
 
 			b.Run("method=statsglobal", func(b *testing.B) {
-				r, err := NewReader(Config{NetnsPath: ns.Path, Timeout: 30 * time.Second})
+				r, err := NewReader(Config{NetnsPath: ns.Path})
 				if err != nil {
 					b.Fatal(err)
 				}

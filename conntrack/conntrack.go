@@ -1,5 +1,6 @@
-// Package conntrack reads the kernel conntrack table's size, limit and
-// per-CPU statistics over netlink, in O(1): never a dump.
+// Package conntrack reads the kernel conntrack table over netlink: its size,
+// limit and per-CPU statistics in O(1), never a dump (Read), and, only when
+// asked, entries per zone by a streamed dump, O(n) (ZoneCounts).
 //
 // A Reader asks ctnetlink two questions per Read (IPCTNL_MSG_CT_GET_STATS for
 // the entry count and nf_conntrack_max, IPCTNL_MSG_CT_GET_STATS_CPU for the
@@ -23,17 +24,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DefaultTimeout bounds a Read when Config.Timeout is zero.
-const DefaultTimeout = 5 * time.Second
-
-// Config says which conntrack table to read and how long to wait for it.
+// Config says which conntrack table to read. How long to wait is the
+// caller's context's business.
 type Config struct {
 	// NetnsPath is a network namespace file such as /run/netns/NAME or
 	// /proc/PID/ns/net; empty reads the exporter's own namespace.
 	NetnsPath string
-	// Timeout bounds each Read (on top of the caller's context); zero means
-	// DefaultTimeout.
-	Timeout time.Duration
 }
 
 // Global is the table's size and limit.
@@ -86,12 +82,6 @@ type Reader struct {
 // than at every scrape and the namespace stays pinned while the exporter
 // runs.
 func NewReader(cfg Config) (*Reader, error) {
-	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("conntrack timeout %v: must not be negative", cfg.Timeout)
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultTimeout
-	}
 	r := &Reader{cfg: cfg, query: query}
 	if cfg.NetnsPath == "" {
 		return r, nil
@@ -106,35 +96,37 @@ func NewReader(cfg Config) (*Reader, error) {
 
 const netnsHint = "give a network namespace file such as /run/netns/NAME or /proc/PID/ns/net"
 
+// openNetns opens and checks a network namespace file. Its errors start
+// with the path, so a caller can put the flag that named it in front.
 func openNetns(path string) (*os.File, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
-			return nil, fmt.Errorf("--conntrack.netns=%s: %w: opening another process's network namespace needs root (or CAP_SYS_ADMIN and CAP_SYS_PTRACE); as a sidecar in the pod's own namespace, leave --conntrack.netns empty", path, err)
+			return nil, fmt.Errorf("%s: %w: opening another process's network namespace needs root (or CAP_SYS_ADMIN and CAP_SYS_PTRACE); as a sidecar, read the pod's own namespace instead", path, err)
 		}
-		return nil, fmt.Errorf("--conntrack.netns=%s: %w: %s", path, err, netnsHint)
+		return nil, fmt.Errorf("%s: %w: %s", path, err, netnsHint)
 	}
 	var st unix.Statfs_t
 	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("--conntrack.netns=%s: %w: %s", path, err, netnsHint)
+		return nil, fmt.Errorf("%s: %w: %s", path, err, netnsHint)
 	}
 	if st.Type != unix.NSFS_MAGIC {
 		f.Close()
-		return nil, fmt.Errorf("--conntrack.netns=%s: not a namespace file (filesystem type %#x, want nsfs): %s", path, st.Type, netnsHint)
+		return nil, fmt.Errorf("%s: not a namespace file (filesystem type %#x, want nsfs): %s", path, st.Type, netnsHint)
 	}
 	// /proc/PID/ns/{mnt,pid,...} are nsfs too; only a network namespace will do.
 	typ, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE)
 	if err == nil && typ != unix.CLONE_NEWNET {
 		f.Close()
-		return nil, fmt.Errorf("--conntrack.netns=%s: a namespace, but not a network namespace: %s", path, netnsHint)
+		return nil, fmt.Errorf("%s: a namespace, but not a network namespace: %s", path, netnsHint)
 	}
 	return f, nil
 }
 
 // Read dials ctnetlink in the configured namespace, asks for the global and
 // per-CPU statistics and closes the socket. It returns within the context's
-// deadline or Config.Timeout, whichever comes first: when the kernel (or a
+// deadline: when the kernel (or a
 // netlink library bug) leaves the request unanswered, Read closes the socket,
 // which wakes the blocked receive, waits for it and returns a timeout error
 // wrapping context.DeadlineExceeded. No goroutine outlives Read.
@@ -145,13 +137,10 @@ func (r *Reader) Read(ctx context.Context) (Snapshot, error) {
 		return Snapshot{}, errors.New("reading conntrack: reader is closed")
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-	defer cancel()
 	if err := ctx.Err(); err != nil {
 		return Snapshot{}, fmt.Errorf("reading conntrack over netlink: %w", err)
 	}
-	deadline, _ := ctx.Deadline()
-	budget := time.Until(deadline).Round(time.Millisecond)
+	budget := budgetOf(ctx)
 
 	type result struct {
 		snap Snapshot
@@ -208,9 +197,19 @@ func (r *Reader) Read(ctx context.Context) (Snapshot, error) {
 	case <-ctx.Done():
 		closeConn()
 		<-done // closing the socket has woken the blocked receive
-		return Snapshot{}, fmt.Errorf("reading conntrack over netlink%s: no answer within %v, gave up and closed the socket: %w (one known cause: with mdlayher/netlink >= v1.10 StatsGlobal never returns, so it is pinned at v1.7.2)",
+		return Snapshot{}, fmt.Errorf("reading conntrack over netlink%s: no answer%s, gave up and closed the socket: %w (one known cause: with mdlayher/netlink >= v1.10 StatsGlobal never returns, so it is pinned at v1.7.2)",
 			r.where(), budget, ctx.Err())
 	}
+}
+
+// budgetOf says how long ctx allows from now, for error messages: " within
+// 2s", or "" without a deadline.
+func budgetOf(ctx context.Context) string {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return ""
+	}
+	return " within " + time.Until(deadline).Round(time.Millisecond).String()
 }
 
 // query asks for the global then the per-CPU statistics.
@@ -259,7 +258,7 @@ func (r *Reader) explain(step string, err error) error {
 	case syscall.EPERM, syscall.EACCES:
 		if step == "dialling ctnetlink" && r.cfg.NetnsPath != "" {
 			// The socket itself needs no privilege: this is setns(2).
-			return fmt.Errorf("reading conntrack over netlink: %w: entering the network namespace %s needs CAP_SYS_ADMIN (run as root, or as a sidecar in the pod with --conntrack.netns empty and securityContext.capabilities.add: [NET_ADMIN]) (%s: %w)",
+			return fmt.Errorf("reading conntrack over netlink: %w: entering the network namespace %s needs CAP_SYS_ADMIN (run as root, or as a sidecar reading the pod's own namespace with securityContext.capabilities.add: [NET_ADMIN]) (%s: %w)",
 				errno, r.cfg.NetnsPath, step, err)
 		}
 		return fmt.Errorf("reading conntrack over netlink: %w: the exporter needs CAP_NET_ADMIN in the network namespace it reads (securityContext.capabilities.add: [NET_ADMIN]) (%s: %w)",

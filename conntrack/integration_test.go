@@ -174,7 +174,7 @@ func TestConntrackPermission(t *testing.T) {
 			name:    "root without any capability, private namespace",
 			setpriv: capsOff,
 			netns:   ns.Path,
-			want:    []string{"operation not permitted", "CAP_SYS_ADMIN", "--conntrack.netns empty", "is permission: true"},
+			want:    []string{"operation not permitted", "CAP_SYS_ADMIN", "the pod's own namespace", "is permission: true"},
 		},
 		{
 			name:    "nobody, own namespace",
@@ -226,12 +226,14 @@ func TestMain(m *testing.M) {
 // privileges setpriv left it and prints what it got.
 func permissionChild() {
 	err := func() error {
-		r, err := NewReader(Config{NetnsPath: os.Getenv(helperNetnsEnv), Timeout: 5 * time.Second})
+		r, err := NewReader(Config{NetnsPath: os.Getenv(helperNetnsEnv)})
 		if err != nil {
 			return err
 		}
 		defer r.Close()
-		snap, err := r.Read(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		snap, err := r.Read(ctx)
 		if err == nil {
 			fmt.Printf("read: %+v\n", snap)
 		}

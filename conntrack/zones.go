@@ -37,17 +37,16 @@ func (r *Reader) ZoneCounts(ctx context.Context) (map[uint16]uint64, error) {
 	if r.closed {
 		return nil, errors.New("counting conntrack zones: reader is closed")
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-	defer cancel()
-
+	budget := budgetOf(ctx)
 	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: r.nsFD})
 	if err != nil {
 		return nil, r.explain("dialling ctnetlink", err)
 	}
 	defer c.Close()
-	deadline, _ := ctx.Deadline()
-	if err := c.SetDeadline(deadline); err != nil {
-		return nil, fmt.Errorf("counting conntrack zones: %w", err)
+	if deadline, ok := ctx.Deadline(); ok {
+		if err := c.SetDeadline(deadline); err != nil {
+			return nil, fmt.Errorf("counting conntrack zones: %w", err)
+		}
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
 	defer stop()
@@ -81,8 +80,8 @@ func (r *Reader) ZoneCounts(ctx context.Context) (map[uint16]uint64, error) {
 		}
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, syscall.ETIMEDOUT) {
-				return nil, fmt.Errorf("counting conntrack zones%s: the dump did not finish within %v (%d entries counted): raise --conntrack.timeout or disable the conntrack_zones collector: %w",
-					r.where(), r.cfg.Timeout, total(counts), errors.Join(ctx.Err(), err))
+				return nil, fmt.Errorf("counting conntrack zones%s: the dump did not finish%s (%d entries counted): %w",
+					r.where(), budget, total(counts), errors.Join(ctx.Err(), err))
 			}
 			return nil, r.explain("reading the dump", err)
 		}

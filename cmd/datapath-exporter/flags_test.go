@@ -26,6 +26,8 @@ func TestBadStart(t *testing.T) {
 		{"bad duration", []string{"--ovs.timeout=soon"}, 2, []string{"--ovs.timeout", "soon"}},
 		{"zero ovs timeout", []string{"--ovs.timeout=0s", "--no-collector.conntrack"}, 1, []string{"--ovs.timeout=0s", "must be positive"}},
 		{"zero conntrack timeout", []string{"--conntrack.timeout=0s", "--no-collector.ovs"}, 1, []string{"--conntrack.timeout=0s", "must be positive"}},
+		{"negative zones timeout", []string{"--collector.conntrack_zones", "--conntrack.zones-timeout=-1s", "--no-collector.ovs"}, 1, []string{"--conntrack.zones-timeout=-1s", "must be positive"}},
+		{"negative max requests", []string{"--web.max-requests=-1", "--no-collector.ovs", "--no-collector.conntrack"}, 1, []string{"--web.max-requests=-1", "0 (no limit) or more"}},
 		{"empty rundir", []string{"--ovs.rundir=", "--no-collector.conntrack"}, 1, []string{"--ovs.rundir is empty"}},
 		{"empty bridge", []string{"--ovs.bridge=", "--no-collector.conntrack"}, 1, []string{"--ovs.bridge is empty"}},
 		{"missing netns", []string{"--conntrack.netns=/run/netns/does-not-exist", "--no-collector.ovs"}, 1, []string{"--conntrack.netns=/run/netns/does-not-exist", "/run/netns/NAME"}},

@@ -95,9 +95,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(collectors) == 0 {
 		logger.Warn("every collector is disabled: only build and scrape metrics will be served")
 	}
-	for n, c := range collectors {
-		logger.Info("collector enabled", "collector", n)
-		if closer, ok := c.(io.Closer); ok {
+	for n, s := range collectors {
+		logger.Info("collector enabled", "collector", n, "timeout", s.Timeout)
+		if closer, ok := s.Collector.(io.Closer); ok {
 			defer closer.Close()
 		}
 	}
@@ -132,7 +132,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // newHandler returns the exporter's HTTP routes: metrics, a landing page and
 // health endpoints for Kubernetes probes.
-func newHandler(logger *slog.Logger, cs map[string]collector.Collector, metricsPath string, maxRequests int) (http.Handler, error) {
+func newHandler(logger *slog.Logger, cs map[string]collector.Scraper, metricsPath string, maxRequests int) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		versioncollector.NewCollector(name),
