@@ -58,7 +58,7 @@ type CPUStats struct {
 type Snapshot struct {
 	Global Global
 	Stats  CPUStats
-	CPUs   int // CPUs the kernel reported per-CPU counters for
+	cpus   int // CPUs the kernel reported per-CPU counters for
 }
 
 // Reader reads one namespace's conntrack table. It dials a fresh netlink
@@ -224,7 +224,7 @@ func query(c *ctnl.Conn) (Snapshot, error) {
 	}
 	s := Snapshot{
 		Global: Global{Entries: uint64(g.Entries), Limit: uint64(g.MaxEntries)},
-		CPUs:   len(cpus),
+		cpus:   len(cpus),
 	}
 	for _, c := range cpus {
 		s.Stats.Found += uint64(c.Found)

@@ -207,7 +207,7 @@ func TestReadRecoversPanic(t *testing.T) {
 	t.Cleanup(func() { r.Close() })
 	r.query = func(*ctnl.Conn) (Snapshot, error) {
 		var msgs []int
-		return Snapshot{CPUs: msgs[0]}, nil // what StatsGlobal does on an empty reply
+		return Snapshot{cpus: msgs[0]}, nil // what StatsGlobal does on an empty reply
 	}
 	_, err = r.Read(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "panicked") {

@@ -41,8 +41,8 @@ func TestConntrackReadNetns(t *testing.T) {
 		if snap.Global.Limit != limit {
 			t.Errorf("Global.Limit = %d, nf_conntrack_max is %d", snap.Global.Limit, limit)
 		}
-		if snap.CPUs < 1 {
-			t.Errorf("CPUs = %d, want at least 1", snap.CPUs)
+		if snap.cpus < 1 {
+			t.Errorf("CPUs = %d, want at least 1", snap.cpus)
 		}
 		return snap
 	}
@@ -101,8 +101,8 @@ func TestConntrackReadOwnNetns(t *testing.T) {
 	if want := testenv.ConntrackMax(t); snap.Global.Limit != want {
 		t.Errorf("Global.Limit = %d, nf_conntrack_max is %d", snap.Global.Limit, want)
 	}
-	if snap.CPUs < 1 {
-		t.Errorf("CPUs = %d, want at least 1", snap.CPUs)
+	if snap.cpus < 1 {
+		t.Errorf("CPUs = %d, want at least 1", snap.cpus)
 	}
 }
 

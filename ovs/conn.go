@@ -45,9 +45,9 @@ func Dial(ctx context.Context, path string) (*Conn, error) {
 	return c, nil
 }
 
-// NewConn negotiates a version over an already connected nc (used by tests
+// newConn negotiates a version over an already connected nc (used by tests
 // that play the switch). On error nc is closed.
-func NewConn(ctx context.Context, nc net.Conn, name string) (*Conn, error) {
+func newConn(ctx context.Context, nc net.Conn, name string) (*Conn, error) {
 	c := &Conn{c: nc, path: name}
 	if err := c.handshake(ctx); err != nil {
 		nc.Close()

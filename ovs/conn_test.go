@@ -197,7 +197,7 @@ func scriptedSwitch(t *testing.T, script func(sw *switchSide)) net.Conn {
 // connect runs the client's handshake against script.
 func connect(t *testing.T, ctx context.Context, script func(sw *switchSide)) (*Conn, error) {
 	t.Helper()
-	return NewConn(ctx, scriptedSwitch(t, script), "test")
+	return newConn(ctx, scriptedSwitch(t, script), "test")
 }
 
 func mustConnect(t *testing.T, script func(sw *switchSide)) *Conn {
@@ -390,7 +390,7 @@ func TestHandshake(t *testing.T) {
 	}
 }
 
-// TestHandshakeClosesOnError checks that NewConn closes the connection it
+// TestHandshakeClosesOnError checks that newConn closes the connection it
 // was given when the handshake fails.
 func TestHandshakeClosesOnError(t *testing.T) {
 	closed := make(chan error, 1)
@@ -689,7 +689,7 @@ func TestTimeout(t *testing.T) {
 			name:   "handshake",
 			script: func(sw *switchSide) { sw.readHello(); sw.waitClosed() },
 			call: func(ctx context.Context, nc net.Conn) error {
-				_, err := NewConn(ctx, nc, "test")
+				_, err := newConn(ctx, nc, "test")
 				return err
 			},
 		},
@@ -698,7 +698,7 @@ func TestTimeout(t *testing.T) {
 			name:   "handshake, HELLO not read",
 			script: func(sw *switchSide) { time.Sleep(500 * time.Millisecond); sw.waitClosed() },
 			call: func(ctx context.Context, nc net.Conn) error {
-				_, err := NewConn(ctx, nc, "test")
+				_, err := newConn(ctx, nc, "test")
 				return err
 			},
 		},
@@ -761,7 +761,7 @@ func TestTimeout(t *testing.T) {
 }
 
 func tableStatsAfterHandshake(ctx context.Context, nc net.Conn) error {
-	c, err := NewConn(context.Background(), nc, "test")
+	c, err := newConn(context.Background(), nc, "test")
 	if err != nil {
 		return err
 	}
@@ -804,7 +804,7 @@ func TestCancel(t *testing.T) {
 			name:   "handshake",
 			script: func(sw *switchSide, waiting chan<- struct{}) { sw.readHello(); close(waiting); sw.waitClosed() },
 			call: func(ctx context.Context, nc net.Conn) error {
-				_, err := NewConn(ctx, nc, "test")
+				_, err := newConn(ctx, nc, "test")
 				return err
 			},
 		},
@@ -866,8 +866,8 @@ func TestCanceledBeforeCall(t *testing.T) {
 	if _, err := c.TableStats(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("TableStats with a canceled context: %v, want context.Canceled", err)
 	}
-	if _, err := NewConn(ctx, scriptedSwitch(t, func(*switchSide) {}), "test"); !errors.Is(err, context.Canceled) {
-		t.Errorf("NewConn with a canceled context: %v, want context.Canceled", err)
+	if _, err := newConn(ctx, scriptedSwitch(t, func(*switchSide) {}), "test"); !errors.Is(err, context.Canceled) {
+		t.Errorf("newConn with a canceled context: %v, want context.Canceled", err)
 	}
 }
 

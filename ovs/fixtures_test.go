@@ -72,7 +72,7 @@ type sessionResult struct {
 func runSession(ctx context.Context, nc net.Conn, i int) sessionResult {
 	f := fixtures[i]
 	var r sessionResult
-	c, err := NewConn(ctx, nc, f.file)
+	c, err := newConn(ctx, nc, f.file)
 	if err != nil {
 		r.err = err
 		return r

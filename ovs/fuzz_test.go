@@ -271,7 +271,7 @@ func FuzzSession(f *testing.F) {
 			defer close(done)
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()
-			c, err := NewConn(ctx, newReplayConn(b), "fuzz")
+			c, err := newConn(ctx, newReplayConn(b), "fuzz")
 			if err != nil {
 				return
 			}

@@ -456,10 +456,8 @@ func TestListBridgesErrors(t *testing.T) {
 			want: []string{filepath.Join(dir, "db.sock"), "ovsdb-server"},
 		},
 		{
-			name: "ListBridges on a missing socket",
-			list: func(ctx context.Context) ([]string, error) {
-				return ovs.ListBridges(ctx, filepath.Join(dir, "nope", "db.sock"))
-			},
+			name: "Client whose db.sock directory is missing",
+			list: (&ovs.Client{RunDir: filepath.Join(dir, "nope")}).Bridges,
 			want: []string{"no socket at", "ovsdb-server"},
 		},
 	}

@@ -177,8 +177,8 @@ func (m *Message) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-// Hello is the body of a HELLO message.
-type Hello struct {
+// hello is the body of a HELLO message.
+type hello struct {
 	// Versions holds the peer's version bitmap; zero if the peer sent none
 	// (then only the header's version counts).
 	Versions versionBitmap
@@ -196,8 +196,8 @@ func encodeHello(versions ...Version) []byte {
 
 // decodeHello reads the hello elements; unknown elements are skipped, as the
 // specification asks.
-func decodeHello(body []byte) (Hello, error) {
-	var h Hello
+func decodeHello(body []byte) (hello, error) {
+	var h hello
 	for len(body) > 0 {
 		if len(body) < 4 {
 			return h, fmt.Errorf("decoding HELLO element: %d bytes left, need 4: %w", len(body), ErrShort)

@@ -10,18 +10,6 @@ import (
 	"github.com/digitalocean/go-openvswitch/ovsdb"
 )
 
-// ListBridges returns the names of the bridges in the Open_vSwitch database
-// served on the unix socket dbSock (e.g. /var/run/openvswitch/db.sock),
-// sorted. It uses go-openvswitch's ovsdb client, which works against OVS 3.x
-// for these selects.
-func ListBridges(ctx context.Context, dbSock string) ([]string, error) {
-	inv, err := readInventory(ctx, dbSock)
-	if err != nil {
-		return nil, err
-	}
-	return inv.bridges, nil
-}
-
 // inventory is what one OVSDB read tells: the bridges, and per bridge a
 // fingerprint of its tables' configuration (Flow_Table names and flow
 // limits), which changes whenever a table is named, renamed or limited.
