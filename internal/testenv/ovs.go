@@ -152,12 +152,7 @@ func startOVS(ctx context.Context, afterStep func(o *OVS, step string) error) (_
 	}
 
 	o.mu.Lock()
-	o.ovsdb, err = o.startDaemon("ovsdb-server", "ovsdb-server", db,
-		"--remote=punix:"+o.dbSock(),
-		"--pidfile="+filepath.Join(dir, "ovsdb-server.pid"),
-		"--unixctl="+filepath.Join(dir, "ovsdb-server.ctl"),
-		"--log-file="+filepath.Join(dir, "ovsdb-server.log"),
-		"--no-chdir", "-vconsole:off")
+	err = o.startOVSDB()
 	o.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -256,6 +251,48 @@ func (o *OVS) Close() error {
 		errs = append(errs, fmt.Errorf("removing OVS directory: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// startOVSDB starts ovsdb-server on Dir/conf.db. Callers hold o.mu.
+func (o *OVS) startOVSDB() error {
+	var err error
+	o.ovsdb, err = o.startDaemon("ovsdb-server", "ovsdb-server", filepath.Join(o.Dir, "conf.db"),
+		"--remote=punix:"+o.dbSock(),
+		"--pidfile="+filepath.Join(o.Dir, "ovsdb-server.pid"),
+		"--unixctl="+filepath.Join(o.Dir, "ovsdb-server.ctl"),
+		"--log-file="+filepath.Join(o.Dir, "ovsdb-server.log"),
+		"--no-chdir", "-vconsole:off")
+	return err
+}
+
+// StopOVSDB stops ovsdb-server only, as a restart or crash of it would;
+// StartOVSDBAgain brings it back on the same database.
+func (o *OVS) StopOVSDB() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.ovsdb.stop()
+}
+
+// StartOVSDBAgain starts ovsdb-server again after StopOVSDB and returns
+// once it answers.
+func (o *OVS) StartOVSDBAgain() error {
+	o.mu.Lock()
+	if err := o.ovsdb.exited(); err == nil {
+		o.mu.Unlock()
+		return errors.New("ovsdb-server is still running: call StopOVSDB first")
+	}
+	err := o.startOVSDB()
+	d := o.ovsdb
+	o.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return retry(ctx, d, func() error {
+		_, err := o.run(ctx, "ovs-vsctl", "--db=unix:"+o.dbSock(), "--timeout=2", "--no-wait", "show")
+		return err
+	})
 }
 
 // daemonPids returns the pids of the daemons started so far.

@@ -1,0 +1,358 @@
+package ovs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Inventory is what OVSDB says about the bridges: their names, the OpenFlow
+// versions each allows, and a fingerprint of each bridge's Flow_Table
+// configuration (names and flow limits), which changes whenever a table is
+// named, renamed or limited. It is a value: a Monitor hands out copies.
+type Inventory struct {
+	Bridges []string // sorted
+	// Protocols are the OpenFlow versions each bridge allows, as OVSDB
+	// names them ("OpenFlow10", ...); none means OVS's default.
+	Protocols map[string][]string
+	// TableConfig fingerprints each bridge's Flow_Table configuration.
+	TableConfig map[string]string
+}
+
+// Monitor keeps an Inventory of one ovsdb-server up to date with an OVSDB
+// "monitor" (RFC 7047 §4.1.5): ovsdb-server sends the Bridge and Flow_Table
+// rows once and then pushes every change, so reading the inventory costs
+// nothing per scrape. It answers ovsdb-server's echo requests, and when the
+// connection breaks (ovsdb-server restarting) it reconnects with backoff;
+// meanwhile Inventory reports the last inventory as stale, with the cause.
+type Monitor struct {
+	path   string
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	inv     Inventory
+	synced  bool          // inv reflects the current connection
+	everOK  bool          // an inventory was ever received
+	failed  bool          // a connection attempt has failed
+	err     error         // why the monitor is not synced
+	since   time.Time     // when it stopped being synced
+	changed chan struct{} // closed and replaced at every state change
+	conn    net.Conn      // the live connection, for Close
+}
+
+// StaleError is Inventory's error while the monitor is not connected: the
+// inventory it returns with it is the last one received, as old as Since.
+type StaleError struct {
+	Path  string
+	Since time.Time
+	Err   error
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("OVSDB inventory from %s is stale (disconnected %s ago, reconnecting): %v",
+		e.Path, time.Since(e.Since).Round(time.Millisecond), e.Err)
+}
+
+func (e *StaleError) Unwrap() error { return e.Err }
+
+// Backoff between reconnection attempts.
+const (
+	monitorMinBackoff = 100 * time.Millisecond
+	monitorMaxBackoff = 5 * time.Second
+	// monitorMaxMessage bounds one JSON-RPC message from ovsdb-server.
+	monitorMaxMessage = 16 << 20
+)
+
+// StartMonitor starts monitoring the OVSDB server at the unix socket path
+// (e.g. /var/run/openvswitch/db.sock) in the background, until Close.
+func StartMonitor(path string) *Monitor {
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Monitor{path: path, cancel: cancel, done: make(chan struct{}), changed: make(chan struct{}),
+		err: errors.New("not connected yet"), since: time.Now()}
+	go m.run(ctx)
+	return m
+}
+
+// Close stops the monitor and waits for its goroutine to end.
+func (m *Monitor) Close() error {
+	m.cancel()
+	m.mu.Lock()
+	if m.conn != nil {
+		m.conn.Close()
+	}
+	m.mu.Unlock()
+	<-m.done
+	return nil
+}
+
+// Inventory returns the current inventory. While the first connection is
+// being made it waits for it, until ctx ends; once an attempt has failed it
+// returns that error at once. While the monitor is disconnected it returns
+// the last inventory with a *StaleError.
+func (m *Monitor) Inventory(ctx context.Context) (Inventory, error) {
+	for {
+		m.mu.Lock()
+		inv, synced, everOK, failed, err, since, changed := m.inv, m.synced, m.everOK, m.failed, m.err, m.since, m.changed
+		m.mu.Unlock()
+		switch {
+		case synced:
+			return inv, nil
+		case everOK:
+			return inv, &StaleError{Path: m.path, Since: since, Err: err}
+		case failed:
+			return Inventory{}, fmt.Errorf("no OVSDB inventory from %s yet (retrying): %w", m.path, err)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return Inventory{}, fmt.Errorf("waiting for the first OVSDB inventory from %s: %w (last error: %v)", m.path, ctx.Err(), err)
+		}
+	}
+}
+
+// setState records a state change and wakes Inventory's waiters.
+func (m *Monitor) setState(update func()) {
+	m.mu.Lock()
+	update()
+	close(m.changed)
+	m.changed = make(chan struct{})
+	m.mu.Unlock()
+}
+
+func (m *Monitor) run(ctx context.Context) {
+	defer close(m.done)
+	backoff := monitorMinBackoff
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := m.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		m.setState(func() {
+			if m.synced || m.since.IsZero() {
+				m.since = time.Now()
+			}
+			m.synced, m.failed, m.err = false, true, err
+		})
+		if time.Since(start) > monitorMaxBackoff {
+			backoff = monitorMinBackoff // it had been working: retry soon
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, monitorMaxBackoff)
+	}
+}
+
+// rpcMessage is any JSON-RPC 1.0 message of OVSDB: a request or
+// notification (Method set) or a response (Result or Error set).
+type rpcMessage struct {
+	ID     json.RawMessage `json:"id,omitempty"`
+	Method string          `json:"method,omitempty"`
+	Params json.RawMessage `json:"params,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  json.RawMessage `json:"error,omitempty"`
+}
+
+// monitorID is the id of our monitor request; echo replies echo theirs.
+const monitorID = `"dpx-monitor"`
+
+// monitorRequest asks for the Bridge and Flow_Table columns the inventory
+// needs.
+var monitorRequest = []byte(`{"id":` + monitorID + `,"method":"monitor","params":["Open_vSwitch",null,{` +
+	`"Bridge":{"columns":["name","protocols","flow_tables"]},` +
+	`"Flow_Table":{"columns":["name","flow_limit"]}}]}`)
+
+// session runs one connection: it sends the monitor request, then applies
+// the initial rows and every update until the connection fails.
+func (m *Monitor) session(ctx context.Context) error {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", m.path)
+	if err != nil {
+		return fmt.Errorf("connecting to ovsdb-server: %w", explainDialError(m.path, err))
+	}
+	m.mu.Lock()
+	m.conn = nc
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.conn = nil
+		m.mu.Unlock()
+		nc.Close()
+	}()
+	if ctx.Err() != nil { // Close came before m.conn was set
+		return ctx.Err()
+	}
+	if _, err := nc.Write(monitorRequest); err != nil {
+		return fmt.Errorf("sending the monitor request to %s: %w", m.path, err)
+	}
+	rows := map[string]map[string]map[string]any{"Bridge": {}, "Flow_Table": {}}
+	lr := &limitedReader{r: nc, max: monitorMaxMessage}
+	dec := json.NewDecoder(lr)
+	for {
+		var msg rpcMessage
+		if err := dec.Decode(&msg); err != nil {
+			return fmt.Errorf("reading from ovsdb-server at %s: %w", m.path, err)
+		}
+		// What the decoder holds beyond this message starts the next.
+		lr.n = bufferedLen(dec)
+		switch {
+		case msg.Method == "echo":
+			reply, _ := json.Marshal(rpcMessage{ID: msg.ID, Result: orEmptyArray(msg.Params), Error: json.RawMessage("null")})
+			if _, err := nc.Write(reply); err != nil {
+				return fmt.Errorf("answering ovsdb-server's echo at %s: %w", m.path, err)
+			}
+		case msg.Method == "update":
+			var params []json.RawMessage
+			if err := json.Unmarshal(msg.Params, &params); err != nil || len(params) != 2 {
+				return fmt.Errorf("ovsdb-server at %s sent an update that is not [id, table-updates]: %.200s", m.path, msg.Params)
+			}
+			if err := m.apply(rows, params[1]); err != nil {
+				return err
+			}
+		case string(msg.ID) == monitorID:
+			if len(msg.Error) > 0 && string(msg.Error) != "null" {
+				return fmt.Errorf("ovsdb-server at %s refused the monitor request: %s", m.path, msg.Error)
+			}
+			if err := m.apply(rows, msg.Result); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func orEmptyArray(r json.RawMessage) json.RawMessage {
+	if len(r) == 0 {
+		return json.RawMessage("[]")
+	}
+	return r
+}
+
+// apply merges table updates into rows and publishes the inventory they
+// make.
+func (m *Monitor) apply(rows map[string]map[string]map[string]any, raw json.RawMessage) error {
+	inv, err := applyTableUpdates(rows, raw)
+	if err != nil {
+		return fmt.Errorf("ovsdb-server at %s: %w", m.path, err)
+	}
+	m.setState(func() {
+		m.inv, m.synced, m.everOK, m.err = inv, true, true, nil
+	})
+	return nil
+}
+
+// applyTableUpdates merges table updates ({"Bridge": {"<uuid>": {"old": …,
+// "new": …}}}) into rows, the monitored tables' rows by uuid, and returns
+// the inventory they make.
+func applyTableUpdates(rows map[string]map[string]map[string]any, raw json.RawMessage) (Inventory, error) {
+	var updates map[string]map[string]struct {
+		New map[string]any `json:"new"`
+	}
+	if err := json.Unmarshal(raw, &updates); err != nil {
+		return Inventory{}, fmt.Errorf("table updates this exporter cannot read: %w", err)
+	}
+	for table, byUUID := range updates {
+		if rows[table] == nil {
+			continue
+		}
+		for uuid, u := range byUUID {
+			if u.New == nil {
+				delete(rows[table], uuid)
+				continue
+			}
+			u.New["_uuid"] = []any{"uuid", uuid}
+			rows[table][uuid] = u.New
+		}
+	}
+	return inventoryOf(rows["Bridge"], rows["Flow_Table"])
+}
+
+// inventoryOf turns OVSDB rows into an Inventory. Values are OVSDB's JSON: a
+// uuid is ["uuid", "..."], an empty optional value ["set", []], a set of
+// several ["set", [...]], a map ["map", [[key, value], ...]].
+func inventoryOf(bridges, tables map[string]map[string]any) (Inventory, error) {
+	flowTables := map[string]string{} // uuid -> "name/limit"
+	for uuid, r := range tables {
+		flowTables[uuid] = fmt.Sprintf("%v/%v", ovsdbScalar(r["name"]), ovsdbScalar(r["flow_limit"]))
+	}
+	inv := Inventory{Protocols: map[string][]string{}, TableConfig: map[string]string{}}
+	for _, r := range bridges {
+		name, ok := r["name"].(string)
+		if !ok {
+			return Inventory{}, fmt.Errorf("a Bridge row has no string name (%v)", r["name"])
+		}
+		inv.Bridges = append(inv.Bridges, name)
+		pairs, ok := ovsdbMap(r["flow_tables"])
+		if !ok {
+			return Inventory{}, fmt.Errorf("bridge %s: flow_tables is not a map (%v)", name, r["flow_tables"])
+		}
+		var parts []string
+		for _, p := range pairs {
+			uuid, _ := ovsdbUUID(p[1])
+			parts = append(parts, fmt.Sprintf("%v=%s", p[0], flowTables[uuid]))
+		}
+		sort.Strings(parts)
+		inv.TableConfig[name] = strings.Join(parts, ",")
+		if protocols := ovsdbStrings(r["protocols"]); len(protocols) > 0 {
+			inv.Protocols[name] = protocols
+		}
+	}
+	sort.Strings(inv.Bridges)
+	return inv, nil
+}
+
+// ovsdbStrings returns the strings of a set column: "x" (a set of one) or
+// ["set", ["x", "y"]].
+func ovsdbStrings(v any) []string {
+	if s, ok := v.(string); ok {
+		return []string{s}
+	}
+	a, ok := v.([]any)
+	if !ok || len(a) != 2 || a[0] != "set" {
+		return nil
+	}
+	items, _ := a[1].([]any)
+	var out []string
+	for _, it := range items {
+		if s, ok := it.(string); ok {
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// limitedReader fails a read once more than max bytes came without the
+// decoder finishing a message: ovsdb-server's messages here are small, so a
+// huge one is a fault, not something to buffer. The session resets n after
+// every message.
+type limitedReader struct {
+	r   net.Conn
+	n   int
+	max int
+}
+
+func bufferedLen(dec *json.Decoder) int {
+	if r, ok := dec.Buffered().(interface{ Len() int }); ok {
+		return r.Len()
+	}
+	return 0
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.n += n
+	if l.n > l.max {
+		return n, fmt.Errorf("more than %d bytes from ovsdb-server", l.max)
+	}
+	return n, err
+}
