@@ -226,3 +226,6 @@ func ovsHint(err error, discovery bool) error {
 	}
 	return err
 }
+
+// Close ends the OpenFlow sessions kept between scrapes.
+func (c *ovsCollector) Close() error { return c.client.Close() }

@@ -37,9 +37,12 @@ type Bridge struct {
 }
 
 // Client reads table statistics of the bridges of one ovs-vswitchd, found by
-// their management sockets in RunDir. It caches table names (OpenFlow 1.3+,
-// where statistics carry none) per bridge. Safe for concurrent use, but each
-// Tables call opens an OpenFlow session of its own.
+// their management sockets in RunDir. Per bridge it keeps an OpenFlow
+// session open between reads (so a read costs one statistics exchange, not a
+// connect and a handshake) and caches table names (OpenFlow 1.3+, where
+// statistics carry none). Safe for concurrent use: reads of one bridge take
+// turns on its session, reads of different bridges run in parallel. Close
+// ends the sessions.
 type Client struct {
 	// RunDir holds db.sock and the bridges' <bridge>.mgmt sockets.
 	RunDir string
@@ -47,12 +50,20 @@ type Client struct {
 	// DefaultNamesMaxAge.
 	NamesMaxAge time.Duration
 
-	mu    sync.Mutex
-	names map[string]namesEntry
+	mu      sync.Mutex
+	bridges map[string]*bridgeState
 	// tableConfig is, per bridge, the fingerprint of its Flow_Table
 	// configuration at the last Bridges call: a change refreshes names.
 	tableConfig map[string]string
 	now         func() time.Time // for tests
+}
+
+// bridgeState is what a Client keeps for one bridge between reads.
+type bridgeState struct {
+	mu       sync.Mutex // one request in flight on conn
+	conn     *Conn      // nil until the first read, and after an error
+	names    namesEntry
+	hasNames bool
 }
 
 type namesEntry struct {
@@ -91,23 +102,65 @@ func (c *Client) Bridges(ctx context.Context) ([]string, error) {
 // Flow_Table configuration in OVSDB changed (as seen by the last Bridges
 // call), when the cache is older than NamesMaxAge, when the negotiated
 // version changed, or when the number of tables changed.
+//
+// The bridge's session is kept for the next read. After an error it is
+// closed, and a read whose kept session fails (ovs-vswitchd restarted, or
+// closed an idle session) tries once more on a fresh one.
 func (c *Client) Tables(ctx context.Context, bridge string) (Bridge, error) {
-	conn, err := Dial(ctx, c.SocketPath(bridge))
+	st := c.state(bridge)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	b, reused, err := c.readTables(ctx, st, bridge)
+	if err != nil && reused && ctx.Err() == nil {
+		b, _, err = c.readTables(ctx, st, bridge)
+	}
 	if err != nil {
 		return Bridge{}, fmt.Errorf("bridge %s: %w", bridge, err)
 	}
-	defer conn.Close()
+	return b, nil
+}
 
+// state returns the kept state of bridge, made on first use.
+func (c *Client) state(bridge string) *bridgeState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bridges == nil {
+		c.bridges = map[string]*bridgeState{}
+	}
+	st := c.bridges[bridge]
+	if st == nil {
+		st = &bridgeState{}
+		c.bridges[bridge] = st
+	}
+	return st
+}
+
+// readTables reads on st's session, dialling one if there is none, and
+// reports whether the session was a kept one. Callers hold st.mu.
+func (c *Client) readTables(ctx context.Context, st *bridgeState, bridge string) (_ Bridge, reused bool, err error) {
+	reused = st.conn != nil
+	if !reused {
+		if st.conn, err = Dial(ctx, c.SocketPath(bridge)); err != nil {
+			return Bridge{}, false, err
+		}
+	}
+	defer func() {
+		if err != nil { // the stream may be mid-message: never reuse it
+			st.conn.Close()
+			st.conn = nil
+		}
+	}()
+	conn := st.conn
 	stats, err := conn.TableStats(ctx)
 	if err != nil {
-		return Bridge{}, fmt.Errorf("bridge %s: %w", bridge, err)
+		return Bridge{}, reused, err
 	}
 	b := Bridge{Name: bridge, Version: conn.Version(), Tables: make([]Table, 0, len(stats))}
 	var features map[uint8]TableFeatures
 	if conn.Version() != OpenFlow10 {
-		features, err = c.cachedFeatures(ctx, conn, bridge, len(stats))
+		features, err = c.cachedFeatures(ctx, st, bridge, len(stats))
 		if err != nil {
-			return Bridge{}, fmt.Errorf("bridge %s: %w", bridge, err)
+			return Bridge{}, reused, err
 		}
 	}
 	for _, s := range stats {
@@ -127,7 +180,7 @@ func (c *Client) Tables(ctx context.Context, bridge string) (Bridge, error) {
 		t.Name = userName(t.ID, t.Name)
 		b.Tables = append(b.Tables, t)
 	}
-	return b, nil
+	return b, reused, nil
 }
 
 // userName hides OVS's default table name "tableN": such a table has no
@@ -139,7 +192,10 @@ func userName(id uint8, name string) string {
 	return name
 }
 
-func (c *Client) cachedFeatures(ctx context.Context, conn *Conn, bridge string, tables int) (map[uint8]TableFeatures, error) {
+// cachedFeatures returns the bridge's table features, read again when the
+// cache no longer fits. Callers hold st.mu.
+func (c *Client) cachedFeatures(ctx context.Context, st *bridgeState, bridge string, tables int) (map[uint8]TableFeatures, error) {
+	conn := st.conn
 	now := time.Now
 	if c.now != nil {
 		now = c.now
@@ -149,9 +205,9 @@ func (c *Client) cachedFeatures(ctx context.Context, conn *Conn, bridge string, 
 		maxAge = DefaultNamesMaxAge
 	}
 	c.mu.Lock()
-	e, ok := c.names[bridge]
 	config := c.tableConfig[bridge]
 	c.mu.Unlock()
+	e, ok := st.names, st.hasNames
 	if ok && e.version == conn.Version() && e.tables == tables && e.config == config && now().Sub(e.at) < maxAge {
 		return e.features, nil
 	}
@@ -163,19 +219,48 @@ func (c *Client) cachedFeatures(ctx context.Context, conn *Conn, bridge string, 
 	for _, f := range tf {
 		m[f.ID] = f
 	}
-	c.mu.Lock()
-	if c.names == nil {
-		c.names = make(map[string]namesEntry)
-	}
-	c.names[bridge] = namesEntry{at: now(), version: conn.Version(), features: m, tables: tables, config: config}
-	c.mu.Unlock()
+	st.names = namesEntry{at: now(), version: conn.Version(), features: m, tables: tables, config: config}
+	st.hasNames = true
 	return m, nil
 }
 
-// Forget drops cached state of bridges not in keep (bridges that were
-// deleted).
+// Forget drops the state of bridges not in keep (bridges that were
+// deleted), closing their sessions.
 func (c *Client) Forget(keep []string) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	maps.DeleteFunc(c.names, func(b string, _ namesEntry) bool { return !slices.Contains(keep, b) })
+	var gone []*bridgeState
+	maps.DeleteFunc(c.bridges, func(b string, st *bridgeState) bool {
+		if slices.Contains(keep, b) {
+			return false
+		}
+		gone = append(gone, st)
+		return true
+	})
+	c.mu.Unlock()
+	for _, st := range gone {
+		st.close()
+	}
+}
+
+// Close closes every kept session. The Client can still be used: the next
+// read of a bridge opens a new one.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	all := c.bridges
+	c.bridges = nil
+	c.mu.Unlock()
+	for _, st := range all {
+		st.close()
+	}
+	return nil
+}
+
+// close closes the session, after the read in flight on it, if any.
+func (st *bridgeState) close() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.conn != nil {
+		st.conn.Close()
+		st.conn = nil
+	}
 }

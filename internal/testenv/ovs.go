@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -183,14 +185,7 @@ func startOVS(ctx context.Context, afterStep func(o *OVS, step string) error) (_
 		return nil, err
 	}
 	o.mu.Lock()
-	pidfile := filepath.Join(dir, "ovs-vswitchd.pid")
-	// `ip netns exec` execs ovs-vswitchd in place, so the pid we get is
-	// the daemon's own.
-	o.vswitchd, err = o.startDaemon("ovs-vswitchd", "ip", "netns", "exec", o.Netns,
-		"ovs-vswitchd", "unix:"+o.dbSock(),
-		"--pidfile="+pidfile,
-		"--log-file="+filepath.Join(dir, "ovs-vswitchd.log"),
-		"--no-chdir", "-vconsole:off")
+	err = o.startVswitchd()
 	o.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -198,9 +193,38 @@ func startOVS(ctx context.Context, afterStep func(o *OVS, step string) error) (_
 	if err := done(stepVswitchd); err != nil {
 		return nil, err
 	}
-	pid := o.vswitchd.cmd.Process.Pid
-	ctl := filepath.Join(dir, fmt.Sprintf("ovs-vswitchd.%d.ctl", pid))
-	if err := retry(ctx, o.vswitchd, func() error {
+	if err := o.waitVswitchd(ctx); err != nil {
+		return nil, err
+	}
+	if err := done(stepVswitchdReady); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// startVswitchd starts ovs-vswitchd in the namespace. Callers hold o.mu.
+func (o *OVS) startVswitchd() error {
+	var err error
+	// `ip netns exec` execs ovs-vswitchd in place, so the pid we get is
+	// the daemon's own.
+	o.vswitchd, err = o.startDaemon("ovs-vswitchd", "ip", "netns", "exec", o.Netns,
+		"ovs-vswitchd", "unix:"+o.dbSock(),
+		"--pidfile="+filepath.Join(o.Dir, "ovs-vswitchd.pid"),
+		"--log-file="+filepath.Join(o.Dir, "ovs-vswitchd.log"),
+		"--no-chdir", "-vconsole:off")
+	return err
+}
+
+// waitVswitchd returns once the ovs-vswitchd just started has written its
+// pidfile, opened its control socket and read the database.
+func (o *OVS) waitVswitchd(ctx context.Context) error {
+	o.mu.Lock()
+	d := o.vswitchd
+	o.mu.Unlock()
+	pid := d.cmd.Process.Pid
+	pidfile := filepath.Join(o.Dir, "ovs-vswitchd.pid")
+	ctl := filepath.Join(o.Dir, fmt.Sprintf("ovs-vswitchd.%d.ctl", pid))
+	if err := retry(ctx, d, func() error {
 		b, err := os.ReadFile(pidfile)
 		if err != nil {
 			return err
@@ -217,12 +241,9 @@ func startOVS(ctx context.Context, afterStep func(o *OVS, step string) error) (_
 			"set", "Open_vSwitch", ".", "external_ids:dpx-testenv=ready")
 		return err
 	}); err != nil {
-		return nil, fmt.Errorf("waiting for ovs-vswitchd (pid %d): %w", pid, err)
+		return fmt.Errorf("waiting for ovs-vswitchd (pid %d): %w", pid, err)
 	}
-	if err := done(stepVswitchdReady); err != nil {
-		return nil, err
-	}
-	return o, nil
+	return nil
 }
 
 // Close stops ovs-vswitchd and ovsdb-server (only the processes StartOVS
@@ -293,6 +314,37 @@ func (o *OVS) StartOVSDBAgain() error {
 		_, err := o.run(ctx, "ovs-vsctl", "--db=unix:"+o.dbSock(), "--timeout=2", "--no-wait", "show")
 		return err
 	})
+}
+
+// StartVswitchdAgain starts ovs-vswitchd again after StopVswitchd, as a
+// restart would (with a new pid, and new sockets for the bridges), and
+// returns once it has read the database and made the bridges' sockets.
+func (o *OVS) StartVswitchdAgain() error {
+	o.mu.Lock()
+	if err := o.vswitchd.exited(); err == nil {
+		o.mu.Unlock()
+		return errors.New("ovs-vswitchd is still running: call StopVswitchd first")
+	}
+	err := o.startVswitchd()
+	bridges := slices.Collect(maps.Keys(o.protocols))
+	o.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := o.waitVswitchd(ctx); err != nil {
+		return err
+	}
+	for _, br := range bridges {
+		if err := retry(ctx, o.vswitchd, func() error {
+			_, err := os.Stat(o.MgmtSocket(br))
+			return err
+		}); err != nil {
+			return fmt.Errorf("waiting for bridge %s management socket: %w", br, err)
+		}
+	}
+	return nil
 }
 
 // daemonPids returns the pids of the daemons started so far.
