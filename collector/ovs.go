@@ -94,7 +94,10 @@ var (
 type ovsCollector struct {
 	cfg    OVSConfig
 	client *ovs.Client
-	logger *slog.Logger
+	// monitor keeps the bridge inventory from OVSDB; nil with
+	// --ovs.bridge, which skips OVSDB.
+	monitor *ovs.Monitor
+	logger  *slog.Logger
 
 	mu sync.Mutex
 	// exported remembers, per bridge, the tables exported so far: a table
@@ -115,22 +118,41 @@ func NewOVSCollector(cfg OVSConfig, logger *slog.Logger) (Collector, error) {
 			return nil, errors.New("--ovs.bridge is empty: give a bridge name such as br-int")
 		}
 	}
-	return &ovsCollector{
+	c := &ovsCollector{
 		cfg:      cfg,
 		client:   &ovs.Client{RunDir: cfg.RunDir, NamesMaxAge: cfg.NamesMaxAge},
 		logger:   logger,
 		exported: map[string]map[uint8]bool{},
-	}, nil
+	}
+	if len(cfg.Bridges) == 0 {
+		c.monitor = ovs.StartMonitor(c.client.DBSocketPath())
+	}
+	return c, nil
+}
+
+// inventory returns the bridges to read and their OVSDB table
+// configuration: from the OVSDB monitor, or --ovs.bridge. A stale inventory
+// (ovsdb-server gone) is returned with its error: its bridges are still read
+// over OpenFlow, and the collector fails so that the staleness shows.
+func (c *ovsCollector) inventory(ctx context.Context) (ovs.Inventory, error) {
+	if c.monitor == nil {
+		return ovs.Inventory{Bridges: c.cfg.Bridges}, nil
+	}
+	inv, err := c.monitor.Inventory(ctx)
+	if err != nil {
+		err = ovsHint(err, true)
+	}
+	return inv, err
 }
 
 func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	bridges := c.cfg.Bridges
-	if len(bridges) == 0 {
-		var err error
-		bridges, err = c.client.Bridges(ctx)
-		if err != nil {
-			return ovsHint(err, true)
-		}
+	inv, invErr := c.inventory(ctx)
+	var stale *ovs.StaleError
+	if invErr != nil && !errors.As(invErr, &stale) {
+		return invErr
+	}
+	bridges := inv.Bridges
+	if c.monitor != nil {
 		c.client.Forget(bridges)
 		c.forget(bridges)
 	}
@@ -144,7 +166,7 @@ func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = c.client.Tables(ctx, name)
+			results[i], errs[i] = c.client.Tables(ctx, name, inv.TableConfig[name])
 			errs[i] = ovsHint(errs[i], false)
 		}()
 	}
@@ -176,7 +198,7 @@ func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, invErr)...)
 }
 
 // selectTables returns the tables of b to export: all with --ovs.all-tables,
@@ -227,5 +249,11 @@ func ovsHint(err error, discovery bool) error {
 	return err
 }
 
-// Close ends the OpenFlow sessions kept between scrapes.
-func (c *ovsCollector) Close() error { return c.client.Close() }
+// Close stops the OVSDB monitor and ends the OpenFlow sessions kept between
+// scrapes.
+func (c *ovsCollector) Close() error {
+	if c.monitor != nil {
+		c.monitor.Close()
+	}
+	return c.client.Close()
+}

@@ -2,6 +2,7 @@ package collector_test
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -60,7 +61,7 @@ func TestOVSCollector(t *testing.T) {
 	newCollector := func(t *testing.T, cfg collector.OVSConfig) (collector.Collector, *prometheus.Registry) {
 		t.Helper()
 		cfg.RunDir = o.RunDir
-		c, err := collector.NewOVSCollector(cfg, promslog.NewNopLogger())
+		c, err := newOVSCollector(t, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +172,7 @@ func TestOVSCollectorBridgeFails(t *testing.T) {
 	}
 	ns := testenv.NetnsForTest(t)
 
-	ovsC, err := collector.NewOVSCollector(collector.OVSConfig{RunDir: o.RunDir}, promslog.NewNopLogger())
+	ovsC, err := newOVSCollector(t, collector.OVSConfig{RunDir: o.RunDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +247,7 @@ func TestOVSCollectorErrorsNameTheFlag(t *testing.T) {
 				}
 				t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
 			}
-			c, err := collector.NewOVSCollector(tt.cfg, promslog.NewNopLogger())
+			c, err := newOVSCollector(t, tt.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -261,6 +262,69 @@ func TestOVSCollectorErrorsNameTheFlag(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOVSCollectorInventory checks the collector's bridge inventory, kept
+// by an OVSDB monitor, against a real ovsdb-server: a bridge added shows
+// within a scrape or two (the update is pushed, not asked for), a bridge
+// deleted goes, and while ovsdb-server is down the collector fails with the
+// inventory called stale (it still tries the known bridges over OpenFlow,
+// though here ovs-vswitchd stalls without its database); it recovers by
+// itself once ovsdb-server is back.
+func TestOVSCollectorInventory(t *testing.T) {
+	o := testenv.OVSForTest(t)
+	if err := o.AddBridge("br0", "OpenFlow13"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := newOVSCollector(t, collector.OVSConfig{RunDir: o.RunDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := newRegistry(t, promslog.NewNopLogger(), map[string]collector.Collector{"ovs": c})
+	// scrapeUntil scrapes until ok holds, for at most 10s.
+	scrapeUntil := func(what string, ok func(families) bool) families {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			mfs := gather(t, reg)
+			if ok(mfs) {
+				return mfs
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: bridges %q, success %v", what, mfs.labelValues("datapath_ovs_table_flows", "bridge", "table_id", "0"),
+					mfs.labelValues("datapath_scrape_collector_success", "collector"))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	bridges := func(mfs families) string {
+		return strings.Join(mfs.labelValues("datapath_ovs_table_flows", "bridge", "table_id", "0"), ",")
+	}
+	up := func(mfs families) bool { return mfs.value(t, "datapath_scrape_collector_success", "collector", "ovs") == 1 }
+
+	scrapeUntil("first scrape", func(mfs families) bool { return up(mfs) && bridges(mfs) == "br0" })
+	if err := o.AddBridge("br1", "OpenFlow10"); err != nil {
+		t.Fatal(err)
+	}
+	scrapeUntil("bridge added", func(mfs families) bool { return up(mfs) && bridges(mfs) == "br0,br1" })
+	if _, err := o.Vsctl("del-br", "br1"); err != nil {
+		t.Fatal(err)
+	}
+	scrapeUntil("bridge deleted", func(mfs families) bool { return up(mfs) && bridges(mfs) == "br0" })
+
+	if err := o.StopOVSDB(); err != nil {
+		t.Fatal(err)
+	}
+	err = updateWithin(t, c, time.Second)
+	for _, want := range []string{"stale", "db.sock", "--ovs.bridge"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Update with ovsdb-server down = %v, want it to mention %q", err, want)
+		}
+	}
+	if err := o.StartOVSDBAgain(); err != nil {
+		t.Fatal(err)
+	}
+	scrapeUntil("ovsdb-server back", func(mfs families) bool { return up(mfs) && bridges(mfs) == "br0" })
 }
 
 func TestNewOVSCollectorRejects(t *testing.T) {
@@ -287,7 +351,7 @@ func TestNewOVSCollectorRejects(t *testing.T) {
 			}
 		})
 	}
-	if _, err := collector.NewOVSCollector(valid, promslog.NewNopLogger()); err != nil {
+	if _, err := newOVSCollector(t, valid); err != nil {
 		t.Errorf("NewOVSCollector(%+v): %v", valid, err)
 	}
 }
@@ -367,6 +431,17 @@ func tableIDs(mfs families, name, bridge string) string {
 }
 
 // update runs c.Update once, discarding the metrics, and returns its error.
+// newOVSCollector builds the ovs collector and closes it (its OVSDB monitor
+// and OpenFlow sessions) when the test ends.
+func newOVSCollector(t *testing.T, cfg collector.OVSConfig) (collector.Collector, error) {
+	t.Helper()
+	c, err := collector.NewOVSCollector(cfg, promslog.NewNopLogger())
+	if err == nil {
+		t.Cleanup(func() { c.(io.Closer).Close() })
+	}
+	return c, err
+}
+
 func update(t *testing.T, c collector.Collector) error {
 	t.Helper()
 	return updateWithin(t, c, testTimeout)

@@ -49,7 +49,7 @@ func BenchmarkTableCounts(b *testing.B) {
 				var flows uint64
 				b.ReportAllocs()
 				for b.Loop() {
-					br, err := c.Tables(ctx, benchBridgeName)
+					br, err := c.Tables(ctx, benchBridgeName, "")
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -52,10 +52,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	bridges map[string]*bridgeState
-	// tableConfig is, per bridge, the fingerprint of its Flow_Table
-	// configuration at the last Bridges call: a change refreshes names.
-	tableConfig map[string]string
-	now         func() time.Time // for tests
+	now     func() time.Time // for tests
 }
 
 // bridgeState is what a Client keeps for one bridge between reads.
@@ -82,37 +79,24 @@ func (c *Client) SocketPath(bridge string) string {
 // DBSocketPath returns the OVSDB socket.
 func (c *Client) DBSocketPath() string { return filepath.Join(c.RunDir, "db.sock") }
 
-// Bridges lists the bridges known to OVSDB, and notes each bridge's table
-// configuration (Flow_Table names and limits) so that Tables reads names
-// again as soon as it changes.
-func (c *Client) Bridges(ctx context.Context) ([]string, error) {
-	inv, err := readInventory(ctx, c.DBSocketPath())
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	c.tableConfig = inv.tableConfig
-	c.mu.Unlock()
-	return inv.bridges, nil
-}
-
 // Tables reads the statistics of every table of bridge. With OpenFlow 1.0
 // one request returns counts, names and limits; with 1.3+ names and limits
-// come from a cached table-features exchange, redone when the bridge's
-// Flow_Table configuration in OVSDB changed (as seen by the last Bridges
-// call), when the cache is older than NamesMaxAge, when the negotiated
-// version changed, or when the number of tables changed.
+// come from a cached table-features exchange, redone when tableConfig (the
+// bridge's Flow_Table configuration in OVSDB, Inventory.TableConfig; "" when
+// it is not known) differs from the one the cache was read under, when the
+// cache is older than NamesMaxAge, when the negotiated version changed, or
+// when the number of tables changed.
 //
 // The bridge's session is kept for the next read. After an error it is
 // closed, and a read whose kept session fails (ovs-vswitchd restarted, or
 // closed an idle session) tries once more on a fresh one.
-func (c *Client) Tables(ctx context.Context, bridge string) (Bridge, error) {
+func (c *Client) Tables(ctx context.Context, bridge, tableConfig string) (Bridge, error) {
 	st := c.state(bridge)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	b, reused, err := c.readTables(ctx, st, bridge)
+	b, reused, err := c.readTables(ctx, st, bridge, tableConfig)
 	if err != nil && reused && ctx.Err() == nil {
-		b, _, err = c.readTables(ctx, st, bridge)
+		b, _, err = c.readTables(ctx, st, bridge, tableConfig)
 	}
 	if err != nil {
 		return Bridge{}, fmt.Errorf("bridge %s: %w", bridge, err)
@@ -137,7 +121,7 @@ func (c *Client) state(bridge string) *bridgeState {
 
 // readTables reads on st's session, dialling one if there is none, and
 // reports whether the session was a kept one. Callers hold st.mu.
-func (c *Client) readTables(ctx context.Context, st *bridgeState, bridge string) (_ Bridge, reused bool, err error) {
+func (c *Client) readTables(ctx context.Context, st *bridgeState, bridge, tableConfig string) (_ Bridge, reused bool, err error) {
 	reused = st.conn != nil
 	if !reused {
 		if st.conn, err = Dial(ctx, c.SocketPath(bridge)); err != nil {
@@ -158,7 +142,7 @@ func (c *Client) readTables(ctx context.Context, st *bridgeState, bridge string)
 	b := Bridge{Name: bridge, Version: conn.Version(), Tables: make([]Table, 0, len(stats))}
 	var features map[uint8]TableFeatures
 	if conn.Version() != OpenFlow10 {
-		features, err = c.cachedFeatures(ctx, st, bridge, len(stats))
+		features, err = c.cachedFeatures(ctx, st, tableConfig, len(stats))
 		if err != nil {
 			return Bridge{}, reused, err
 		}
@@ -194,7 +178,7 @@ func userName(id uint8, name string) string {
 
 // cachedFeatures returns the bridge's table features, read again when the
 // cache no longer fits. Callers hold st.mu.
-func (c *Client) cachedFeatures(ctx context.Context, st *bridgeState, bridge string, tables int) (map[uint8]TableFeatures, error) {
+func (c *Client) cachedFeatures(ctx context.Context, st *bridgeState, config string, tables int) (map[uint8]TableFeatures, error) {
 	conn := st.conn
 	now := time.Now
 	if c.now != nil {
@@ -204,9 +188,6 @@ func (c *Client) cachedFeatures(ctx context.Context, st *bridgeState, bridge str
 	if maxAge <= 0 {
 		maxAge = DefaultNamesMaxAge
 	}
-	c.mu.Lock()
-	config := c.tableConfig[bridge]
-	c.mu.Unlock()
 	e, ok := st.names, st.hasNames
 	if ok && e.version == conn.Version() && e.tables == tables && e.config == config && now().Sub(e.at) < maxAge {
 		return e.features, nil

@@ -83,13 +83,15 @@ func TestTablesMatchOVSCTL(t *testing.T) {
 
 	c := &ovs.Client{RunDir: o.RunDir}
 
+	mon := ovs.StartMonitor(filepath.Join(o.RunDir, "db.sock"))
+	t.Cleanup(func() { mon.Close() })
 	t.Run("bridges", func(t *testing.T) {
-		got, err := c.Bridges(ctx)
+		inv, err := mon.Inventory(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := []string{"br13", "brall", "brint"}; !slices.Equal(got, want) {
-			t.Errorf("Bridges = %q, want %q", got, want)
+		if want := []string{"br13", "brall", "brint"}; !slices.Equal(inv.Bridges, want) {
+			t.Errorf("Bridges = %q, want %q", inv.Bridges, want)
 		}
 	})
 
@@ -185,7 +187,7 @@ func TestTablesMatchOVSCTL(t *testing.T) {
 			const reads = 10
 			start := time.Now()
 			for range reads {
-				if _, err := c.Tables(ctx, "brint"); err != nil {
+				if _, err := c.Tables(ctx, "brint", ""); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -235,16 +237,33 @@ func TestTablesMatchOVSCTL(t *testing.T) {
 	}
 
 	t.Run("names cache", func(t *testing.T) {
+		// config returns br's Flow_Table fingerprint as the monitor
+		// has it once it differs from old ("" accepts any).
+		config := func(br, old string) string {
+			t.Helper()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				inv, err := mon.Inventory(ctx)
+				if err == nil && inv.TableConfig[br] != old {
+					return inv.TableConfig[br]
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: the monitor did not see the table configuration change (%v)", br, err)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		before := map[string]string{"br13": config("br13", "-"), "brint": config("brint", "-")}
 		cached := &ovs.Client{RunDir: o.RunDir, NamesMaxAge: time.Hour}
 		short := &ovs.Client{RunDir: o.RunDir, NamesMaxAge: time.Millisecond}
 		for _, cl := range []*ovs.Client{cached, short} {
-			if got := tableName(t, ctx, cl, "br13", 3); got != "Classifier" {
+			if got := tableName(t, ctx, cl, "br13", before["br13"], 3); got != "Classifier" {
 				t.Fatalf("br13 table 3 = %q before the rename, want Classifier", got)
 			}
 		}
 		// brint negotiates OpenFlow 1.5 as well: the rename there must
 		// be cached too.
-		if got := tableName(t, ctx, cached, "brint", 3); got != "Classifier" {
+		if got := tableName(t, ctx, cached, "brint", before["brint"], 3); got != "Classifier" {
 			t.Fatalf("brint table 3 = %q before the rename, want Classifier", got)
 		}
 		for _, br := range []string{"br13", "brint"} {
@@ -252,28 +271,25 @@ func TestTablesMatchOVSCTL(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if got := tableName(t, ctx, cached, "br13", 3); got != "Classifier" {
-			t.Errorf("NamesMaxAge=1h: br13 table 3 = %q right after the rename, want the cached Classifier", got)
-		}
-		if got := tableName(t, ctx, cached, "brint", 3); got != "Classifier" {
-			t.Errorf("NamesMaxAge=1h: brint table 3 = %q right after the rename, want the cached Classifier", got)
-		}
-		// A Bridges call (the collector makes one per scrape) sees the
-		// changed Flow_Table configuration in OVSDB: the names are read
-		// again at once, whatever NamesMaxAge.
-		if _, err := cached.Bridges(ctx); err != nil {
-			t.Fatal(err)
-		}
 		for _, br := range []string{"br13", "brint"} {
-			if got := tableName(t, ctx, cached, br, 3); got != "Renamed" {
-				t.Errorf("NamesMaxAge=1h, after Bridges: %s table 3 = %q, want Renamed", br, got)
+			if got := tableName(t, ctx, cached, br, before[br], 3); got != "Classifier" {
+				t.Errorf("NamesMaxAge=1h, same table configuration: %s table 3 = %q right after the rename, want the cached Classifier", br, got)
 			}
 		}
-		if got := tableName(t, ctx, &ovs.Client{RunDir: o.RunDir}, "br13", 3); got != "Renamed" {
+		// The monitor (the collector's inventory) sees the changed
+		// Flow_Table configuration in OVSDB: given it, the names are
+		// read again at once, whatever NamesMaxAge.
+		after := map[string]string{"br13": config("br13", before["br13"]), "brint": config("brint", before["brint"])}
+		for _, br := range []string{"br13", "brint"} {
+			if got := tableName(t, ctx, cached, br, after[br], 3); got != "Renamed" {
+				t.Errorf("NamesMaxAge=1h, new table configuration: %s table 3 = %q, want Renamed", br, got)
+			}
+		}
+		if got := tableName(t, ctx, &ovs.Client{RunDir: o.RunDir}, "br13", "", 3); got != "Renamed" {
 			t.Errorf("fresh client: br13 table 3 = %q, want Renamed", got)
 		}
 		time.Sleep(20 * time.Millisecond)
-		if got := tableName(t, ctx, short, "br13", 3); got != "Renamed" {
+		if got := tableName(t, ctx, short, "br13", before["br13"], 3); got != "Renamed" {
 			t.Errorf("NamesMaxAge=1ms, 20ms later: br13 table 3 = %q, want Renamed", got)
 		}
 		// After a forget, the cache is read again.
@@ -281,7 +297,7 @@ func TestTablesMatchOVSCTL(t *testing.T) {
 			t.Fatal(err)
 		}
 		cached.Forget(nil)
-		if got := tableName(t, ctx, cached, "br13", 3); got != "RenamedAgain" {
+		if got := tableName(t, ctx, cached, "br13", after["br13"], 3); got != "RenamedAgain" {
 			t.Errorf("after Forget: br13 table 3 = %q, want RenamedAgain", got)
 		}
 	})
@@ -300,7 +316,7 @@ func TestTablesNamesOpenFlow10(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &ovs.Client{RunDir: o.RunDir, NamesMaxAge: time.Hour}
-	b, err := c.Tables(ctx, "br10")
+	b, err := c.Tables(ctx, "br10", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +327,7 @@ func TestTablesNamesOpenFlow10(t *testing.T) {
 	if err := o.SetTableName("br10", 3, "Renamed"); err != nil {
 		t.Fatal(err)
 	}
-	if got := tableName(t, ctx, c, "br10", 3); got != "Renamed" {
+	if got := tableName(t, ctx, c, "br10", "", 3); got != "Renamed" {
 		t.Errorf("table 3 = %q after the rename, want Renamed", got)
 	}
 }
@@ -334,7 +350,7 @@ func TestTablesErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := &ovs.Client{RunDir: o.RunDir}
-		if _, err := c.Tables(testenv.Context(t, 2*time.Second), "br0"); err != nil {
+		if _, err := c.Tables(testenv.Context(t, 2*time.Second), "br0", ""); err != nil {
 			t.Fatalf("read before breaking ovs-vswitchd: %v", err)
 		}
 		return o, c
@@ -353,7 +369,7 @@ func TestTablesErrors(t *testing.T) {
 			name: "no such bridge",
 			prepare: func(t *testing.T) func(ctx context.Context) error {
 				c := &ovs.Client{RunDir: shared.RunDir}
-				return func(ctx context.Context) error { _, err := c.Tables(ctx, "nosuchbr"); return err }
+				return func(ctx context.Context) error { _, err := c.Tables(ctx, "nosuchbr", ""); return err }
 			},
 			timeout: 2 * time.Second, within: 200 * time.Millisecond,
 			want: []string{"bridge nosuchbr", "no socket at " + shared.MgmtSocket("nosuchbr"), "does the bridge exist", ".mgmt sockets"},
@@ -367,7 +383,7 @@ func TestTablesErrors(t *testing.T) {
 			name: "bridge refuses our versions",
 			prepare: func(t *testing.T) func(ctx context.Context) error {
 				c := &ovs.Client{RunDir: shared.RunDir}
-				return func(ctx context.Context) error { _, err := c.Tables(ctx, "brold"); return err }
+				return func(ctx context.Context) error { _, err := c.Tables(ctx, "brold", ""); return err }
 			},
 			timeout: 2 * time.Second, within: time.Second,
 			want: []string{"bridge brold", "brold.mgmt", "allows no OpenFlow version", "OpenFlow11, OpenFlow12", "protocols="},
@@ -385,7 +401,7 @@ func TestTablesErrors(t *testing.T) {
 				if err := o.StopVswitchd(); err != nil {
 					t.Fatal(err)
 				}
-				return func(ctx context.Context) error { _, err := c.Tables(ctx, "br0"); return err }
+				return func(ctx context.Context) error { _, err := c.Tables(ctx, "br0", ""); return err }
 			},
 			timeout: 2 * time.Second, within: 500 * time.Millisecond,
 			want: []string{"bridge br0"},
@@ -405,7 +421,7 @@ func TestTablesErrors(t *testing.T) {
 				// Registered after OVSForTest, so SIGCONT comes
 				// before the harness stops ovs-vswitchd.
 				stopProcess(t, filepath.Join(o.Dir, "ovs-vswitchd.pid"))
-				return func(ctx context.Context) error { _, err := c.Tables(ctx, "br0"); return err }
+				return func(ctx context.Context) error { _, err := c.Tables(ctx, "br0", ""); return err }
 			},
 			timeout: 300 * time.Millisecond, within: time.Second,
 			want: []string{"bridge br0", "timed out"},
@@ -443,39 +459,6 @@ func TestTablesErrors(t *testing.T) {
 	}
 }
 
-func TestListBridgesErrors(t *testing.T) {
-	dir := t.TempDir()
-	tests := []struct {
-		name string
-		list func(ctx context.Context) ([]string, error)
-		want []string
-	}{
-		{
-			name: "Client without db.sock",
-			list: (&ovs.Client{RunDir: dir}).Bridges,
-			want: []string{filepath.Join(dir, "db.sock"), "ovsdb-server"},
-		},
-		{
-			name: "Client whose db.sock directory is missing",
-			list: (&ovs.Client{RunDir: filepath.Join(dir, "nope")}).Bridges,
-			want: []string{"no socket at", "ovsdb-server"},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.list(testenv.Context(t, 2*time.Second))
-			if err == nil {
-				t.Fatalf("listing bridges = %q, want an error", got)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
-		})
-	}
-}
-
 // checkTables compares the client's reading of b with what ovs-ofctl
 // reports (dump-tables and dump-table-features for counters, names and
 // limits; dump-flows for the flows per table) and with wantFlows, for all
@@ -488,7 +471,7 @@ func checkTables(t *testing.T, ctx context.Context, o *testenv.OVS, c *ovs.Clien
 	var dump map[int]testenv.TableStats
 	for attempt := 0; ; attempt++ {
 		var err error
-		if got, err = c.Tables(ctx, b.name); err != nil {
+		if got, err = c.Tables(ctx, b.name, ""); err != nil {
 			t.Fatal(err)
 		}
 		if dump, err = o.DumpTables(b.name); err != nil {
@@ -578,9 +561,9 @@ func ofctlVersion(t *testing.T, out string) ovs.Version {
 	return ovs.Version(minor + 1)
 }
 
-func tableName(t *testing.T, ctx context.Context, c *ovs.Client, bridge string, id int) string {
+func tableName(t *testing.T, ctx context.Context, c *ovs.Client, bridge, config string, id int) string {
 	t.Helper()
-	b, err := c.Tables(ctx, bridge)
+	b, err := c.Tables(ctx, bridge, config)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 )
@@ -274,61 +272,6 @@ func applyTableUpdates(rows map[string]map[string]map[string]any, raw json.RawMe
 		}
 	}
 	return inventoryOf(rows["Bridge"], rows["Flow_Table"])
-}
-
-// inventoryOf turns OVSDB rows into an Inventory. Values are OVSDB's JSON: a
-// uuid is ["uuid", "..."], an empty optional value ["set", []], a set of
-// several ["set", [...]], a map ["map", [[key, value], ...]].
-func inventoryOf(bridges, tables map[string]map[string]any) (Inventory, error) {
-	flowTables := map[string]string{} // uuid -> "name/limit"
-	for uuid, r := range tables {
-		flowTables[uuid] = fmt.Sprintf("%v/%v", ovsdbScalar(r["name"]), ovsdbScalar(r["flow_limit"]))
-	}
-	inv := Inventory{Protocols: map[string][]string{}, TableConfig: map[string]string{}}
-	for _, r := range bridges {
-		name, ok := r["name"].(string)
-		if !ok {
-			return Inventory{}, fmt.Errorf("a Bridge row has no string name (%v)", r["name"])
-		}
-		inv.Bridges = append(inv.Bridges, name)
-		pairs, ok := ovsdbMap(r["flow_tables"])
-		if !ok {
-			return Inventory{}, fmt.Errorf("bridge %s: flow_tables is not a map (%v)", name, r["flow_tables"])
-		}
-		var parts []string
-		for _, p := range pairs {
-			uuid, _ := ovsdbUUID(p[1])
-			parts = append(parts, fmt.Sprintf("%v=%s", p[0], flowTables[uuid]))
-		}
-		sort.Strings(parts)
-		inv.TableConfig[name] = strings.Join(parts, ",")
-		if protocols := ovsdbStrings(r["protocols"]); len(protocols) > 0 {
-			inv.Protocols[name] = protocols
-		}
-	}
-	sort.Strings(inv.Bridges)
-	return inv, nil
-}
-
-// ovsdbStrings returns the strings of a set column: "x" (a set of one) or
-// ["set", ["x", "y"]].
-func ovsdbStrings(v any) []string {
-	if s, ok := v.(string); ok {
-		return []string{s}
-	}
-	a, ok := v.([]any)
-	if !ok || len(a) != 2 || a[0] != "set" {
-		return nil
-	}
-	items, _ := a[1].([]any)
-	var out []string
-	for _, it := range items {
-		if s, ok := it.(string); ok {
-			out = append(out, s)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // limitedReader fails a read once more than max bytes came without the

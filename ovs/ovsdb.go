@@ -1,79 +1,32 @@
 package ovs
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"sort"
 	"strings"
-
-	"github.com/digitalocean/go-openvswitch/ovsdb"
 )
 
-// inventory is what one OVSDB read tells: the bridges, and per bridge a
-// fingerprint of its tables' configuration (Flow_Table names and flow
-// limits), which changes whenever a table is named, renamed or limited.
-type inventory struct {
-	bridges     []string
-	tableConfig map[string]string
-}
+// This file reads OVSDB's JSON values (RFC 7047 §5.1) into an Inventory;
+// monitor.go keeps the connection that brings them.
 
-func readInventory(ctx context.Context, dbSock string) (inventory, error) {
-	if ctx == nil {
-		// go-openvswitch's client panics on a nil context.
-		ctx = context.Background()
-	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "unix", dbSock)
-	if err != nil {
-		return inventory{}, fmt.Errorf("listing bridges: %w (is ovsdb-server running?)", explainDialError(dbSock, err))
-	}
-	client, err := ovsdb.New(nc)
-	if err != nil {
-		nc.Close()
-		return inventory{}, fmt.Errorf("listing bridges from %s: %w", dbSock, err)
-	}
-	defer client.Close()
-
-	// Two transactions: go-openvswitch flattens the rows of several
-	// selects into one slice, which would mix Bridge and Flow_Table rows.
-	bridges, err := client.Transact(ctx, "Open_vSwitch", []ovsdb.TransactOp{ovsdb.Select{Table: "Bridge"}})
-	if err != nil {
-		return inventory{}, fmt.Errorf("listing bridges from %s: %w", dbSock, err)
-	}
-	tables, err := client.Transact(ctx, "Open_vSwitch", []ovsdb.TransactOp{ovsdb.Select{Table: "Flow_Table"}})
-	if err != nil {
-		return inventory{}, fmt.Errorf("reading Flow_Table from %s: %w", dbSock, err)
-	}
-	inv, err := parseInventory(bridges, tables)
-	if err != nil {
-		return inventory{}, fmt.Errorf("reading %s: %w", dbSock, err)
-	}
-	return inv, nil
-}
-
-// parseInventory turns OVSDB rows into an inventory. Values are OVSDB's
-// JSON: a uuid is ["uuid", "..."], an empty optional value ["set", []], a
-// map ["map", [[key, value], ...]].
-func parseInventory(bridges, tables []ovsdb.Row) (inventory, error) {
+// inventoryOf turns OVSDB rows into an Inventory. Values are OVSDB's JSON: a
+// uuid is ["uuid", "..."], an empty optional value ["set", []], a set of
+// several ["set", [...]], a map ["map", [[key, value], ...]].
+func inventoryOf(bridges, tables map[string]map[string]any) (Inventory, error) {
 	flowTables := map[string]string{} // uuid -> "name/limit"
-	for _, r := range tables {
-		uuid, ok := ovsdbUUID(r["_uuid"])
-		if !ok {
-			return inventory{}, fmt.Errorf("a Flow_Table row has no _uuid (%v)", r["_uuid"])
-		}
+	for uuid, r := range tables {
 		flowTables[uuid] = fmt.Sprintf("%v/%v", ovsdbScalar(r["name"]), ovsdbScalar(r["flow_limit"]))
 	}
-	inv := inventory{tableConfig: map[string]string{}}
+	inv := Inventory{Protocols: map[string][]string{}, TableConfig: map[string]string{}}
 	for _, r := range bridges {
 		name, ok := r["name"].(string)
 		if !ok {
-			return inventory{}, fmt.Errorf("a Bridge row has no string name (%v)", r["name"])
+			return Inventory{}, fmt.Errorf("a Bridge row has no string name (%v)", r["name"])
 		}
-		inv.bridges = append(inv.bridges, name)
+		inv.Bridges = append(inv.Bridges, name)
 		pairs, ok := ovsdbMap(r["flow_tables"])
 		if !ok {
-			return inventory{}, fmt.Errorf("bridge %s: flow_tables is not a map (%v)", name, r["flow_tables"])
+			return Inventory{}, fmt.Errorf("bridge %s: flow_tables is not a map (%v)", name, r["flow_tables"])
 		}
 		var parts []string
 		for _, p := range pairs {
@@ -81,10 +34,34 @@ func parseInventory(bridges, tables []ovsdb.Row) (inventory, error) {
 			parts = append(parts, fmt.Sprintf("%v=%s", p[0], flowTables[uuid]))
 		}
 		sort.Strings(parts)
-		inv.tableConfig[name] = strings.Join(parts, ",")
+		inv.TableConfig[name] = strings.Join(parts, ",")
+		if protocols := ovsdbStrings(r["protocols"]); len(protocols) > 0 {
+			inv.Protocols[name] = protocols
+		}
 	}
-	sort.Strings(inv.bridges)
+	sort.Strings(inv.Bridges)
 	return inv, nil
+}
+
+// ovsdbStrings returns the strings of a set column: "x" (a set of one) or
+// ["set", ["x", "y"]].
+func ovsdbStrings(v any) []string {
+	if s, ok := v.(string); ok {
+		return []string{s}
+	}
+	a, ok := v.([]any)
+	if !ok || len(a) != 2 || a[0] != "set" {
+		return nil
+	}
+	items, _ := a[1].([]any)
+	var out []string
+	for _, it := range items {
+		if s, ok := it.(string); ok {
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // ovsdbUUID returns the id of ["uuid", id].

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -68,12 +69,15 @@ func readOnlyChild(dir string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c := &Client{RunDir: dir}
-	bridges, err := c.Bridges(ctx)
-	if err != nil || len(bridges) != 1 || bridges[0] != "br-int" {
-		return fmt.Errorf("bridges through the read-only mount: %v, %v", bridges, err)
+	m := StartMonitor(filepath.Join(dir, "db.sock"))
+	defer m.Close()
+	inv, err := m.Inventory(ctx)
+	if err != nil || !slices.Equal(inv.Bridges, []string{"br-int"}) {
+		return fmt.Errorf("bridges through the read-only mount: %v, %v", inv.Bridges, err)
 	}
-	b, err := c.Tables(ctx, "br-int")
+	c := &Client{RunDir: dir}
+	defer c.Close()
+	b, err := c.Tables(ctx, "br-int", "")
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func TestClientKeepsSessions(t *testing.T) {
 	t.Cleanup(func() { c.Close() })
 	read := func(br string) Bridge {
 		t.Helper()
-		b, err := c.Tables(testenv.Context(t, 10*time.Second), br)
+		b, err := c.Tables(testenv.Context(t, 10*time.Second), br, "")
 		if err != nil {
 			t.Fatal(err)
 		}
