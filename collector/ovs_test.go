@@ -300,7 +300,9 @@ func TestOVSCollectorInventory(t *testing.T) {
 	bridges := func(mfs families) string {
 		return strings.Join(mfs.labelValues("datapath_ovs_table_flows", "bridge", "table_id", "0"), ",")
 	}
-	up := func(mfs families) bool { return mfs.value(t, "datapath_scrape_collector_success", "collector", "ovs") == 1 }
+	up := func(mfs families) bool {
+		return mfs.value(t, "datapath_scrape_collector_success", "collector", "ovs") == 1
+	}
 
 	scrapeUntil("first scrape", func(mfs families) bool { return up(mfs) && bridges(mfs) == "br0" })
 	if err := o.AddBridge("br1", "OpenFlow10"); err != nil {
