@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -178,7 +179,7 @@ func TestDashboardStructure(t *testing.T) {
 			if ds, ok := vars["datasource"]; !ok || ds.Type != "datasource" || string(ds.Query) != `"prometheus"` {
 				t.Errorf("want a variable datasource of type datasource with query prometheus, got %+v", ds)
 			}
-			want := []string{"instance"}
+			want := []string{"job", "instance"}
 			if strings.Contains(file, "ovs") {
 				want = append(want, "bridge", "ovs_table")
 			}
@@ -190,6 +191,11 @@ func TestDashboardStructure(t *testing.T) {
 				}
 				if v.Type != "query" || v.Datasource == nil || *v.Datasource != datasourceRef {
 					t.Errorf("variable %s: type %q, datasource %+v; want a query variable on ${datasource}", name, v.Type, v.Datasource)
+				}
+				if q, err := v.queryString(); err != nil {
+					t.Error(err)
+				} else if err := checkJobAndRateInterval(q); name != "job" && err != nil {
+					t.Errorf("variable %s: %v", name, err)
 				}
 				if v.IncludeAll && v.AllValue != ".*" {
 					t.Errorf("variable %s: allValue %q, want .* (Grafana's default All is a list of every value)", name, v.AllValue)
@@ -226,6 +232,9 @@ func TestDashboardStructure(t *testing.T) {
 					if strings.TrimSpace(tg.Expr) == "" {
 						t.Errorf("panel %q target %s: empty expr", p.Title, tg.RefID)
 					}
+					if err := checkJobAndRateInterval(tg.Expr); err != nil {
+						t.Errorf("panel %q target %s: %v", p.Title, tg.RefID, err)
+					}
 					for _, m := range varRefRE.FindAllStringSubmatch(tg.Expr, -1) {
 						name := m[1] + m[2]
 						if _, ok := vars[name]; !ok && !grafanaBuiltins[name] {
@@ -237,6 +246,74 @@ func TestDashboardStructure(t *testing.T) {
 		})
 	}
 }
+
+// selectorRE finds the metric selectors of a PromQL expression: a metric
+// name (datapath_* or up, or a recorded datapath:*) and its {matchers}, if
+// any.
+var selectorRE = regexp.MustCompile(`\b(up|datapath_\w+|datapath:[\w:]+)(\{[^}]*\})?`)
+
+// rangeFuncRE finds rate(), irate() and increase() with the range they are
+// given: the first [...] after the function name.
+var rangeFuncRE = regexp.MustCompile(`\b(rate|irate|increase)\((?:[^\[]*)\[([^\]]*)\]`)
+
+var jobMatcherRE = regexp.MustCompile(`\bjob\s*(?:=~|!~|!=|=)`)
+
+// checkJobAndRateInterval reports a query that would break under a scrape
+// job name other than the project's own, or at another scrape interval:
+// every selector must carry job=~"$job" and no other job matcher, and every
+// rate/irate/increase must use $__rate_interval (Grafana's window of at least
+// four scrape intervals).
+func checkJobAndRateInterval(expr string) error {
+	var errs []error
+	for _, m := range selectorRE.FindAllStringSubmatch(expr, -1) {
+		if strings.HasPrefix(m[0], "datapath_exporter_build_info") && !strings.Contains(m[0], "{") {
+			// The job variable's own query lists the jobs.
+			continue
+		}
+		if !strings.Contains(m[2], `job=~"$job"`) {
+			errs = append(errs, fmt.Errorf("selector %s lacks job=~\"$job\"", m[0]))
+		}
+		if len(jobMatcherRE.FindAllString(m[2], -1)) > 1 {
+			errs = append(errs, fmt.Errorf("selector %s hard-codes a job", m[0]))
+		}
+	}
+	for _, m := range rangeFuncRE.FindAllStringSubmatch(expr, -1) {
+		if m[2] != "$__rate_interval" {
+			errs = append(errs, fmt.Errorf("%s over [%s], want [$__rate_interval]", m[1], m[2]))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func TestCheckJobAndRateInterval(t *testing.T) {
+	tests := []struct {
+		expr string
+		ok   bool
+	}{
+		{`rate(datapath_x_total{job=~"$job",instance=~"$instance"}[$__rate_interval])`, true},
+		{`up{job=~"$job"}`, true},
+		{`label_values(datapath_exporter_build_info, job)`, true},
+		{`up{job=~".*datapath-exporter.*",instance=~"$instance"}`, false},
+		{`up{job=~"$job",job!="x"}`, false},
+		{`datapath_conntrack_entries{instance=~"$instance"}`, false},
+		{`datapath_conntrack_entries`, false},
+		{`rate(datapath_x_total{job=~"$job"}[5m])`, false},
+		{`sum(increase(datapath_x_total{job=~"$job"}[1h]))`, false},
+		{`max by (job) (datapath:conntrack_usage:ratio{job=~"$job"})`, true},
+	}
+	for _, tt := range tests {
+		if err := checkJobAndRateInterval(tt.expr); (err == nil) != tt.ok {
+			t.Errorf("checkJobAndRateInterval(%q) = %v, want ok=%v", tt.expr, err, tt.ok)
+		}
+	}
+}
+
+// foreignJob is the job name the live test's Prometheus scrapes the
+// exporter under: unlike the project's own "datapath-exporter", as a user's
+// Prometheus might call it (a PodMonitor's <namespace>/<name>, here one
+// scraping Antrea's node metrics). Dashboards must find their data through
+// the job variable, not a hard-coded job.
+const foreignJob = "kube-system/antrea-node-metrics"
 
 // env is the stack the live test queries: a private OVS and conntrack
 // table, the real exporter binary reading them, and Prometheus scraping the
@@ -324,11 +401,11 @@ func startEnv(t *testing.T) *env {
 		wg.Wait()
 	})
 
-	p := testenv.PrometheusForTest(t, []string{addr}, []string{ruleFile})
+	p := testenv.PrometheusForTestJob(t, foreignJob, []string{addr}, ruleFiles)
 	// Enough scrapes (1s apart) for rate() and deriv() over short windows,
 	// and rules evaluated a few times.
 	for _, q := range []string{
-		fmt.Sprintf(`count_over_time(up{job=%q}[1m]) >= 8`, testenv.PrometheusJob),
+		fmt.Sprintf(`count_over_time(up{job=%q}[1m]) >= 8`, foreignJob),
 		`min(datapath_scrape_collector_success) == 1`,
 		`sum(rate(datapath_ovs_table_lookups_total[1m])) > 0`,
 		`deriv(datapath_conntrack_entries[1m]) > 0`,
@@ -506,14 +583,28 @@ func TestDashboardAndRuleQueriesAgainstPrometheus(t *testing.T) {
 				// the comparison stripped (the left side of the first
 				// top-level comparison), which must return data. A typo in a
 				// metric or label name turns into an empty result here.
-				operands := conditionOperands(r.Expr)
-				if len(operands) == 0 {
-					t.Fatalf("no operands found in %q", r.Expr)
-				}
-				for _, op := range operands {
-					if e.queryIsEmpty(ctx, t, op, false) {
-						t.Errorf("%s (from %q) returns no data", op, r.Expr)
+				// Alternatives joined by a top-level `or` serve different
+				// setups (e.g. job names): one of them must fully match.
+				var misses []string
+				for _, alt := range splitTopLevel(r.Expr, orAt) {
+					operands := conditionOperands(alt)
+					if len(operands) == 0 {
+						t.Fatalf("no operands found in %q", alt)
 					}
+					var empty []string
+					for _, op := range operands {
+						if e.queryIsEmpty(ctx, t, op, false) {
+							empty = append(empty, op)
+						}
+					}
+					if len(empty) == 0 {
+						misses = nil
+						break
+					}
+					misses = append(misses, empty...)
+				}
+				for _, op := range misses {
+					t.Errorf("%s (from %q) returns no data", op, r.Expr)
 				}
 			})
 		}
@@ -771,6 +862,14 @@ func comparisonAt(s string, i int) int {
 		if strings.HasPrefix(s[i:], op) {
 			return len(op)
 		}
+	}
+	return 0
+}
+
+// orAt is setOperatorAt for `or` alone.
+func orAt(s string, i int) int {
+	if n := setOperatorAt(s, i); n == 2 {
+		return n
 	}
 	return 0
 }
