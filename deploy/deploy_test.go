@@ -20,6 +20,7 @@ import (
 	yamlv2 "go.yaml.in/yaml/v2"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	k8sjson "sigs.k8s.io/json"
@@ -45,6 +46,8 @@ type objects struct {
 	configMaps      []corev1.ConfigMap
 	secrets         []corev1.Secret
 	serviceAccounts []corev1.ServiceAccount
+	clusterRoles    []rbacv1.ClusterRole
+	clusterBindings []rbacv1.ClusterRoleBinding
 	podMonitors     []monitoringv1.PodMonitor
 	prometheusRules []monitoringv1.PrometheusRule
 }
@@ -89,6 +92,12 @@ func build(t *testing.T, dir string) objects {
 		case "v1/ServiceAccount":
 			objs.serviceAccounts = append(objs.serviceAccounts, corev1.ServiceAccount{})
 			into = &objs.serviceAccounts[len(objs.serviceAccounts)-1]
+		case "rbac.authorization.k8s.io/v1/ClusterRole":
+			objs.clusterRoles = append(objs.clusterRoles, rbacv1.ClusterRole{})
+			into = &objs.clusterRoles[len(objs.clusterRoles)-1]
+		case "rbac.authorization.k8s.io/v1/ClusterRoleBinding":
+			objs.clusterBindings = append(objs.clusterBindings, rbacv1.ClusterRoleBinding{})
+			into = &objs.clusterBindings[len(objs.clusterBindings)-1]
 		case "monitoring.coreos.com/v1/PodMonitor":
 			objs.podMonitors = append(objs.podMonitors, monitoringv1.PodMonitor{})
 			into = &objs.podMonitors[len(objs.podMonitors)-1]
@@ -138,7 +147,7 @@ func kustomizations(t *testing.T) (dirs, components []string) {
 
 func TestEveryKustomizationBuildsStrictly(t *testing.T) {
 	dirs, components := kustomizations(t)
-	for _, want := range []string{"prometheus", "grafana", "testdata/antrea-agent", "testdata/user", "testdata/user-image"} {
+	for _, want := range []string{"prometheus", "grafana", "daemonset", "testdata/antrea-agent", "testdata/user", "testdata/user-image"} {
 		if !contains(dirs, want) {
 			t.Errorf("no kustomization in %s (found %v)", want, dirs)
 		}
