@@ -78,40 +78,49 @@ func build(t *testing.T, dir string) objects {
 			t.Fatalf("%s: %s: %v", dir, r.CurId(), err)
 		}
 		gvk := r.GetGvk()
-		var into any
-		switch gvk.ApiVersion() + "/" + gvk.Kind {
-		case "apps/v1/DaemonSet":
-			objs.daemonSets = append(objs.daemonSets, appsv1.DaemonSet{})
-			into = &objs.daemonSets[len(objs.daemonSets)-1]
-		case "v1/ConfigMap":
-			objs.configMaps = append(objs.configMaps, corev1.ConfigMap{})
-			into = &objs.configMaps[len(objs.configMaps)-1]
-		case "v1/Secret":
-			objs.secrets = append(objs.secrets, corev1.Secret{})
-			into = &objs.secrets[len(objs.secrets)-1]
-		case "v1/ServiceAccount":
-			objs.serviceAccounts = append(objs.serviceAccounts, corev1.ServiceAccount{})
-			into = &objs.serviceAccounts[len(objs.serviceAccounts)-1]
-		case "rbac.authorization.k8s.io/v1/ClusterRole":
-			objs.clusterRoles = append(objs.clusterRoles, rbacv1.ClusterRole{})
-			into = &objs.clusterRoles[len(objs.clusterRoles)-1]
-		case "rbac.authorization.k8s.io/v1/ClusterRoleBinding":
-			objs.clusterBindings = append(objs.clusterBindings, rbacv1.ClusterRoleBinding{})
-			into = &objs.clusterBindings[len(objs.clusterBindings)-1]
-		case "monitoring.coreos.com/v1/PodMonitor":
-			objs.podMonitors = append(objs.podMonitors, monitoringv1.PodMonitor{})
-			into = &objs.podMonitors[len(objs.podMonitors)-1]
-		case "monitoring.coreos.com/v1/PrometheusRule":
-			objs.prometheusRules = append(objs.prometheusRules, monitoringv1.PrometheusRule{})
-			into = &objs.prometheusRules[len(objs.prometheusRules)-1]
-		default:
-			t.Fatalf("%s: %s: no typed struct for %s in this test; add one", dir, r.CurId(), gvk)
-		}
-		if err := decodeStrict(js, into); err != nil {
-			t.Errorf("%s: %s does not decode strictly into %T: %v", dir, r.CurId(), into, err)
+		if err := objs.add(gvk.ApiVersion()+"/"+gvk.Kind, js); err != nil {
+			t.Errorf("%s: %s: %v", dir, r.CurId(), err)
 		}
 	}
 	return objs
+}
+
+// add decodes one object, of kind "<apiVersion>/<kind>", strictly into its
+// typed struct and appends it.
+func (objs *objects) add(kind string, js []byte) error {
+	var into any
+	switch kind {
+	case "apps/v1/DaemonSet":
+		objs.daemonSets = append(objs.daemonSets, appsv1.DaemonSet{})
+		into = &objs.daemonSets[len(objs.daemonSets)-1]
+	case "v1/ConfigMap":
+		objs.configMaps = append(objs.configMaps, corev1.ConfigMap{})
+		into = &objs.configMaps[len(objs.configMaps)-1]
+	case "v1/Secret":
+		objs.secrets = append(objs.secrets, corev1.Secret{})
+		into = &objs.secrets[len(objs.secrets)-1]
+	case "v1/ServiceAccount":
+		objs.serviceAccounts = append(objs.serviceAccounts, corev1.ServiceAccount{})
+		into = &objs.serviceAccounts[len(objs.serviceAccounts)-1]
+	case "rbac.authorization.k8s.io/v1/ClusterRole":
+		objs.clusterRoles = append(objs.clusterRoles, rbacv1.ClusterRole{})
+		into = &objs.clusterRoles[len(objs.clusterRoles)-1]
+	case "rbac.authorization.k8s.io/v1/ClusterRoleBinding":
+		objs.clusterBindings = append(objs.clusterBindings, rbacv1.ClusterRoleBinding{})
+		into = &objs.clusterBindings[len(objs.clusterBindings)-1]
+	case "monitoring.coreos.com/v1/PodMonitor":
+		objs.podMonitors = append(objs.podMonitors, monitoringv1.PodMonitor{})
+		into = &objs.podMonitors[len(objs.podMonitors)-1]
+	case "monitoring.coreos.com/v1/PrometheusRule":
+		objs.prometheusRules = append(objs.prometheusRules, monitoringv1.PrometheusRule{})
+		into = &objs.prometheusRules[len(objs.prometheusRules)-1]
+	default:
+		return fmt.Errorf("no typed struct for %s in this test; add one", kind)
+	}
+	if err := decodeStrict(js, into); err != nil {
+		return fmt.Errorf("does not decode strictly into %T: %w", into, err)
+	}
+	return nil
 }
 
 // kustomizations lists every directory of the module with a kustomization

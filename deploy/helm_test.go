@@ -1,0 +1,186 @@
+package deploy
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/postrender"
+	"sigs.k8s.io/yaml"
+)
+
+const (
+	postRenderer = "helm/post-render.sh"
+	antreaChart  = "testdata/antrea-chart"
+)
+
+// toolsPath builds the kustomize CLI stand-in (internal/kustomizecli: kustomize's
+// own engine, krusty) as `kustomize` and/or `kubectl` into a directory that,
+// with links to the few tools the post-renderer uses, becomes the whole PATH:
+// the script must find exactly what the test gives it.
+func toolsPath(t *testing.T, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if len(names) > 0 {
+		bin := filepath.Join(t.TempDir(), "kustomizecli")
+		if out, err := exec.Command("go", "build", "-o", bin, "./internal/kustomizecli").CombinedOutput(); err != nil {
+			t.Fatalf("building internal/kustomizecli: %v\n%s", err, out)
+		}
+		for _, n := range names {
+			if err := os.Link(bin, filepath.Join(dir, n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, tool := range []string{"sh", "dirname", "cat", "cp", "mktemp", "rm"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Fatalf("%s: %v", tool, err)
+		}
+		if err := os.Symlink(p, filepath.Join(dir, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// renderAntrea renders the Antrea chart fixture as `helm install antrea
+// --namespace kube-system [--post-renderer post-render.sh]` does, without a
+// cluster, and decodes the manifest strictly.
+func renderAntrea(t *testing.T, pr postrender.PostRenderer) objects {
+	t.Helper()
+	chrt, err := loader.Load(antreaChart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	install := action.NewInstall(&action.Configuration{})
+	install.ReleaseName = "antrea"
+	install.Namespace = agentNS
+	install.DryRun = true
+	install.ClientOnly = true
+	install.PostRenderer = pr
+	rel, err := install.Run(chrt, nil)
+	if err != nil {
+		t.Fatalf("helm install --dry-run: %v", err)
+	}
+	var objs objects
+	for _, doc := range strings.Split(rel.Manifest, "\n---") {
+		if strings.TrimSpace(strings.TrimPrefix(doc, "---")) == "" {
+			continue
+		}
+		js, err := yaml.YAMLToJSON([]byte(doc))
+		if err != nil {
+			t.Fatalf("%v in:\n%s", err, doc)
+		}
+		var head struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+		}
+		if err := yaml.Unmarshal(js, &head); err != nil {
+			t.Fatal(err)
+		}
+		if err := objs.add(head.APIVersion+"/"+head.Kind, js); err != nil {
+			t.Errorf("%s: %v", head.Kind, err)
+		}
+	}
+	return objs
+}
+
+func TestHelmPostRenderer(t *testing.T) {
+	plain := oneDaemonSet(t, renderAntrea(t, nil))
+	if got := containerNames(plain.Spec.Template.Spec.Containers); !reflect.DeepEqual(got, []string{"antrea-agent", "antrea-ovs"}) {
+		t.Fatalf("the chart fixture renders containers %v", got)
+	}
+	// The component's own sidecar, as the kustomize user gets it.
+	wantSidecar := container(t, oneDaemonSet(t, build(t, "testdata/user")).Spec.Template.Spec, sidecarName)
+
+	for _, tc := range []struct {
+		name  string
+		tools []string
+		tag   string
+	}{
+		{"kustomize", []string{"kustomize"}, ""},
+		{"kubectl kustomize without kustomize", []string{"kubectl"}, ""},
+		{"pinned tag", []string{"kustomize", "kubectl"}, "v0.1.0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("PATH", toolsPath(t, tc.tools...))
+			t.Setenv("DATAPATH_EXPORTER_TAG", tc.tag)
+			pr, err := postrender.NewExec("./" + postRenderer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := renderAntrea(t, pr)
+			ds := oneDaemonSet(t, objs)
+			if got, want := containerNames(ds.Spec.Template.Spec.Containers), []string{"antrea-agent", "antrea-ovs", sidecarName}; !reflect.DeepEqual(got, want) {
+				t.Fatalf("containers = %v, want %v", got, want)
+			}
+			got := container(t, ds.Spec.Template.Spec, sidecarName)
+			want := *wantSidecar.DeepCopy()
+			if tc.tag != "" {
+				want.Image = sidecarImage + ":" + tc.tag
+			}
+			if !reflect.DeepEqual(got, want) {
+				a, _ := yaml.Marshal(got)
+				b, _ := yaml.Marshal(want)
+				t.Errorf("sidecar differs from the component's:\n--- post-rendered\n%s\n--- component\n%s", a, b)
+			}
+			// Antrea's DaemonSet is otherwise unchanged, and its other
+			// objects pass through.
+			stripped := ds.DeepCopy()
+			stripped.Spec.Template.Spec.Containers = stripped.Spec.Template.Spec.Containers[:2]
+			if !reflect.DeepEqual(*stripped, plain) {
+				a, _ := yaml.Marshal(plain)
+				b, _ := yaml.Marshal(stripped)
+				t.Errorf("the post-renderer changed Antrea's DaemonSet beyond adding %s:\n--- helm\n%s\n--- post-rendered, sidecar removed\n%s", sidecarName, a, b)
+			}
+			if len(objs.serviceAccounts) != 1 || len(objs.configMaps) != 1 {
+				t.Errorf("%d ServiceAccounts and %d ConfigMaps, want the chart's 1 and 1", len(objs.serviceAccounts), len(objs.configMaps))
+			}
+		})
+	}
+}
+
+func TestHelmPostRendererErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		tools     []string
+		env       map[string]string
+		stdin     string
+		wantInErr string
+	}{
+		{"no kustomize or kubectl", nil, nil, "kind: ConfigMap\n", "neither kustomize nor kubectl"},
+		{"empty input", []string{"kustomize"}, nil, "", "rendered nothing"},
+		{"missing component", []string{"kustomize"}, map[string]string{"DATAPATH_EXPORTER_COMPONENT": "/nonexistent"}, "kind: ConfigMap\n", "DATAPATH_EXPORTER_COMPONENT"},
+		{"not YAML", []string{"kustomize"}, nil, "{{{\n", "Error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("./" + postRenderer)
+			cmd.Env = []string{"PATH=" + toolsPath(t, tc.tools...), "TMPDIR=" + t.TempDir()}
+			for k, v := range tc.env {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			cmd.Stdin = strings.NewReader(tc.stdin)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if err == nil {
+				t.Fatal("the post-renderer succeeded")
+			}
+			if !strings.Contains(stderr.String(), tc.wantInErr) {
+				t.Errorf("stderr %q does not contain %q", stderr.String(), tc.wantInErr)
+			}
+			// Its temporary directory is gone.
+			tmp, _ := filepath.Glob(filepath.Join(strings.TrimPrefix(cmd.Env[1], "TMPDIR="), "*"))
+			if len(tmp) != 0 {
+				t.Errorf("left behind %v", tmp)
+			}
+		})
+	}
+}
