@@ -589,17 +589,23 @@ func TestGeneratedFilesAreUpToDate(t *testing.T) {
 	}
 }
 
-func TestPrometheusRuleMatchesRulesFile(t *testing.T) {
-	src, err := os.ReadFile(gen.RulesFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("%s does not exist yet", gen.RulesFile)
-	}
+func TestPrometheusRuleMatchesRulesFiles(t *testing.T) {
+	names, err := gen.RulesFiles(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var spec monitoringv1.PrometheusRuleSpec
-	if err := yaml.UnmarshalStrict(src, &spec); err != nil {
-		t.Fatalf("%s: %v", gen.RulesFile, err)
+	if want := []string{"rules/datapath-exporter.rules.yml", "rules/datapath-fleet.rules.yml"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("rules files = %v, want %v", names, want)
+	}
+	files := map[string][]byte{}
+	for _, n := range names {
+		if files[n], err = os.ReadFile(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec, err := gen.RulesSpec(names, files)
+	if err != nil {
+		t.Fatal(err)
 	}
 	objs := build(t, "prometheus")
 	if len(objs.prometheusRules) != 1 {
@@ -610,7 +616,29 @@ func TestPrometheusRuleMatchesRulesFile(t *testing.T) {
 		t.Errorf("PrometheusRule namespace = %q, want %q", pr.Namespace, agentNS)
 	}
 	if !reflect.DeepEqual(pr.Spec, spec) {
-		t.Errorf("the PrometheusRule's spec differs from %s: %s", gen.RulesFile, gen.RegenerateHint)
+		t.Errorf("the PrometheusRule's spec differs from %v: %s", names, gen.RegenerateHint)
+	}
+	// Every group of every file is in it, once.
+	n := 0
+	for _, b := range files {
+		var f monitoringv1.PrometheusRuleSpec
+		if err := yaml.UnmarshalStrict(b, &f); err != nil {
+			t.Fatal(err)
+		}
+		n += len(f.Groups)
+	}
+	if len(pr.Spec.Groups) != n {
+		t.Errorf("the PrometheusRule has %d groups, the files %d", len(pr.Spec.Groups), n)
+	}
+}
+
+func TestRulesSpecRejectsDuplicateGroups(t *testing.T) {
+	files := map[string][]byte{
+		"a.rules.yml": []byte("groups:\n- name: g\n  rules:\n  - record: a\n    expr: up\n"),
+		"b.rules.yml": []byte("groups:\n- name: g\n  rules:\n  - record: b\n    expr: up\n"),
+	}
+	if _, err := gen.RulesSpec([]string{"a.rules.yml", "b.rules.yml"}, files); err == nil || !strings.Contains(err.Error(), "also in") {
+		t.Errorf("RulesSpec with group g twice: err = %v, want it named", err)
 	}
 }
 

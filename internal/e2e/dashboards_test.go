@@ -24,8 +24,25 @@ import (
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
-// dashboardFiles are the single source of the dashboards.
+// dashboardFiles are the single source of the per-node dashboards, and
+// fleetDashboardFile that of the fleet's (tested against several nodes in
+// fleet_test.go).
 var dashboardFiles = []string{"../../grafana/ovs-flow-tables.json", "../../grafana/conntrack.json"}
+
+const fleetDashboardFile = "../../grafana/datapath-fleet.json"
+
+func TestEveryDashboardIsTested(t *testing.T) {
+	files, err := filepath.Glob("../../grafana/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tested := append(slices.Clone(dashboardFiles), fleetDashboardFile)
+	slices.Sort(files)
+	slices.Sort(tested)
+	if !slices.Equal(files, tested) {
+		t.Errorf("grafana/ holds %v, the tests know %v", files, tested)
+	}
+}
 
 // expectedEmpty lists the panel queries that may return nothing against a
 // healthy exporter, keyed by "<file>/<panel title>/<refId>". The test fails
@@ -140,7 +157,7 @@ var varRefRE = regexp.MustCompile(`\$\{(\w+)(?::\w+)?\}|\$(\w+)`)
 
 func TestDashboardStructure(t *testing.T) {
 	uids := map[string]string{}
-	for _, file := range dashboardFiles {
+	for _, file := range append(slices.Clone(dashboardFiles), fleetDashboardFile) {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			raw, err := os.ReadFile(file)
 			if err != nil {
@@ -180,6 +197,9 @@ func TestDashboardStructure(t *testing.T) {
 				t.Errorf("want a variable datasource of type datasource with query prometheus, got %+v", ds)
 			}
 			want := []string{"job", "instance"}
+			if file == fleetDashboardFile {
+				want = []string{"job"}
+			}
 			if strings.Contains(file, "ovs") {
 				want = append(want, "bridge", "ovs_table")
 			}
@@ -250,7 +270,7 @@ func TestDashboardStructure(t *testing.T) {
 // selectorRE finds the metric selectors of a PromQL expression: a metric
 // name (datapath_* or up, or a recorded datapath:*) and its {matchers}, if
 // any.
-var selectorRE = regexp.MustCompile(`\b(up|datapath_\w+|datapath:[\w:]+)(\{[^}]*\})?`)
+var selectorRE = regexp.MustCompile(`([a-zA-Z_:][\w:]*)(\{[^}]*\})?`)
 
 // rangeFuncRE finds rate(), irate() and increase() with the range they are
 // given: the first [...] after the function name.
@@ -266,6 +286,9 @@ var jobMatcherRE = regexp.MustCompile(`\bjob\s*(?:=~|!~|!=|=)`)
 func checkJobAndRateInterval(expr string) error {
 	var errs []error
 	for _, m := range selectorRE.FindAllStringSubmatch(expr, -1) {
+		if m[1] != "up" && !strings.Contains(m[1], "datapath") {
+			continue // a function, keyword or label name
+		}
 		if strings.HasPrefix(m[0], "datapath_exporter_build_info") && !strings.Contains(m[0], "{") {
 			// The job variable's own query lists the jobs.
 			continue
@@ -300,6 +323,9 @@ func TestCheckJobAndRateInterval(t *testing.T) {
 		{`rate(datapath_x_total{job=~"$job"}[5m])`, false},
 		{`sum(increase(datapath_x_total{job=~"$job"}[1h]))`, false},
 		{`max by (job) (datapath:conntrack_usage:ratio{job=~"$job"})`, true},
+		{`topk(10, cluster_job:datapath_conntrack_usage:max{job=~"$job"})`, true},
+		{`cluster_job:datapath_conntrack_usage:max`, false},
+		{`a{job=~"$job"} != on(cluster, job) group_left() cluster_job_table:datapath_x:median`, false},
 	}
 	for _, tt := range tests {
 		if err := checkJobAndRateInterval(tt.expr); (err == nil) != tt.ok {
@@ -496,70 +522,7 @@ func TestDashboardAndRuleQueriesAgainstPrometheus(t *testing.T) {
 	defer cancel()
 
 	for _, file := range dashboardFiles {
-		d := loadDashboard(t, file)
-		base := filepath.Base(file)
-		t.Run(base, func(t *testing.T) {
-			// Values for "All" (what the dashboards open with) and for a
-			// selection resolved through the variable queries themselves, as
-			// Grafana would: each variable's query sees the ones before it.
-			all := map[string]string{}
-			selected := map[string]string{}
-			for _, v := range d.Templating.List {
-				if v.Type != "query" {
-					continue
-				}
-				t.Run("variable "+v.Name, func(t *testing.T) {
-					q, err := v.queryString()
-					if err != nil {
-						t.Fatal(err)
-					}
-					values, texts := e.variableValues(ctx, t, v, substitute(t, q, selected))
-					if len(values) == 0 {
-						t.Fatalf("query %q yields no values", q)
-					}
-					t.Logf("%s = %v (texts %v)", v.Name, values, texts)
-					all[v.Name] = v.AllValue
-					// Grafana writes a multi-value selection into a regex
-					// matcher as (a|b), each value regex-escaped.
-					pick := values[:min(2, len(values))]
-					escaped := make([]string, len(pick))
-					for i, s := range pick {
-						escaped[i] = strings.ReplaceAll(regexp.QuoteMeta(s), `\`, `\\`)
-					}
-					selected[v.Name] = "(" + strings.Join(escaped, "|") + ")"
-					if v.Name == "ovs_table" && !slices.Contains(texts, "1 SpoofGuard") {
-						t.Errorf("ovs_table texts %v, want \"1 SpoofGuard\" among them", texts)
-					}
-				})
-			}
-			if t.Failed() {
-				t.FailNow()
-			}
-
-			for _, p := range allPanels(d.Panels) {
-				for _, tg := range p.Targets {
-					key := base + "/" + p.Title + "/" + tg.RefID
-					t.Run(p.Title+"/"+tg.RefID, func(t *testing.T) {
-						for _, vars := range []map[string]string{all, selected} {
-							expr := substitute(t, tg.Expr, vars)
-							empty := e.queryIsEmpty(ctx, t, expr, !tg.Instant)
-							reason, allowed := expectedEmpty[key]
-							if key == zonePanel && e.zones {
-								allowed = false
-							}
-							switch {
-							case empty && !allowed:
-								t.Errorf("%s returns no data", expr)
-							case !empty && allowed:
-								t.Errorf("%s returns data now, though listed as expected empty (%s): remove it from expectedEmpty", expr, reason)
-							case empty:
-								t.Logf("%s: empty as expected: %s", expr, reason)
-							}
-						}
-					})
-				}
-			}
-		})
+		t.Run(filepath.Base(file), func(t *testing.T) { e.checkDashboardQueries(ctx, t, file) })
 	}
 
 	t.Run("rules", func(t *testing.T) {
@@ -642,6 +605,76 @@ func TestDashboardAndRuleQueriesAgainstPrometheus(t *testing.T) {
 			t.Errorf("alert %s is %s on a healthy node: %v", a.Labels["alertname"], a.State, a.Labels)
 		}
 	})
+}
+
+// checkDashboardQueries resolves the variables of the dashboard in file
+// through their own queries, and runs every panel query with "All" and with
+// a selection of values: each must return data unless listed in
+// expectedEmpty.
+func (e *env) checkDashboardQueries(ctx context.Context, t *testing.T, file string) {
+	t.Helper()
+	d := loadDashboard(t, file)
+	base := filepath.Base(file)
+	// Values for "All" (what the dashboards open with) and for a
+	// selection resolved through the variable queries themselves, as
+	// Grafana would: each variable's query sees the ones before it.
+	all := map[string]string{}
+	selected := map[string]string{}
+	for _, v := range d.Templating.List {
+		if v.Type != "query" {
+			continue
+		}
+		t.Run("variable "+v.Name, func(t *testing.T) {
+			q, err := v.queryString()
+			if err != nil {
+				t.Fatal(err)
+			}
+			values, texts := e.variableValues(ctx, t, v, substitute(t, q, selected))
+			if len(values) == 0 {
+				t.Fatalf("query %q yields no values", q)
+			}
+			t.Logf("%s = %v (texts %v)", v.Name, values, texts)
+			all[v.Name] = v.AllValue
+			// Grafana writes a multi-value selection into a regex
+			// matcher as (a|b), each value regex-escaped.
+			pick := values[:min(2, len(values))]
+			escaped := make([]string, len(pick))
+			for i, s := range pick {
+				escaped[i] = strings.ReplaceAll(regexp.QuoteMeta(s), `\`, `\\`)
+			}
+			selected[v.Name] = "(" + strings.Join(escaped, "|") + ")"
+			if v.Name == "ovs_table" && !slices.Contains(texts, "1 SpoofGuard") {
+				t.Errorf("ovs_table texts %v, want \"1 SpoofGuard\" among them", texts)
+			}
+		})
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	for _, p := range allPanels(d.Panels) {
+		for _, tg := range p.Targets {
+			key := base + "/" + p.Title + "/" + tg.RefID
+			t.Run(p.Title+"/"+tg.RefID, func(t *testing.T) {
+				for _, vars := range []map[string]string{all, selected} {
+					expr := substitute(t, tg.Expr, vars)
+					empty := e.queryIsEmpty(ctx, t, expr, !tg.Instant)
+					reason, allowed := expectedEmpty[key]
+					if key == zonePanel && e.zones {
+						allowed = false
+					}
+					switch {
+					case empty && !allowed:
+						t.Errorf("%s returns no data", expr)
+					case !empty && allowed:
+						t.Errorf("%s returns data now, though listed as expected empty (%s): remove it from expectedEmpty", expr, reason)
+					case empty:
+						t.Logf("%s: empty as expected: %s", expr, reason)
+					}
+				}
+			})
+		}
+	}
 }
 
 // queryIsEmpty runs expr as an instant query and, for range panels, also as

@@ -17,6 +17,7 @@ import (
 // their promtool unit tests.
 var ruleFiles = []string{
 	"../../deploy/rules/datapath-exporter.rules.yml",
+	"../../deploy/rules/datapath-fleet.rules.yml",
 }
 
 const (
