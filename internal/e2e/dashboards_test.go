@@ -376,6 +376,13 @@ func startEnv(t *testing.T) *env {
 	if err := o.AddFlows(bridge, flows); err != nil {
 		t.Fatal(err)
 	}
+	// A flow limit of its own on SpoofGuard (a user's ovs-vsctl; Antrea
+	// sets none): the exporter serves datapath_ovs_table_flows_limit only
+	// for such tables, and the limit panels and rules need one (table 1 is
+	// among the tables the test selects).
+	if err := o.SetFlowLimit(bridge, 1, testenv.AntreaTableNames[1], 1000); err != nil {
+		t.Fatal(err)
+	}
 
 	ns := testenv.NetnsForTest(t)
 	if err := ns.FillUDP(ctx, 500, 0); err != nil {

@@ -62,6 +62,11 @@ func startFleetNode(t *testing.T, bin, name string, endpointDNAT, localPods int)
 	if err := o.AddFlows(bridge, flows); err != nil {
 		t.Fatal(err)
 	}
+	// A flow limit on SpoofGuard, for the per-node usage record (the
+	// exporter serves a limit only where one is set).
+	if err := o.SetFlowLimit(bridge, fleetSpoofGuard, testenv.AntreaTableNames[fleetSpoofGuard], 1000); err != nil {
+		t.Fatal(err)
+	}
 
 	ns := testenv.NetnsForTest(t)
 	if err := ns.FillUDP(ctx, 100, 0); err != nil {
