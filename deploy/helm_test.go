@@ -2,11 +2,13 @@ package deploy
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -28,10 +30,7 @@ func toolsPath(t *testing.T, names ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	if len(names) > 0 {
-		bin := filepath.Join(t.TempDir(), "kustomizecli")
-		if out, err := exec.Command("go", "build", "-o", bin, "./internal/kustomizecli").CombinedOutput(); err != nil {
-			t.Fatalf("building internal/kustomizecli: %v\n%s", err, out)
-		}
+		bin := kustomizeCLI(t)
 		for _, n := range names {
 			if err := os.Link(bin, filepath.Join(dir, n)); err != nil {
 				t.Fatal(err)
@@ -48,6 +47,41 @@ func toolsPath(t *testing.T, names ...string) string {
 		}
 	}
 	return dir
+}
+
+// kustomizeCLIBin is internal/kustomizecli, built once per test binary
+// into a directory TestMain removes.
+var kustomizeCLIBin struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func kustomizeCLI(t *testing.T) string {
+	t.Helper()
+	b := &kustomizeCLIBin
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "dpx-kustomizecli-"); b.err != nil {
+			return
+		}
+		b.path = filepath.Join(b.dir, "kustomizecli")
+		if out, err := exec.Command("go", "build", "-o", b.path, "./internal/kustomizecli").CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("building internal/kustomizecli: %v\n%s", err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if kustomizeCLIBin.dir != "" {
+		os.RemoveAll(kustomizeCLIBin.dir)
+	}
+	os.Exit(code)
 }
 
 // renderAntrea renders the Antrea chart fixture as `helm install antrea
