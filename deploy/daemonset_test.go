@@ -23,7 +23,13 @@ const (
 // objects of a standalone install.
 func standalone(t *testing.T) objects {
 	t.Helper()
-	objs := build(t, standaloneDir)
+	return standaloneAt(t, standaloneDir)
+}
+
+// standaloneAt builds dir, deploy/daemonset or a kustomization using it.
+func standaloneAt(t *testing.T, dir string) objects {
+	t.Helper()
+	objs := build(t, dir)
 	counts := map[string][2]int{
 		"DaemonSet":          {len(objs.daemonSets), 1},
 		"ServiceAccount":     {len(objs.serviceAccounts), 1},
@@ -36,7 +42,7 @@ func standalone(t *testing.T) objects {
 	}
 	for kind, c := range counts {
 		if c[0] != c[1] {
-			t.Fatalf("%s: %d %s objects, want %d", standaloneDir, c[0], kind, c[1])
+			t.Fatalf("%s: %d %s objects, want %d", dir, c[0], kind, c[1])
 		}
 	}
 	return objs
@@ -207,8 +213,9 @@ func TestStandalonePodMonitor(t *testing.T) {
 	if pm.Name == "datapath-exporter" {
 		t.Error("PodMonitor named as the sidecar's (deploy/prometheus): applying both would overwrite one")
 	}
-	if want := (monitoringv1.NamespaceSelector{MatchNames: []string{agentNS}}); !reflect.DeepEqual(pm.Spec.NamespaceSelector, want) {
-		t.Errorf("namespaceSelector = %+v, want %+v", pm.Spec.NamespaceSelector, want)
+	// Its own namespace, which is the DaemonSet's wherever a user moves both.
+	if !reflect.DeepEqual(pm.Spec.NamespaceSelector, monitoringv1.NamespaceSelector{}) {
+		t.Errorf("namespaceSelector = %+v, want none (the PodMonitor's own namespace)", pm.Spec.NamespaceSelector)
 	}
 	if !reflect.DeepEqual(pm.Spec.Selector.MatchLabels, ds.Spec.Selector.MatchLabels) || len(pm.Spec.Selector.MatchExpressions) != 0 {
 		t.Errorf("selector = %+v, want the DaemonSet's %v", pm.Spec.Selector, ds.Spec.Selector.MatchLabels)
@@ -248,5 +255,25 @@ func TestStandalonePodMonitor(t *testing.T) {
 		if kept[0][k] != v {
 			t.Errorf("label %s = %q, want %q (all: %v)", k, kept[0][k], v, kept[0])
 		}
+	}
+}
+
+// TestStandaloneInOwnNamespace moves the base to another namespace, as a
+// user's kustomization may: the RBAC subject and the PodMonitor follow.
+func TestStandaloneInOwnNamespace(t *testing.T) {
+	const ns = "datapath-monitoring"
+	objs := standaloneAt(t, "testdata/daemonset-namespace")
+	ds, sa, pm := objs.daemonSets[0], objs.serviceAccounts[0], objs.podMonitors[0]
+	for kind, got := range map[string]string{"DaemonSet": ds.Namespace, "ServiceAccount": sa.Namespace, "PodMonitor": pm.Namespace} {
+		if got != ns {
+			t.Errorf("%s in namespace %q, want %q", kind, got, ns)
+		}
+	}
+	b := objs.clusterBindings[0]
+	if want := []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa.Name, Namespace: ns}}; !reflect.DeepEqual(b.Subjects, want) {
+		t.Errorf("subjects = %+v, want %+v", b.Subjects, want)
+	}
+	if len(pm.Spec.NamespaceSelector.MatchNames) != 0 || pm.Spec.NamespaceSelector.Any {
+		t.Errorf("namespaceSelector %+v would look outside %s", pm.Spec.NamespaceSelector, ns)
 	}
 }
