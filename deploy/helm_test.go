@@ -37,7 +37,7 @@ func toolsPath(t *testing.T, names ...string) string {
 			}
 		}
 	}
-	for _, tool := range []string{"sh", "dirname", "cat", "cp", "mktemp", "rm"} {
+	for _, tool := range []string{"sh", "dirname", "cat", "cp", "mktemp", "rm", "grep"} {
 		p, err := exec.LookPath(tool)
 		if err != nil {
 			t.Fatalf("%s: %v", tool, err)
@@ -89,19 +89,29 @@ func TestMain(m *testing.M) {
 // cluster, and decodes the manifest strictly.
 func renderAntrea(t *testing.T, pr postrender.PostRenderer) objects {
 	t.Helper()
+	objs, err := renderAntreaIn(t, agentNS, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
+
+// renderAntreaIn renders the chart into namespace; an error is Helm's.
+func renderAntreaIn(t *testing.T, namespace string, pr postrender.PostRenderer) (objects, error) {
+	t.Helper()
 	chrt, err := loader.Load(antreaChart)
 	if err != nil {
 		t.Fatal(err)
 	}
 	install := action.NewInstall(&action.Configuration{})
 	install.ReleaseName = "antrea"
-	install.Namespace = agentNS
+	install.Namespace = namespace
 	install.DryRun = true
 	install.ClientOnly = true
 	install.PostRenderer = pr
 	rel, err := install.Run(chrt, nil)
 	if err != nil {
-		t.Fatalf("helm install --dry-run: %v", err)
+		return objects{}, fmt.Errorf("helm install --dry-run: %w", err)
 	}
 	var objs objects
 	for _, doc := range strings.Split(rel.Manifest, "\n---") {
@@ -123,7 +133,7 @@ func renderAntrea(t *testing.T, pr postrender.PostRenderer) objects {
 			t.Errorf("%s: %v", head.Kind, err)
 		}
 	}
-	return objs
+	return objs, nil
 }
 
 func TestHelmPostRenderer(t *testing.T) {
@@ -178,6 +188,18 @@ func TestHelmPostRenderer(t *testing.T) {
 				t.Errorf("%d ServiceAccounts and %d ConfigMaps, want the chart's 1 and 1", len(objs.serviceAccounts), len(objs.configMaps))
 			}
 		})
+	}
+}
+
+func TestHelmPostRendererOtherNamespace(t *testing.T) {
+	t.Setenv("PATH", toolsPath(t, "kustomize"))
+	pr, err := postrender.NewExec("./" + postRenderer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = renderAntreaIn(t, "antrea", pr)
+	if err == nil || !strings.Contains(err.Error(), "--namespace kube-system") {
+		t.Errorf("helm install --namespace antrea with the post-renderer: err = %v, want one saying to install into kube-system", err)
 	}
 }
 

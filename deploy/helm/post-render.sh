@@ -61,4 +61,11 @@ cp -R "$component" "$tmp/antrea-sidecar"
 	fi
 } >"$tmp/kustomization.yaml"
 
-"$@" "$tmp"
+"$@" "$tmp" >"$tmp/out.yaml"
+# The component patches kube-system/antrea-agent and nothing else: without
+# it in Helm's output the sidecar would be silently missing.
+if ! grep -Eq '^ *(- )?name: datapath-exporter$' "$tmp/out.yaml"; then
+	echo "post-render.sh: Helm's output has no DaemonSet antrea-agent in namespace kube-system, so no sidecar was added: install Antrea's chart with --namespace kube-system" >&2
+	exit 1
+fi
+cat "$tmp/out.yaml"
