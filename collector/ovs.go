@@ -76,9 +76,14 @@ var (
 		ovsTableLabels, nil)
 	ovsLimitDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(Namespace, "ovs", "table_flows_limit"),
-		"Maximum number of flows OVS reports for the table (OpenFlow 1.0 table statistics, or table features for 1.3+).",
+		"Maximum number of flows OVS reports for the table (OpenFlow 1.0 table statistics, or table features for 1.3+); only for tables with a limit other than OVS's default of 1000000 (a flow_limit set in OVSDB Flow_Table).",
 		ovsTableLabels, nil)
 )
+
+// ovsDefaultFlowLimit is the max_entries OVS reports for a table without a
+// flow_limit in OVSDB (ofproto's query_tables). Such a table has no real
+// limit worth a series per table and node: OVS does not enforce it.
+const ovsDefaultFlowLimit = 1000000
 
 // Antrea agent names (--compat.antrea) for AntreaBridge.
 var (
@@ -190,7 +195,7 @@ func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 			ch <- prometheus.MustNewConstMetric(ovsFlowsDesc, prometheus.GaugeValue, float64(t.Flows), labels...)
 			ch <- prometheus.MustNewConstMetric(ovsLookupsDesc, prometheus.CounterValue, float64(t.Lookups), labels...)
 			ch <- prometheus.MustNewConstMetric(ovsMatchesDesc, prometheus.CounterValue, float64(t.Matches), labels...)
-			if t.HasLimit {
+			if t.HasLimit && t.Limit != ovsDefaultFlowLimit {
 				ch <- prometheus.MustNewConstMetric(ovsLimitDesc, prometheus.GaugeValue, float64(t.Limit), labels...)
 			}
 			if compat {

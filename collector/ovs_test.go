@@ -2,6 +2,7 @@ package collector_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -24,11 +25,13 @@ import (
 // icmpPacket is an Ethernet/IPv4/ICMP echo from 10.0.0.1 to 10.0.0.2.
 const icmpPacket = "ffffffffffff00000000000108004500001c000100004001f9780a0000010a0000020800f7ff00000000"
 
+// ovsTableMetrics have a series for every exported table;
+// datapath_ovs_table_flows_limit only for tables with a limit other than
+// OVS's default.
 var ovsTableMetrics = []string{
 	"datapath_ovs_table_flows",
 	"datapath_ovs_table_lookups_total",
 	"datapath_ovs_table_matches_total",
-	"datapath_ovs_table_flows_limit",
 }
 
 func TestOVSCollector(t *testing.T) {
@@ -46,6 +49,12 @@ func TestOVSCollector(t *testing.T) {
 		"table=3,priority=1,actions=drop",
 		"table=7,priority=1,actions=drop",
 	}); err != nil {
+		t.Fatal(err)
+	}
+	// One table with a flow limit of its own: the only one with a
+	// datapath_ovs_table_flows_limit series (OVS reports 1000000 for the
+	// others, its default, which the collector leaves out).
+	if err := o.SetFlowLimit("br0", 3, "", 5000); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
@@ -95,10 +104,13 @@ func TestOVSCollector(t *testing.T) {
 		checkTable(t, mfs, "br0", 5, "Classifier", 0, 0, 0)
 		checkTable(t, mfs, "br0", 9, "", 0, 2, 0)
 		checkTable(t, mfs, "br1", 0, "", 1, -1, -1)
-		for _, m := range mfs.series("datapath_ovs_table_flows_limit") {
-			if v := testenv.MetricValue(m); v != 1000000 {
-				t.Errorf("limit{bridge=%q,table_id=%q} = %v, want 1000000", labelOf(m, "bridge"), labelOf(m, "table_id"), v)
+		limits := mfs.series("datapath_ovs_table_flows_limit")
+		if len(limits) != 1 || labelOf(limits[0], "bridge") != "br0" || labelOf(limits[0], "table_id") != "3" || testenv.MetricValue(limits[0]) != 5000 {
+			var got []string
+			for _, m := range limits {
+				got = append(got, fmt.Sprintf("{bridge=%q,table_id=%q} %v", labelOf(m, "bridge"), labelOf(m, "table_id"), testenv.MetricValue(m)))
 			}
+			t.Errorf("datapath_ovs_table_flows_limit = %v, want only {bridge=\"br0\",table_id=\"3\"} 5000 (tables at OVS's default 1000000 are left out)", got)
 		}
 		checkOVSFamilies(t, mfs)
 	})
@@ -366,7 +378,6 @@ func checkTable(t *testing.T, mfs families, bridge string, id int, name string, 
 		"datapath_ovs_table_flows":         flows,
 		"datapath_ovs_table_lookups_total": lookups,
 		"datapath_ovs_table_matches_total": matches,
-		"datapath_ovs_table_flows_limit":   1000000,
 	} {
 		ms := mfs.series(metric, "bridge", bridge, "table_id", strconv.Itoa(id))
 		if len(ms) != 1 {

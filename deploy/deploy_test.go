@@ -20,6 +20,7 @@ import (
 	yamlv2 "go.yaml.in/yaml/v2"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	k8sjson "sigs.k8s.io/json"
@@ -45,6 +46,8 @@ type objects struct {
 	configMaps      []corev1.ConfigMap
 	secrets         []corev1.Secret
 	serviceAccounts []corev1.ServiceAccount
+	clusterRoles    []rbacv1.ClusterRole
+	clusterBindings []rbacv1.ClusterRoleBinding
 	podMonitors     []monitoringv1.PodMonitor
 	prometheusRules []monitoringv1.PrometheusRule
 }
@@ -75,34 +78,49 @@ func build(t *testing.T, dir string) objects {
 			t.Fatalf("%s: %s: %v", dir, r.CurId(), err)
 		}
 		gvk := r.GetGvk()
-		var into any
-		switch gvk.ApiVersion() + "/" + gvk.Kind {
-		case "apps/v1/DaemonSet":
-			objs.daemonSets = append(objs.daemonSets, appsv1.DaemonSet{})
-			into = &objs.daemonSets[len(objs.daemonSets)-1]
-		case "v1/ConfigMap":
-			objs.configMaps = append(objs.configMaps, corev1.ConfigMap{})
-			into = &objs.configMaps[len(objs.configMaps)-1]
-		case "v1/Secret":
-			objs.secrets = append(objs.secrets, corev1.Secret{})
-			into = &objs.secrets[len(objs.secrets)-1]
-		case "v1/ServiceAccount":
-			objs.serviceAccounts = append(objs.serviceAccounts, corev1.ServiceAccount{})
-			into = &objs.serviceAccounts[len(objs.serviceAccounts)-1]
-		case "monitoring.coreos.com/v1/PodMonitor":
-			objs.podMonitors = append(objs.podMonitors, monitoringv1.PodMonitor{})
-			into = &objs.podMonitors[len(objs.podMonitors)-1]
-		case "monitoring.coreos.com/v1/PrometheusRule":
-			objs.prometheusRules = append(objs.prometheusRules, monitoringv1.PrometheusRule{})
-			into = &objs.prometheusRules[len(objs.prometheusRules)-1]
-		default:
-			t.Fatalf("%s: %s: no typed struct for %s in this test; add one", dir, r.CurId(), gvk)
-		}
-		if err := decodeStrict(js, into); err != nil {
-			t.Errorf("%s: %s does not decode strictly into %T: %v", dir, r.CurId(), into, err)
+		if err := objs.add(gvk.ApiVersion()+"/"+gvk.Kind, js); err != nil {
+			t.Errorf("%s: %s: %v", dir, r.CurId(), err)
 		}
 	}
 	return objs
+}
+
+// add decodes one object, of kind "<apiVersion>/<kind>", strictly into its
+// typed struct and appends it.
+func (objs *objects) add(kind string, js []byte) error {
+	var into any
+	switch kind {
+	case "apps/v1/DaemonSet":
+		objs.daemonSets = append(objs.daemonSets, appsv1.DaemonSet{})
+		into = &objs.daemonSets[len(objs.daemonSets)-1]
+	case "v1/ConfigMap":
+		objs.configMaps = append(objs.configMaps, corev1.ConfigMap{})
+		into = &objs.configMaps[len(objs.configMaps)-1]
+	case "v1/Secret":
+		objs.secrets = append(objs.secrets, corev1.Secret{})
+		into = &objs.secrets[len(objs.secrets)-1]
+	case "v1/ServiceAccount":
+		objs.serviceAccounts = append(objs.serviceAccounts, corev1.ServiceAccount{})
+		into = &objs.serviceAccounts[len(objs.serviceAccounts)-1]
+	case "rbac.authorization.k8s.io/v1/ClusterRole":
+		objs.clusterRoles = append(objs.clusterRoles, rbacv1.ClusterRole{})
+		into = &objs.clusterRoles[len(objs.clusterRoles)-1]
+	case "rbac.authorization.k8s.io/v1/ClusterRoleBinding":
+		objs.clusterBindings = append(objs.clusterBindings, rbacv1.ClusterRoleBinding{})
+		into = &objs.clusterBindings[len(objs.clusterBindings)-1]
+	case "monitoring.coreos.com/v1/PodMonitor":
+		objs.podMonitors = append(objs.podMonitors, monitoringv1.PodMonitor{})
+		into = &objs.podMonitors[len(objs.podMonitors)-1]
+	case "monitoring.coreos.com/v1/PrometheusRule":
+		objs.prometheusRules = append(objs.prometheusRules, monitoringv1.PrometheusRule{})
+		into = &objs.prometheusRules[len(objs.prometheusRules)-1]
+	default:
+		return fmt.Errorf("no typed struct for %s in this test; add one", kind)
+	}
+	if err := decodeStrict(js, into); err != nil {
+		return fmt.Errorf("does not decode strictly into %T: %w", into, err)
+	}
+	return nil
 }
 
 // kustomizations lists every directory of the module with a kustomization
@@ -138,7 +156,7 @@ func kustomizations(t *testing.T) (dirs, components []string) {
 
 func TestEveryKustomizationBuildsStrictly(t *testing.T) {
 	dirs, components := kustomizations(t)
-	for _, want := range []string{"prometheus", "grafana", "testdata/antrea-agent", "testdata/user", "testdata/user-image"} {
+	for _, want := range []string{"prometheus", "grafana", "daemonset", "testdata/antrea-agent", "testdata/user", "testdata/user-image"} {
 		if !contains(dirs, want) {
 			t.Errorf("no kustomization in %s (found %v)", want, dirs)
 		}
@@ -571,17 +589,23 @@ func TestGeneratedFilesAreUpToDate(t *testing.T) {
 	}
 }
 
-func TestPrometheusRuleMatchesRulesFile(t *testing.T) {
-	src, err := os.ReadFile(gen.RulesFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("%s does not exist yet", gen.RulesFile)
-	}
+func TestPrometheusRuleMatchesRulesFiles(t *testing.T) {
+	names, err := gen.RulesFiles(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var spec monitoringv1.PrometheusRuleSpec
-	if err := yaml.UnmarshalStrict(src, &spec); err != nil {
-		t.Fatalf("%s: %v", gen.RulesFile, err)
+	if want := []string{"rules/datapath-exporter.rules.yml", "rules/datapath-fleet.rules.yml"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("rules files = %v, want %v", names, want)
+	}
+	files := map[string][]byte{}
+	for _, n := range names {
+		if files[n], err = os.ReadFile(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec, err := gen.RulesSpec(names, files)
+	if err != nil {
+		t.Fatal(err)
 	}
 	objs := build(t, "prometheus")
 	if len(objs.prometheusRules) != 1 {
@@ -592,7 +616,29 @@ func TestPrometheusRuleMatchesRulesFile(t *testing.T) {
 		t.Errorf("PrometheusRule namespace = %q, want %q", pr.Namespace, agentNS)
 	}
 	if !reflect.DeepEqual(pr.Spec, spec) {
-		t.Errorf("the PrometheusRule's spec differs from %s: %s", gen.RulesFile, gen.RegenerateHint)
+		t.Errorf("the PrometheusRule's spec differs from %v: %s", names, gen.RegenerateHint)
+	}
+	// Every group of every file is in it, once.
+	n := 0
+	for _, b := range files {
+		var f monitoringv1.PrometheusRuleSpec
+		if err := yaml.UnmarshalStrict(b, &f); err != nil {
+			t.Fatal(err)
+		}
+		n += len(f.Groups)
+	}
+	if len(pr.Spec.Groups) != n {
+		t.Errorf("the PrometheusRule has %d groups, the files %d", len(pr.Spec.Groups), n)
+	}
+}
+
+func TestRulesSpecRejectsDuplicateGroups(t *testing.T) {
+	files := map[string][]byte{
+		"a.rules.yml": []byte("groups:\n- name: g\n  rules:\n  - record: a\n    expr: up\n"),
+		"b.rules.yml": []byte("groups:\n- name: g\n  rules:\n  - record: b\n    expr: up\n"),
+	}
+	if _, err := gen.RulesSpec([]string{"a.rules.yml", "b.rules.yml"}, files); err == nil || !strings.Contains(err.Error(), "also in") {
+		t.Errorf("RulesSpec with group g twice: err = %v, want it named", err)
 	}
 }
 

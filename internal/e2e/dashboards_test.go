@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -23,8 +24,25 @@ import (
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
-// dashboardFiles are the single source of the dashboards.
+// dashboardFiles are the single source of the per-node dashboards, and
+// fleetDashboardFile that of the fleet's (tested against several nodes in
+// fleet_test.go).
 var dashboardFiles = []string{"../../grafana/ovs-flow-tables.json", "../../grafana/conntrack.json"}
+
+const fleetDashboardFile = "../../grafana/datapath-fleet.json"
+
+func TestEveryDashboardIsTested(t *testing.T) {
+	files, err := filepath.Glob("../../grafana/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tested := append(slices.Clone(dashboardFiles), fleetDashboardFile)
+	slices.Sort(files)
+	slices.Sort(tested)
+	if !slices.Equal(files, tested) {
+		t.Errorf("grafana/ holds %v, the tests know %v", files, tested)
+	}
+}
 
 // expectedEmpty lists the panel queries that may return nothing against a
 // healthy exporter, keyed by "<file>/<panel title>/<refId>". The test fails
@@ -139,7 +157,7 @@ var varRefRE = regexp.MustCompile(`\$\{(\w+)(?::\w+)?\}|\$(\w+)`)
 
 func TestDashboardStructure(t *testing.T) {
 	uids := map[string]string{}
-	for _, file := range dashboardFiles {
+	for _, file := range append(slices.Clone(dashboardFiles), fleetDashboardFile) {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			raw, err := os.ReadFile(file)
 			if err != nil {
@@ -178,7 +196,10 @@ func TestDashboardStructure(t *testing.T) {
 			if ds, ok := vars["datasource"]; !ok || ds.Type != "datasource" || string(ds.Query) != `"prometheus"` {
 				t.Errorf("want a variable datasource of type datasource with query prometheus, got %+v", ds)
 			}
-			want := []string{"instance"}
+			want := []string{"job", "instance"}
+			if file == fleetDashboardFile {
+				want = []string{"job"}
+			}
 			if strings.Contains(file, "ovs") {
 				want = append(want, "bridge", "ovs_table")
 			}
@@ -190,6 +211,11 @@ func TestDashboardStructure(t *testing.T) {
 				}
 				if v.Type != "query" || v.Datasource == nil || *v.Datasource != datasourceRef {
 					t.Errorf("variable %s: type %q, datasource %+v; want a query variable on ${datasource}", name, v.Type, v.Datasource)
+				}
+				if q, err := v.queryString(); err != nil {
+					t.Error(err)
+				} else if err := checkJobAndRateInterval(q); name != "job" && err != nil {
+					t.Errorf("variable %s: %v", name, err)
 				}
 				if v.IncludeAll && v.AllValue != ".*" {
 					t.Errorf("variable %s: allValue %q, want .* (Grafana's default All is a list of every value)", name, v.AllValue)
@@ -226,6 +252,9 @@ func TestDashboardStructure(t *testing.T) {
 					if strings.TrimSpace(tg.Expr) == "" {
 						t.Errorf("panel %q target %s: empty expr", p.Title, tg.RefID)
 					}
+					if err := checkJobAndRateInterval(tg.Expr); err != nil {
+						t.Errorf("panel %q target %s: %v", p.Title, tg.RefID, err)
+					}
 					for _, m := range varRefRE.FindAllStringSubmatch(tg.Expr, -1) {
 						name := m[1] + m[2]
 						if _, ok := vars[name]; !ok && !grafanaBuiltins[name] {
@@ -237,6 +266,80 @@ func TestDashboardStructure(t *testing.T) {
 		})
 	}
 }
+
+// selectorRE finds the metric selectors of a PromQL expression: a metric
+// name (datapath_* or up, or a recorded datapath:*) and its {matchers}, if
+// any.
+var selectorRE = regexp.MustCompile(`([a-zA-Z_:][\w:]*)(\{[^}]*\})?`)
+
+// rangeFuncRE finds rate(), irate() and increase() with the range they are
+// given: the first [...] after the function name.
+var rangeFuncRE = regexp.MustCompile(`\b(rate|irate|increase)\((?:[^\[]*)\[([^\]]*)\]`)
+
+var jobMatcherRE = regexp.MustCompile(`\bjob\s*(?:=~|!~|!=|=)`)
+
+// checkJobAndRateInterval reports a query that would break under a scrape
+// job name other than the project's own, or at another scrape interval:
+// every selector must carry job=~"$job" and no other job matcher, and every
+// rate/irate/increase must use $__rate_interval (Grafana's window of at least
+// four scrape intervals).
+func checkJobAndRateInterval(expr string) error {
+	var errs []error
+	for _, m := range selectorRE.FindAllStringSubmatch(expr, -1) {
+		if m[1] != "up" && !strings.Contains(m[1], "datapath") {
+			continue // a function, keyword or label name
+		}
+		if strings.HasPrefix(m[0], "datapath_exporter_build_info") && !strings.Contains(m[0], "{") {
+			// The job variable's own query lists the jobs.
+			continue
+		}
+		if !strings.Contains(m[2], `job=~"$job"`) {
+			errs = append(errs, fmt.Errorf("selector %s lacks job=~\"$job\"", m[0]))
+		}
+		if len(jobMatcherRE.FindAllString(m[2], -1)) > 1 {
+			errs = append(errs, fmt.Errorf("selector %s hard-codes a job", m[0]))
+		}
+	}
+	for _, m := range rangeFuncRE.FindAllStringSubmatch(expr, -1) {
+		if m[2] != "$__rate_interval" {
+			errs = append(errs, fmt.Errorf("%s over [%s], want [$__rate_interval]", m[1], m[2]))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func TestCheckJobAndRateInterval(t *testing.T) {
+	tests := []struct {
+		expr string
+		ok   bool
+	}{
+		{`rate(datapath_x_total{job=~"$job",instance=~"$instance"}[$__rate_interval])`, true},
+		{`up{job=~"$job"}`, true},
+		{`label_values(datapath_exporter_build_info, job)`, true},
+		{`up{job=~".*datapath-exporter.*",instance=~"$instance"}`, false},
+		{`up{job=~"$job",job!="x"}`, false},
+		{`datapath_conntrack_entries{instance=~"$instance"}`, false},
+		{`datapath_conntrack_entries`, false},
+		{`rate(datapath_x_total{job=~"$job"}[5m])`, false},
+		{`sum(increase(datapath_x_total{job=~"$job"}[1h]))`, false},
+		{`max by (job) (datapath:conntrack_usage:ratio{job=~"$job"})`, true},
+		{`topk(10, cluster_job:datapath_conntrack_usage:max{job=~"$job"})`, true},
+		{`cluster_job:datapath_conntrack_usage:max`, false},
+		{`a{job=~"$job"} != on(cluster, job) group_left() cluster_job_table:datapath_x:median`, false},
+	}
+	for _, tt := range tests {
+		if err := checkJobAndRateInterval(tt.expr); (err == nil) != tt.ok {
+			t.Errorf("checkJobAndRateInterval(%q) = %v, want ok=%v", tt.expr, err, tt.ok)
+		}
+	}
+}
+
+// foreignJob is the job name the live test's Prometheus scrapes the
+// exporter under: unlike the project's own "datapath-exporter", as a user's
+// Prometheus might call it (a PodMonitor's <namespace>/<name>, here one
+// scraping Antrea's node metrics). Dashboards must find their data through
+// the job variable, not a hard-coded job.
+const foreignJob = "kube-system/antrea-node-metrics"
 
 // env is the stack the live test queries: a private OVS and conntrack
 // table, the real exporter binary reading them, and Prometheus scraping the
@@ -271,6 +374,13 @@ func startEnv(t *testing.T) *env {
 	flows = append(flows, testenv.DropFlows(1, 0, 20)...)
 	flows = append(flows, testenv.DropFlows(11, 0, 50)...)
 	if err := o.AddFlows(bridge, flows); err != nil {
+		t.Fatal(err)
+	}
+	// A flow limit of its own on SpoofGuard (a user's ovs-vsctl; Antrea
+	// sets none): the exporter serves datapath_ovs_table_flows_limit only
+	// for such tables, and the limit panels and rules need one (table 1 is
+	// among the tables the test selects).
+	if err := o.SetFlowLimit(bridge, 1, testenv.AntreaTableNames[1], 1000); err != nil {
 		t.Fatal(err)
 	}
 
@@ -324,11 +434,11 @@ func startEnv(t *testing.T) *env {
 		wg.Wait()
 	})
 
-	p := testenv.PrometheusForTest(t, []string{addr}, []string{ruleFile})
+	p := testenv.PrometheusForTestJob(t, foreignJob, []string{addr}, ruleFiles)
 	// Enough scrapes (1s apart) for rate() and deriv() over short windows,
 	// and rules evaluated a few times.
 	for _, q := range []string{
-		fmt.Sprintf(`count_over_time(up{job=%q}[1m]) >= 8`, testenv.PrometheusJob),
+		fmt.Sprintf(`count_over_time(up{job=%q}[1m]) >= 8`, foreignJob),
 		`min(datapath_scrape_collector_success) == 1`,
 		`sum(rate(datapath_ovs_table_lookups_total[1m])) > 0`,
 		`deriv(datapath_conntrack_entries[1m]) > 0`,
@@ -419,70 +529,7 @@ func TestDashboardAndRuleQueriesAgainstPrometheus(t *testing.T) {
 	defer cancel()
 
 	for _, file := range dashboardFiles {
-		d := loadDashboard(t, file)
-		base := filepath.Base(file)
-		t.Run(base, func(t *testing.T) {
-			// Values for "All" (what the dashboards open with) and for a
-			// selection resolved through the variable queries themselves, as
-			// Grafana would: each variable's query sees the ones before it.
-			all := map[string]string{}
-			selected := map[string]string{}
-			for _, v := range d.Templating.List {
-				if v.Type != "query" {
-					continue
-				}
-				t.Run("variable "+v.Name, func(t *testing.T) {
-					q, err := v.queryString()
-					if err != nil {
-						t.Fatal(err)
-					}
-					values, texts := e.variableValues(ctx, t, v, substitute(t, q, selected))
-					if len(values) == 0 {
-						t.Fatalf("query %q yields no values", q)
-					}
-					t.Logf("%s = %v (texts %v)", v.Name, values, texts)
-					all[v.Name] = v.AllValue
-					// Grafana writes a multi-value selection into a regex
-					// matcher as (a|b), each value regex-escaped.
-					pick := values[:min(2, len(values))]
-					escaped := make([]string, len(pick))
-					for i, s := range pick {
-						escaped[i] = strings.ReplaceAll(regexp.QuoteMeta(s), `\`, `\\`)
-					}
-					selected[v.Name] = "(" + strings.Join(escaped, "|") + ")"
-					if v.Name == "ovs_table" && !slices.Contains(texts, "1 SpoofGuard") {
-						t.Errorf("ovs_table texts %v, want \"1 SpoofGuard\" among them", texts)
-					}
-				})
-			}
-			if t.Failed() {
-				t.FailNow()
-			}
-
-			for _, p := range allPanels(d.Panels) {
-				for _, tg := range p.Targets {
-					key := base + "/" + p.Title + "/" + tg.RefID
-					t.Run(p.Title+"/"+tg.RefID, func(t *testing.T) {
-						for _, vars := range []map[string]string{all, selected} {
-							expr := substitute(t, tg.Expr, vars)
-							empty := e.queryIsEmpty(ctx, t, expr, !tg.Instant)
-							reason, allowed := expectedEmpty[key]
-							if key == zonePanel && e.zones {
-								allowed = false
-							}
-							switch {
-							case empty && !allowed:
-								t.Errorf("%s returns no data", expr)
-							case !empty && allowed:
-								t.Errorf("%s returns data now, though listed as expected empty (%s): remove it from expectedEmpty", expr, reason)
-							case empty:
-								t.Logf("%s: empty as expected: %s", expr, reason)
-							}
-						}
-					})
-				}
-			}
-		})
+		t.Run(filepath.Base(file), func(t *testing.T) { e.checkDashboardQueries(ctx, t, file) })
 	}
 
 	t.Run("rules", func(t *testing.T) {
@@ -506,14 +553,28 @@ func TestDashboardAndRuleQueriesAgainstPrometheus(t *testing.T) {
 				// the comparison stripped (the left side of the first
 				// top-level comparison), which must return data. A typo in a
 				// metric or label name turns into an empty result here.
-				operands := conditionOperands(r.Expr)
-				if len(operands) == 0 {
-					t.Fatalf("no operands found in %q", r.Expr)
-				}
-				for _, op := range operands {
-					if e.queryIsEmpty(ctx, t, op, false) {
-						t.Errorf("%s (from %q) returns no data", op, r.Expr)
+				// Alternatives joined by a top-level `or` serve different
+				// setups (e.g. job names): one of them must fully match.
+				var misses []string
+				for _, alt := range splitTopLevel(r.Expr, orAt) {
+					operands := conditionOperands(alt)
+					if len(operands) == 0 {
+						t.Fatalf("no operands found in %q", alt)
 					}
+					var empty []string
+					for _, op := range operands {
+						if e.queryIsEmpty(ctx, t, op, false) {
+							empty = append(empty, op)
+						}
+					}
+					if len(empty) == 0 {
+						misses = nil
+						break
+					}
+					misses = append(misses, empty...)
+				}
+				for _, op := range misses {
+					t.Errorf("%s (from %q) returns no data", op, r.Expr)
 				}
 			})
 		}
@@ -551,6 +612,76 @@ func TestDashboardAndRuleQueriesAgainstPrometheus(t *testing.T) {
 			t.Errorf("alert %s is %s on a healthy node: %v", a.Labels["alertname"], a.State, a.Labels)
 		}
 	})
+}
+
+// checkDashboardQueries resolves the variables of the dashboard in file
+// through their own queries, and runs every panel query with "All" and with
+// a selection of values: each must return data unless listed in
+// expectedEmpty.
+func (e *env) checkDashboardQueries(ctx context.Context, t *testing.T, file string) {
+	t.Helper()
+	d := loadDashboard(t, file)
+	base := filepath.Base(file)
+	// Values for "All" (what the dashboards open with) and for a
+	// selection resolved through the variable queries themselves, as
+	// Grafana would: each variable's query sees the ones before it.
+	all := map[string]string{}
+	selected := map[string]string{}
+	for _, v := range d.Templating.List {
+		if v.Type != "query" {
+			continue
+		}
+		t.Run("variable "+v.Name, func(t *testing.T) {
+			q, err := v.queryString()
+			if err != nil {
+				t.Fatal(err)
+			}
+			values, texts := e.variableValues(ctx, t, v, substitute(t, q, selected))
+			if len(values) == 0 {
+				t.Fatalf("query %q yields no values", q)
+			}
+			t.Logf("%s = %v (texts %v)", v.Name, values, texts)
+			all[v.Name] = v.AllValue
+			// Grafana writes a multi-value selection into a regex
+			// matcher as (a|b), each value regex-escaped.
+			pick := values[:min(2, len(values))]
+			escaped := make([]string, len(pick))
+			for i, s := range pick {
+				escaped[i] = strings.ReplaceAll(regexp.QuoteMeta(s), `\`, `\\`)
+			}
+			selected[v.Name] = "(" + strings.Join(escaped, "|") + ")"
+			if v.Name == "ovs_table" && !slices.Contains(texts, "1 SpoofGuard") {
+				t.Errorf("ovs_table texts %v, want \"1 SpoofGuard\" among them", texts)
+			}
+		})
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	for _, p := range allPanels(d.Panels) {
+		for _, tg := range p.Targets {
+			key := base + "/" + p.Title + "/" + tg.RefID
+			t.Run(p.Title+"/"+tg.RefID, func(t *testing.T) {
+				for _, vars := range []map[string]string{all, selected} {
+					expr := substitute(t, tg.Expr, vars)
+					empty := e.queryIsEmpty(ctx, t, expr, !tg.Instant)
+					reason, allowed := expectedEmpty[key]
+					if key == zonePanel && e.zones {
+						allowed = false
+					}
+					switch {
+					case empty && !allowed:
+						t.Errorf("%s returns no data", expr)
+					case !empty && allowed:
+						t.Errorf("%s returns data now, though listed as expected empty (%s): remove it from expectedEmpty", expr, reason)
+					case empty:
+						t.Logf("%s: empty as expected: %s", expr, reason)
+					}
+				}
+			})
+		}
+	}
 }
 
 // queryIsEmpty runs expr as an instant query and, for range panels, also as
@@ -771,6 +902,14 @@ func comparisonAt(s string, i int) int {
 		if strings.HasPrefix(s[i:], op) {
 			return len(op)
 		}
+	}
+	return 0
+}
+
+// orAt is setOperatorAt for `or` alone.
+func orAt(s string, i int) int {
+	if n := setOperatorAt(s, i); n == 2 {
+		return n
 	}
 	return 0
 }

@@ -12,10 +12,15 @@ import (
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
-// ruleFile is the single source of the alerting and recording rules; tests.yml
-// beside it holds their promtool unit tests.
+// ruleFiles are the single source of the alerting and recording rules: the
+// per-node rules and the fleet's aggregates; tests.yml beside them holds
+// their promtool unit tests.
+var ruleFiles = []string{
+	"../../deploy/rules/datapath-exporter.rules.yml",
+	"../../deploy/rules/datapath-fleet.rules.yml",
+}
+
 const (
-	ruleFile     = "../../deploy/rules/datapath-exporter.rules.yml"
 	ruleTestFile = "../../deploy/rules/tests.yml"
 	runbookFile  = "../../docs/runbook.md"
 	runbookURL   = "https://github.com/datapath-exporter/datapath-exporter/blob/main/docs/runbook.md#"
@@ -39,20 +44,23 @@ type rule struct {
 
 func loadRules(t *testing.T) []rule {
 	t.Helper()
-	b, err := os.ReadFile(ruleFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var g ruleGroups
-	if err := yaml.UnmarshalStrict(b, &g); err != nil {
-		t.Fatalf("%s: %v", ruleFile, err)
-	}
 	var rules []rule
-	for _, grp := range g.Groups {
-		rules = append(rules, grp.Rules...)
-	}
-	if len(rules) == 0 {
-		t.Fatalf("%s holds no rules", ruleFile)
+	for _, file := range ruleFiles {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g ruleGroups
+		if err := yaml.UnmarshalStrict(b, &g); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		n := len(rules)
+		for _, grp := range g.Groups {
+			rules = append(rules, grp.Rules...)
+		}
+		if len(rules) == n {
+			t.Fatalf("%s holds no rules", file)
+		}
 	}
 	return rules
 }
@@ -68,7 +76,7 @@ func promtool(t *testing.T, args ...string) {
 
 func TestRulesPromtoolCheck(t *testing.T) {
 	testenv.Require(t, "promtool")
-	promtool(t, "check", "rules", ruleFile)
+	promtool(t, append([]string{"check", "rules"}, ruleFiles...)...)
 }
 
 func TestRulesPromtoolUnitTests(t *testing.T) {

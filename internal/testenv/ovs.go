@@ -437,6 +437,23 @@ func (o *OVS) SetTableNames(bridge string, names map[int]string) error {
 	return nil
 }
 
+// SetFlowLimit sets an OpenFlow table's flow limit through OVSDB (what
+// `ovs-vsctl -- --id=@ft create Flow_Table flow_limit=N -- set Bridge ...`
+// does), with name as its name ("" for none): the Flow_Table row replaces
+// any the table had. OVS then reports limit as the table's max_entries
+// instead of its default of 1000000.
+func (o *OVS) SetFlowLimit(bridge string, table int, name string, limit int) error {
+	args := []string{"--", "--id=@ft", "create", "Flow_Table", "flow_limit=" + strconv.Itoa(limit)}
+	if name != "" {
+		args = append(args, "name="+strconv.Quote(name))
+	}
+	args = append(args, "--", "set", "Bridge", bridge, fmt.Sprintf("flow_tables:%d=@ft", table))
+	if _, err := o.Vsctl(args...); err != nil {
+		return fmt.Errorf("setting the flow limit of table %d of bridge %s: %w", table, bridge, err)
+	}
+	return nil
+}
+
 func (o *OVS) dbSock() string { return filepath.Join(o.RunDir, "db.sock") }
 
 // run runs an OVS or ip command with the instance's environment and returns

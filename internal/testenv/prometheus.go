@@ -54,10 +54,18 @@ type Prometheus struct {
 // when the prometheus binary or root is missing.
 func PrometheusForTest(t testing.TB, targets, ruleFiles []string) *Prometheus {
 	t.Helper()
+	return PrometheusForTestJob(t, PrometheusJob, targets, ruleFiles)
+}
+
+// PrometheusForTestJob is PrometheusForTest with the scrape job named job
+// instead of PrometheusJob: dashboards and rules must not depend on the job
+// name a user's Prometheus gives the exporter.
+func PrometheusForTestJob(t testing.TB, job string, targets, ruleFiles []string) *Prometheus {
+	t.Helper()
 	Require(t, "prometheus")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	p, err := StartPrometheus(ctx, targets, ruleFiles)
+	p, err := StartPrometheusJob(ctx, "", job, targets, ruleFiles)
 	if err != nil {
 		t.Fatalf("starting Prometheus: %v", err)
 	}
@@ -82,7 +90,15 @@ func StartPrometheus(ctx context.Context, targets, ruleFiles []string) (*Prometh
 
 // StartPrometheusAt is StartPrometheus listening on addr (host:port, e.g.
 // 127.0.0.1:9090 for the demo); an empty addr picks a free loopback port.
-func StartPrometheusAt(ctx context.Context, addr string, targets, ruleFiles []string) (_ *Prometheus, err error) {
+func StartPrometheusAt(ctx context.Context, addr string, targets, ruleFiles []string) (*Prometheus, error) {
+	return StartPrometheusJob(ctx, addr, PrometheusJob, targets, ruleFiles)
+}
+
+// StartPrometheusJob is StartPrometheusAt with the scrape job named job.
+func StartPrometheusJob(ctx context.Context, addr, job string, targets, ruleFiles []string) (_ *Prometheus, err error) {
+	if job == "" {
+		return nil, fmt.Errorf("empty Prometheus job name")
+	}
 	dir, err := os.MkdirTemp("", "dpx-prometheus-")
 	if err != nil {
 		return nil, fmt.Errorf("creating Prometheus directory: %w", err)
@@ -109,7 +125,7 @@ func StartPrometheusAt(ctx context.Context, addr string, targets, ruleFiles []st
 		rules = append(rules, abs)
 	}
 	config := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(config, []byte(prometheusConfig(targets, rules)), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte(prometheusConfig(job, targets, rules)), 0o644); err != nil {
 		return nil, fmt.Errorf("writing Prometheus configuration: %w", err)
 	}
 
@@ -148,7 +164,7 @@ func StartPrometheusAt(ctx context.Context, addr string, targets, ruleFiles []st
 
 // prometheusConfig is the configuration file: strings are written as YAML
 // double-quoted scalars, whose escapes are a superset of Go's strconv.Quote.
-func prometheusConfig(targets, ruleFiles []string) string {
+func prometheusConfig(job string, targets, ruleFiles []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global:\n  scrape_interval: %s\n  evaluation_interval: %s\n  scrape_timeout: %s\n",
 		model.Duration(PrometheusScrapeInterval), model.Duration(PrometheusScrapeInterval), model.Duration(PrometheusScrapeInterval))
@@ -159,7 +175,7 @@ func prometheusConfig(targets, ruleFiles []string) string {
 	for _, f := range ruleFiles {
 		fmt.Fprintf(&b, "  - %s\n", strconv.Quote(f))
 	}
-	fmt.Fprintf(&b, "scrape_configs:\n  - job_name: %s\n    static_configs:\n      - targets:\n", strconv.Quote(PrometheusJob))
+	fmt.Fprintf(&b, "scrape_configs:\n  - job_name: %s\n    static_configs:\n      - targets:\n", strconv.Quote(job))
 	if len(targets) == 0 {
 		b.WriteString("          []\n")
 	}

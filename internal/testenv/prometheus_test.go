@@ -154,3 +154,13 @@ func TestPrometheusAtFixedAddress(t *testing.T) {
 		t.Errorf("second StartPrometheusAt error = %v, want it to say the address is in use", err)
 	}
 }
+
+func TestPrometheusConfigJob(t *testing.T) {
+	cfg := prometheusConfig("kube-system/antrea-node-metrics", []string{"127.0.0.1:1"}, nil)
+	if !strings.Contains(cfg, `job_name: "kube-system/antrea-node-metrics"`) {
+		t.Errorf("config does not name the job:\n%s", cfg)
+	}
+	if _, err := StartPrometheusJob(context.Background(), "", "", nil, nil); err == nil {
+		t.Error("StartPrometheusJob with an empty job succeeded")
+	}
+}

@@ -1,5 +1,5 @@
 // Command gen writes the generated Kubernetes objects of the deploy module:
-// the PrometheusRule from rules/datapath-exporter.rules.yml and the Grafana
+// the PrometheusRule from rules/*.rules.yml and the Grafana
 // dashboard ConfigMaps from ../grafana/*.json. Run it with `go generate ./...`
 // in deploy/.
 package main

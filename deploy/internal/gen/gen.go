@@ -8,9 +8,7 @@ package gen
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,9 +22,14 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// RulesGlob matches the Prometheus rules files, relative to the deploy
+// module's root: the per-node rules (datapath-exporter.rules.yml) and the
+// fleet's aggregates (datapath-fleet.rules.yml). Their groups, in file name
+// order, make one PrometheusRule.
+const RulesGlob = "rules/*.rules.yml"
+
 // Paths relative to the deploy module's root.
 const (
-	RulesFile    = "rules/datapath-exporter.rules.yml"
 	DashboardDir = "../grafana"
 
 	PrometheusDir = "prometheus"
@@ -52,21 +55,26 @@ func Generate(root string) (map[string][]byte, error) {
 	out := map[string][]byte{}
 
 	prometheusResources := []string{"podmonitor.yaml"}
-	rules, err := os.ReadFile(filepath.Join(root, RulesFile))
-	switch {
-	case err == nil:
-		b, err := PrometheusRule(rules)
+	rulesFiles, err := RulesFiles(root)
+	if err != nil {
+		return nil, err
+	}
+	if len(rulesFiles) > 0 {
+		sources := map[string][]byte{}
+		for _, rel := range rulesFiles {
+			if sources[rel], err = os.ReadFile(filepath.Join(root, rel)); err != nil {
+				return nil, err
+			}
+		}
+		b, err := PrometheusRule(rulesFiles, sources)
 		if err != nil {
-			return nil, fmt.Errorf("deploy/%s: %w", RulesFile, err)
+			return nil, err
 		}
 		out[filepath.Join(PrometheusDir, PrometheusRuleFile)] = b
 		prometheusResources = append(prometheusResources, PrometheusRuleFile)
-	case errors.Is(err, fs.ErrNotExist):
-	default:
-		return nil, err
 	}
 	out[filepath.Join(PrometheusDir, "kustomization.yaml")] = kustomization(
-		"the files in deploy/prometheus and deploy/"+RulesFile,
+		"the files in deploy/prometheus and deploy/"+RulesGlob,
 		"# PodMonitor and PrometheusRule for the Prometheus Operator (scrape-config.yml\n# is the same scrape job for a Prometheus without it).\n",
 		"", prometheusResources)
 
@@ -149,32 +157,71 @@ func kustomization(from, comment, namespace string, resources []string) []byte {
 	return b.Bytes()
 }
 
-// PrometheusRule converts a Prometheus rules file (groups: [{name, rules}])
-// into a PrometheusRule. Fields the PrometheusRule does not know are errors,
-// not silently dropped.
-func PrometheusRule(rulesFile []byte) ([]byte, error) {
-	var spec monitoringv1.PrometheusRuleSpec
-	if err := yaml.UnmarshalStrict(rulesFile, &spec); err != nil {
-		return nil, fmt.Errorf("parsing rules file: %w", err)
+// RulesFiles returns the rules files under root that match RulesGlob,
+// relative to root and sorted.
+func RulesFiles(root string) ([]string, error) {
+	paths, err := filepath.Glob(filepath.Join(root, RulesGlob))
+	if err != nil {
+		return nil, err
 	}
-	if len(spec.Groups) == 0 {
-		return nil, errors.New("no rule groups")
+	rels := make([]string, 0, len(paths))
+	for _, p := range paths {
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return nil, err
+		}
+		rels = append(rels, rel)
 	}
-	for _, g := range spec.Groups {
-		if g.Name == "" {
-			return nil, errors.New("a rule group without a name")
+	sort.Strings(rels)
+	return rels, nil
+}
+
+// RulesSpec parses Prometheus rules files (groups: [{name, rules}]), in the
+// order of names, into one PrometheusRule spec. Fields the PrometheusRule
+// does not know are errors, not silently dropped, and so are group names
+// used twice (Prometheus refuses them within one rule file).
+func RulesSpec(names []string, files map[string][]byte) (monitoringv1.PrometheusRuleSpec, error) {
+	var all monitoringv1.PrometheusRuleSpec
+	seen := map[string]string{}
+	for _, name := range names {
+		var spec monitoringv1.PrometheusRuleSpec
+		if err := yaml.UnmarshalStrict(files[name], &spec); err != nil {
+			return all, fmt.Errorf("deploy/%s: parsing rules file: %w", name, err)
 		}
-		if len(g.Rules) == 0 {
-			return nil, fmt.Errorf("group %s: no rules", g.Name)
+		if len(spec.Groups) == 0 {
+			return all, fmt.Errorf("deploy/%s: no rule groups", name)
 		}
-		for i, r := range g.Rules {
-			if (r.Alert == "") == (r.Record == "") {
-				return nil, fmt.Errorf("group %s, rule %d: exactly one of alert and record must be set", g.Name, i)
+		for _, g := range spec.Groups {
+			if g.Name == "" {
+				return all, fmt.Errorf("deploy/%s: a rule group without a name", name)
 			}
-			if r.Expr.String() == "" {
-				return nil, fmt.Errorf("group %s, rule %d: empty expr", g.Name, i)
+			if other, ok := seen[g.Name]; ok {
+				return all, fmt.Errorf("deploy/%s: group %s is also in deploy/%s", name, g.Name, other)
+			}
+			seen[g.Name] = name
+			if len(g.Rules) == 0 {
+				return all, fmt.Errorf("deploy/%s: group %s: no rules", name, g.Name)
+			}
+			for i, r := range g.Rules {
+				if (r.Alert == "") == (r.Record == "") {
+					return all, fmt.Errorf("deploy/%s: group %s, rule %d: exactly one of alert and record must be set", name, g.Name, i)
+				}
+				if r.Expr.String() == "" {
+					return all, fmt.Errorf("deploy/%s: group %s, rule %d: empty expr", name, g.Name, i)
+				}
 			}
 		}
+		all.Groups = append(all.Groups, spec.Groups...)
+	}
+	return all, nil
+}
+
+// PrometheusRule converts the rules files (see RulesSpec) into one
+// PrometheusRule.
+func PrometheusRule(names []string, files map[string][]byte) ([]byte, error) {
+	spec, err := RulesSpec(names, files)
+	if err != nil {
+		return nil, err
 	}
 	obj := monitoringv1.PrometheusRule{
 		TypeMeta: metav1.TypeMeta{APIVersion: "monitoring.coreos.com/v1", Kind: "PrometheusRule"},
@@ -185,7 +232,11 @@ func PrometheusRule(rulesFile []byte) ([]byte, error) {
 		},
 		Spec: spec,
 	}
-	return marshal("deploy/"+RulesFile, obj)
+	from := make([]string, len(names))
+	for i, n := range names {
+		from[i] = "deploy/" + n
+	}
+	return marshal(strings.Join(from, " and "), obj)
 }
 
 var dashboardNameChars = regexp.MustCompile(`[^a-z0-9-]+`)
