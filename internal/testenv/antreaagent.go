@@ -205,12 +205,21 @@ func (a *AntreaAgent) SetDelay(d time.Duration) {
 	a.delay = d
 }
 
-// SetExpiredCert makes the stand-in present an expired certificate (on new
-// connections).
-func (a *AntreaAgent) SetExpiredCert(expired bool) {
+// SetExpiredCert makes the stand-in present an expired certificate, or
+// its valid one again. It restarts the server so that no connection made
+// with the other certificate stays open.
+func (a *AntreaAgent) SetExpiredCert(expired bool) error {
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	changed := a.useOld != expired
 	a.useOld = expired
+	a.mu.Unlock()
+	if !changed {
+		return nil
+	}
+	if err := a.Stop(); err != nil {
+		return err
+	}
+	return a.Start()
 }
 
 // Requests is how many requests reached the stand-in.
