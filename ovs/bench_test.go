@@ -127,7 +127,7 @@ func benchBridge(b *testing.B, n int) *testenv.OVS {
 	if err := o.AddBridge(benchBridgeName, "OpenFlow10", "OpenFlow15"); err != nil {
 		b.Fatal(err)
 	}
-	if err := o.SetTableNames(benchBridgeName, testenv.AntreaTableNames); err != nil {
+	if err := o.SetTableNames(benchBridgeName, testenv.AntreaAgentTableNames); err != nil {
 		b.Fatal(err)
 	}
 	// add-br installs a NORMAL flow in table 0: remove it so the bridge
@@ -135,7 +135,7 @@ func benchBridge(b *testing.B, n int) *testenv.OVS {
 	if err := o.DelFlows(benchBridgeName); err != nil {
 		b.Fatal(err)
 	}
-	tables := len(testenv.AntreaTableNames)
+	tables := len(testenv.AntreaAgentTableNames)
 	flows := make([]string, 0, n)
 	for table := range tables {
 		per := n / tables
