@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -177,6 +178,34 @@ func (a *AntreaAgent) SetCounts(counts map[int]float64) {
 	defer a.mu.Unlock()
 	for id, c := range counts {
 		a.counts[id] = c
+	}
+}
+
+// Installed adjusts the stand-in's counts for flows it installed (in
+// ovs-ofctl add-flows syntax, "table=N,..."), as the real agent adjusts
+// its count by deltas rather than reading OVS. Flows of tables it does not
+// name are ignored.
+func (a *AntreaAgent) Installed(flows []string) { a.adjust(flows, 1) }
+
+// Removed adjusts the stand-in's counts for flows it deleted.
+func (a *AntreaAgent) Removed(flows []string) { a.adjust(flows, -1) }
+
+func (a *AntreaAgent) adjust(flows []string, sign float64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, f := range flows {
+		rest, ok := strings.CutPrefix(f, "table=")
+		if !ok {
+			continue
+		}
+		idText, _, _ := strings.Cut(rest, ",")
+		id, err := strconv.Atoi(idText)
+		if err != nil {
+			continue
+		}
+		if _, named := a.names[id]; named {
+			a.counts[id] += sign
+		}
 	}
 }
 
