@@ -20,6 +20,7 @@ import (
 	yamlv2 "go.yaml.in/yaml/v2"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	k8sjson "sigs.k8s.io/json"
@@ -47,6 +48,8 @@ type objects struct {
 	serviceAccounts []corev1.ServiceAccount
 	podMonitors     []monitoringv1.PodMonitor
 	prometheusRules []monitoringv1.PrometheusRule
+	clusterRoles    []rbacv1.ClusterRole
+	roleBindings    []rbacv1.ClusterRoleBinding
 }
 
 // decodeStrict decodes JSON into v the way the API server does: field names
@@ -89,6 +92,12 @@ func build(t *testing.T, dir string) objects {
 		case "v1/ServiceAccount":
 			objs.serviceAccounts = append(objs.serviceAccounts, corev1.ServiceAccount{})
 			into = &objs.serviceAccounts[len(objs.serviceAccounts)-1]
+		case "rbac.authorization.k8s.io/v1/ClusterRole":
+			objs.clusterRoles = append(objs.clusterRoles, rbacv1.ClusterRole{})
+			into = &objs.clusterRoles[len(objs.clusterRoles)-1]
+		case "rbac.authorization.k8s.io/v1/ClusterRoleBinding":
+			objs.roleBindings = append(objs.roleBindings, rbacv1.ClusterRoleBinding{})
+			into = &objs.roleBindings[len(objs.roleBindings)-1]
 		case "monitoring.coreos.com/v1/PodMonitor":
 			objs.podMonitors = append(objs.podMonitors, monitoringv1.PodMonitor{})
 			into = &objs.podMonitors[len(objs.podMonitors)-1]
@@ -224,7 +233,7 @@ func TestSidecarSpec(t *testing.T) {
 	if want := sidecarImage + ":latest"; c.Image != want {
 		t.Errorf("image = %q, want %q", c.Image, want)
 	}
-	if want := []string{"--ovs.rundir=" + ovsMountPath, "--web.listen-address=:10357"}; !reflect.DeepEqual(c.Args, want) {
+	if want := []string{"--ovs.rundir=" + ovsMountPath, "--web.listen-address=:10357", "--collector.antrea_agent"}; !reflect.DeepEqual(c.Args, want) {
 		t.Errorf("args = %q, want %q", c.Args, want)
 	}
 	if len(c.Command) != 0 {
@@ -323,6 +332,44 @@ func TestSidecarSpec(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSidecarRBAC checks the least RBAC of the antrea_agent collector: get
+// on the non-resource URL /metrics and nothing else, bound to the
+// ServiceAccount the agent's pod (and so the sidecar) runs as.
+func TestSidecarRBAC(t *testing.T) {
+	objs := build(t, "testdata/user")
+	const name = "datapath-exporter-antrea-metrics"
+	if len(objs.clusterRoles) != 1 || len(objs.roleBindings) != 1 {
+		t.Fatalf("%d ClusterRoles and %d ClusterRoleBindings, want 1 and 1", len(objs.clusterRoles), len(objs.roleBindings))
+	}
+	role := objs.clusterRoles[0]
+	if role.Name != name || role.Namespace != "" {
+		t.Errorf("ClusterRole %q (namespace %q), want %q", role.Name, role.Namespace, name)
+	}
+	if want := []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}; !reflect.DeepEqual(role.Rules, want) {
+		t.Errorf("rules = %+v, want exactly %+v", role.Rules, want)
+	}
+	if role.AggregationRule != nil {
+		t.Errorf("aggregationRule = %+v: the role must grant only its own rule", role.AggregationRule)
+	}
+	b := objs.roleBindings[0]
+	if b.Name != name || b.Namespace != "" {
+		t.Errorf("ClusterRoleBinding %q (namespace %q), want %q", b.Name, b.Namespace, name)
+	}
+	if want := (rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name}); b.RoleRef != want {
+		t.Errorf("roleRef = %+v, want %+v", b.RoleRef, want)
+	}
+	ds := oneDaemonSet(t, objs)
+	sa := ds.Spec.Template.Spec.ServiceAccountName
+	if want := []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: agentNS}}; sa != agentName || !reflect.DeepEqual(b.Subjects, want) {
+		t.Errorf("subjects = %+v, want %+v (the DaemonSet runs as %q)", b.Subjects, want, sa)
+	}
+	// Antrea's own manifest holds no such objects: they come only with
+	// the component.
+	if antrea := build(t, "testdata/antrea-agent"); len(antrea.clusterRoles)+len(antrea.roleBindings) != 0 {
+		t.Error("the Antrea fixture already has RBAC objects")
+	}
 }
 
 func TestUserOverridesImage(t *testing.T) {
