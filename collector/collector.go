@@ -6,8 +6,8 @@
 // datapath_scrape_collector_success and _duration_seconds. A failing
 // collector never breaks the others.
 //
-// It knows nothing of sockets or wire formats: that is packages ovs and
-// conntrack.
+// It knows nothing of sockets or wire formats: that is packages ovs,
+// conntrack and antrea.
 package collector
 
 import (
@@ -21,6 +21,8 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/datapath-exporter/datapath-exporter/antrea"
 )
 
 // Namespace prefixes every metric name.
@@ -117,6 +119,11 @@ type Shared struct {
 	// ConntrackNetns is the network namespace file whose conntrack table
 	// the conntrack collectors read ("": the exporter's own).
 	ConntrackNetns string
+	// AntreaTables holds the br-int table names learnt from the Antrea
+	// agent: the antrea_agent collector records them, the ovs collector
+	// names the tables OVS leaves unnamed with them. Empty (and never
+	// filled) when the antrea_agent collector is off.
+	AntreaTables *antrea.Tables
 }
 
 // Flags holds the command-line state of every registered collector.
@@ -130,7 +137,7 @@ type Flags struct {
 // collector's own flags to app.
 func RegisterFlags(app *kingpin.Application) *Flags {
 	f := &Flags{enabled: map[string]*bool{}, timeouts: map[string]*time.Duration{}, builders: map[string]builder{}}
-	shared := &Shared{}
+	shared := &Shared{AntreaTables: &antrea.Tables{}}
 	app.Flag("compat.antrea", "Also export the Antrea agent's metric names (antrea_agent_ovs_flow_count, antrea_agent_conntrack_*), "+
 		"so dashboards written for them work when the agent's Flow Exporter is off. Do not use while the agent exports its own conntrack metrics.").
 		Default("false").BoolVar(&shared.CompatAntrea)

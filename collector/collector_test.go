@@ -219,8 +219,15 @@ func TestExporterPedanticRegistry(t *testing.T) {
 // newRegistry returns a pedantic registry holding an Exporter of cs.
 func newRegistry(t *testing.T, logger *slog.Logger, cs map[string]collector.Collector) *prometheus.Registry {
 	t.Helper()
+	return registryOf(t, logger, scrapers(cs))
+}
+
+// registryOf returns a pedantic registry holding an Exporter of ss, as
+// Flags.Build returns them.
+func registryOf(t *testing.T, logger *slog.Logger, ss map[string]collector.Scraper) *prometheus.Registry {
+	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(collector.NewExporter(logger, scrapers(cs))); err != nil {
+	if err := reg.Register(collector.NewExporter(logger, ss)); err != nil {
 		t.Fatal(err)
 	}
 	return reg

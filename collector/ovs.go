@@ -16,6 +16,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/datapath-exporter/datapath-exporter/antrea"
 	"github.com/datapath-exporter/datapath-exporter/ovs"
 )
 
@@ -38,6 +39,7 @@ func init() {
 				ovs.DefaultNamesMaxAge.String(), &cfg.NamesMaxAge)
 			return func(logger *slog.Logger) (Collector, error) {
 				cfg.CompatAntrea = shared.CompatAntrea
+				cfg.AntreaTables = shared.AntreaTables
 				return NewOVSCollector(cfg, logger)
 			}
 		},
@@ -53,6 +55,9 @@ type OVSConfig struct {
 	// CompatAntrea also exports the Antrea agent's flow-count names for
 	// AntreaBridge.
 	CompatAntrea bool
+	// AntreaTables, if set, names the tables of AntreaBridge that OVS
+	// leaves unnamed, with the names last learnt from the Antrea agent.
+	AntreaTables *antrea.Tables
 }
 
 // AntreaBridge is the bridge whose tables the Antrea agent's metrics
@@ -182,6 +187,9 @@ func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 			continue
 		}
 		c.logger.Debug("read bridge", "bridge", b.Name, "openflow", b.Version.String(), "tables", len(b.Tables))
+		if b.Name == AntreaBridge {
+			b.Tables = c.nameFromAgent(b.Tables)
+		}
 		compat := c.cfg.CompatAntrea && b.Name == AntreaBridge
 		if compat {
 			var total uint64
@@ -206,8 +214,28 @@ func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 	return errors.Join(append(errs, invErr)...)
 }
 
+// nameFromAgent returns tables with the names last learnt from the Antrea
+// agent given to the tables OVS does not name (a real agent never names
+// them in OVS; an operator's own names win). It reads the store, never the
+// agent, so it never waits for it.
+func (c *ovsCollector) nameFromAgent(tables []ovs.Table) []ovs.Table {
+	names, _ := c.cfg.AntreaTables.Names()
+	if len(names) == 0 {
+		return tables
+	}
+	out := slices.Clone(tables)
+	for i := range out {
+		if n, ok := names[out[i].ID]; ok && out[i].Name == "" {
+			out[i].Name = n
+		}
+	}
+	return out
+}
+
 // selectTables returns the tables of b to export: all with --ovs.all-tables,
-// else those with a name, flows or lookups, and those exported before.
+// else those with a name (OVS's or the agent's: every table the agent names
+// is exported, 0 where OVS holds no flow), flows or lookups, and those
+// exported before.
 func (c *ovsCollector) selectTables(b ovs.Bridge) []ovs.Table {
 	if c.cfg.AllTables {
 		return b.Tables

@@ -36,7 +36,9 @@ var ovsTableMetrics = []string{
 
 func TestOVSCollector(t *testing.T) {
 	o := testenv.OVSForTest(t)
-	// br0 is like Antrea's br-int: OpenFlow 1.0 and 1.5, named tables.
+	// br0 is like Antrea's br-int (OpenFlow 1.0 and 1.5), with tables
+	// named in OVSDB as an operator may name them (a real Antrea agent
+	// names none: see antrea_agent_test.go for that case).
 	if err := o.AddBridge("br0", "OpenFlow10", "OpenFlow15"); err != nil {
 		t.Fatal(err)
 	}

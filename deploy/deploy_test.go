@@ -242,7 +242,7 @@ func TestSidecarSpec(t *testing.T) {
 	if want := sidecarImage + ":latest"; c.Image != want {
 		t.Errorf("image = %q, want %q", c.Image, want)
 	}
-	if want := []string{"--ovs.rundir=" + ovsMountPath, "--web.listen-address=:10357"}; !reflect.DeepEqual(c.Args, want) {
+	if want := []string{"--ovs.rundir=" + ovsMountPath, "--web.listen-address=:10357", "--collector.antrea_agent"}; !reflect.DeepEqual(c.Args, want) {
 		t.Errorf("args = %q, want %q", c.Args, want)
 	}
 	if len(c.Command) != 0 {
@@ -341,6 +341,44 @@ func TestSidecarSpec(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSidecarRBAC checks the least RBAC of the antrea_agent collector: get
+// on the non-resource URL /metrics and nothing else, bound to the
+// ServiceAccount the agent's pod (and so the sidecar) runs as.
+func TestSidecarRBAC(t *testing.T) {
+	objs := build(t, "testdata/user")
+	const name = "datapath-exporter-antrea-metrics"
+	if len(objs.clusterRoles) != 1 || len(objs.clusterBindings) != 1 {
+		t.Fatalf("%d ClusterRoles and %d ClusterRoleBindings, want 1 and 1", len(objs.clusterRoles), len(objs.clusterBindings))
+	}
+	role := objs.clusterRoles[0]
+	if role.Name != name || role.Namespace != "" {
+		t.Errorf("ClusterRole %q (namespace %q), want %q", role.Name, role.Namespace, name)
+	}
+	if want := []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}; !reflect.DeepEqual(role.Rules, want) {
+		t.Errorf("rules = %+v, want exactly %+v", role.Rules, want)
+	}
+	if role.AggregationRule != nil {
+		t.Errorf("aggregationRule = %+v: the role must grant only its own rule", role.AggregationRule)
+	}
+	b := objs.clusterBindings[0]
+	if b.Name != name || b.Namespace != "" {
+		t.Errorf("ClusterRoleBinding %q (namespace %q), want %q", b.Name, b.Namespace, name)
+	}
+	if want := (rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name}); b.RoleRef != want {
+		t.Errorf("roleRef = %+v, want %+v", b.RoleRef, want)
+	}
+	ds := oneDaemonSet(t, objs)
+	sa := ds.Spec.Template.Spec.ServiceAccountName
+	if want := []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: agentNS}}; sa != agentName || !reflect.DeepEqual(b.Subjects, want) {
+		t.Errorf("subjects = %+v, want %+v (the DaemonSet runs as %q)", b.Subjects, want, sa)
+	}
+	// Antrea's own manifest holds no such objects: they come only with
+	// the component.
+	if antrea := build(t, "testdata/antrea-agent"); len(antrea.clusterRoles)+len(antrea.clusterBindings) != 0 {
+		t.Error("the Antrea fixture already has RBAC objects")
+	}
 }
 
 func TestUserOverridesImage(t *testing.T) {

@@ -115,7 +115,10 @@ func series(mfs map[string]*dto.MetricFamily, name string, keys ...string) map[s
 // each bridge, and that every table with a name, flows or lookups is
 // exported. It returns the flows by "bridge/table_id" and the series keyed
 // by "bridge/table_id/table_name".
-func compareWithOVS(t *testing.T, o *testenv.OVS, mfs map[string]*dto.MetricFamily, bridges map[string][]string) (flows, names map[string]float64) {
+//
+// agentNames are the names the Antrea agent gives br-int's tables, which
+// apply where OVS names none.
+func compareWithOVS(t *testing.T, o *testenv.OVS, mfs map[string]*dto.MetricFamily, bridges map[string][]string, agentNames map[int]string) (flows, names map[string]float64) {
 	t.Helper()
 	flows = series(mfs, "datapath_ovs_table_flows", "bridge", "table_id")
 	names = series(mfs, "datapath_ovs_table_flows", "bridge", "table_id", "table_name")
@@ -129,6 +132,9 @@ func compareWithOVS(t *testing.T, o *testenv.OVS, mfs map[string]*dto.MetricFami
 			t.Fatal(err)
 		}
 		for id, ts := range truth {
+			if ts.Name == "" && br == "br-int" {
+				ts.Name = agentNames[id]
+			}
 			key := fmt.Sprintf("%s/%d", br, id)
 			v, exported := flows[key]
 			if !exported {
@@ -156,14 +162,17 @@ func TestEndToEnd(t *testing.T) {
 	ns := testenv.NetnsForTest(t)
 	ctx := context.Background()
 
+	// br-int is as on a real Antrea node: no table names in OVS, the
+	// agent (testenv's stand-in: no real agent can run here) names them.
+	// br-13's names are set in OVSDB, as an operator may.
 	bridges := map[string][]string{"br-int": {"OpenFlow10", "OpenFlow15"}, "br-13": {"OpenFlow13"}}
 	for br, protocols := range bridges {
 		if err := o.AddBridge(br, protocols...); err != nil {
 			t.Fatal(err)
 		}
-		if err := o.SetTableNames(br, testenv.AntreaTableNames); err != nil {
-			t.Fatal(err)
-		}
+	}
+	if err := o.SetTableNames("br-13", testenv.AntreaAgentTableNames); err != nil {
+		t.Fatal(err)
 	}
 	// Flow limits of their own (OVS reports 1000000 for the other tables,
 	// which the exporter leaves out): over OpenFlow 1.3 table features and
@@ -173,7 +182,11 @@ func TestEndToEnd(t *testing.T) {
 		table  int
 		limit  int
 	}{{"br-13", 11, 20000}, {"br-int", 16, 500}} {
-		if err := o.SetFlowLimit(l.bridge, l.table, testenv.AntreaTableNames[l.table], l.limit); err != nil {
+		name := "" // br-int: no names in OVS, as on an Antrea node
+		if l.bridge == "br-13" {
+			name = testenv.AntreaAgentTableNames[l.table]
+		}
+		if err := o.SetFlowLimit(l.bridge, l.table, name, l.limit); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -195,16 +208,26 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	agent := testenv.AntreaAgentForTest(t, testenv.AntreaAgentTableNames)
+	if err := agent.SyncCounts(o, "br-int"); err != nil {
+		t.Fatal(err)
+	}
+
 	// Generous timeouts: on a loaded 2-core CI machine a first scrape may
 	// take longer than the 2s defaults.
 	args := []string{"--ovs.rundir=" + o.RunDir, "--conntrack.netns=" + ns.Path, "--ovs.timeout=15s", "--conntrack.timeout=15s",
-		"--collector.conntrack_zones", "--conntrack.zones-timeout=15s"}
+		"--collector.conntrack_zones", "--conntrack.zones-timeout=15s",
+		"--collector.antrea_agent", "--antrea.agent-url=" + agent.URL(), "--antrea.token-file=" + agent.TokenFile,
+		"--antrea.ca-file=" + agent.CAFile, "--antrea.timeout=15s"}
 	base, logs := startExporter(t, args...)
+	// The ovs collector names tables with what the agent's last read
+	// taught (it never waits for the agent): from the second scrape.
+	_ = scrape(t, base)
 	mfs := scrape(t, base)
 
 	t.Run("collectors succeed", func(t *testing.T) {
 		got := series(mfs, "datapath_scrape_collector_success", "collector")
-		for _, c := range []string{"ovs", "conntrack", "conntrack_zones"} {
+		for _, c := range []string{"ovs", "conntrack", "conntrack_zones", "antrea_agent"} {
 			if got[c] != 1 {
 				t.Errorf("datapath_scrape_collector_success{collector=%q} = %v, want 1; logs:\n%s", c, got[c], logs)
 			}
@@ -215,7 +238,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("flows per table equal ovs-ofctl", func(t *testing.T) {
-		flowsGot, names := compareWithOVS(t, o, mfs, bridges)
+		flowsGot, names := compareWithOVS(t, o, mfs, bridges, testenv.AntreaAgentTableNames)
 		if v := flowsGot["br-int/1"]; v != 120 {
 			t.Errorf("br-int SpoofGuard (table 1): %v flows, want 120", v)
 		}
@@ -239,7 +262,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		after := scrape(t, base)
-		got, _ := compareWithOVS(t, o, after, bridges)
+		got, _ := compareWithOVS(t, o, after, bridges, testenv.AntreaAgentTableNames)
 		if got["br-int/42"] != 2000 {
 			t.Errorf("br-int table 42: %v flows, want 2000", got["br-int/42"])
 		}
@@ -277,7 +300,11 @@ func TestEndToEnd(t *testing.T) {
 			t.Error("antrea_agent_ovs_flow_count served without --compat.antrea")
 		}
 		compatBase, _ := startExporter(t, append(args, "--compat.antrea")...)
+		_ = scrape(t, compatBase)
 		compat := scrape(t, compatBase)
+		if got := series(compat, "antrea_agent_ovs_flow_count", "table_id", "table_name")["1/SpoofGuard"]; got != 120 {
+			t.Errorf("antrea_agent_ovs_flow_count{table_id=\"1\",table_name=\"SpoofGuard\"} = %v, want 120 with the agent's name", got)
+		}
 		flows := series(compat, "datapath_ovs_table_flows", "bridge", "table_id", "table_name")
 		antrea := series(compat, "antrea_agent_ovs_flow_count", "table_id", "table_name")
 		var total float64
@@ -314,6 +341,24 @@ func TestEndToEnd(t *testing.T) {
 			a, d := series(compat, antreaName)[""], series(compat, ours)[""]
 			if a != d || a == 0 {
 				t.Errorf("%s = %v, %s = %v", antreaName, a, ours, d)
+			}
+		}
+	})
+
+	t.Run("agent counts and the token", func(t *testing.T) {
+		agentFlows := series(mfs, "datapath_antrea_agent_table_flows", "bridge", "table_id", "table_name")
+		if len(agentFlows) != len(testenv.AntreaAgentTableNames) {
+			t.Errorf("%d agent series, want %d", len(agentFlows), len(testenv.AntreaAgentTableNames))
+		}
+		for id, c := range agent.Counts() {
+			key := fmt.Sprintf("br-int/%d/%s", id, testenv.AntreaAgentTableNames[id])
+			if agentFlows[key] != c {
+				t.Errorf("datapath_antrea_agent_table_flows %s = %v, the agent counts %v", key, agentFlows[key], c)
+			}
+		}
+		for what, text := range map[string]string{"/metrics": get(t, base+"/metrics"), "landing page": get(t, base+"/"), "log": logs.String()} {
+			if strings.Contains(text, agent.Token) {
+				t.Errorf("the bearer token appears in the %s", what)
 			}
 		}
 	})

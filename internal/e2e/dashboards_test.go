@@ -367,9 +367,9 @@ func startEnv(t *testing.T) *env {
 	if err := o.AddBridge(bridge, "OpenFlow10", "OpenFlow15"); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.SetTableNames(bridge, testenv.AntreaTableNames); err != nil {
-		t.Fatal(err)
-	}
+	// As on a real Antrea node, br-int carries no table names in OVS:
+	// the agent names them (testenv's stand-in, since no real agent can
+	// run here: no cluster, and its module is refused by the proxy).
 	flows := []string{"table=0,priority=0,actions=resubmit(,1)", "table=1,priority=0,actions=resubmit(,11)"}
 	flows = append(flows, testenv.DropFlows(1, 0, 20)...)
 	flows = append(flows, testenv.DropFlows(11, 0, 50)...)
@@ -380,7 +380,7 @@ func startEnv(t *testing.T) *env {
 	// sets none): the exporter serves datapath_ovs_table_flows_limit only
 	// for such tables, and the limit panels and rules need one (table 1 is
 	// among the tables the test selects).
-	if err := o.SetFlowLimit(bridge, 1, testenv.AntreaTableNames[1], 1000); err != nil {
+	if err := o.SetFlowLimit(bridge, 1, "", 1000); err != nil {
 		t.Fatal(err)
 	}
 
@@ -392,8 +392,15 @@ func startEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 
+	agent := testenv.AntreaAgentForTest(t, testenv.AntreaAgentTableNames)
+	if err := agent.SyncCounts(o, bridge); err != nil {
+		t.Fatal(err)
+	}
+
 	bin := buildExporter(t)
-	args := []string{"--ovs.rundir=" + o.RunDir, "--conntrack.netns=" + ns.Path}
+	args := []string{"--ovs.rundir=" + o.RunDir, "--conntrack.netns=" + ns.Path,
+		"--collector.antrea_agent", "--antrea.agent-url=" + agent.URL(), "--antrea.token-file=" + agent.TokenFile,
+		"--antrea.refresh=1s"}
 	// The per-zone collector is opt-in and newer than these dashboards:
 	// turn it on when the binary has it, so the per-zone panel is tested
 	// too.

@@ -41,7 +41,7 @@ func TestDemoUpAndDown(t *testing.T) {
 		"-exporter-address", testenv.FreeAddr(t),
 		"-prometheus-address", promAddr,
 		"-pidfile", filepath.Join(t.TempDir(), "demo.pid"),
-		"-fill", "0.1", "-fill-minutes", "0.2")
+		"-fill", "0.1", "-fill-minutes", "0.2", "-churn", "2s")
 	cmd.Dir = "../.."
 	logs := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
@@ -67,6 +67,10 @@ func TestDemoUpAndDown(t *testing.T) {
 		`datapath_conntrack_entries > 1000`,
 		`datapath_ovs_table_flows{bridge="br-int",table_name="SpoofGuard"} > 0`,
 		`datapath_ovs_table_flows{bridge="br-int",table_name="EndpointDNAT"} > 0`,
+		// The names come from the Antrea agent stand-in (OVS names no
+		// table), and the demo's drift shows once on SpoofGuard.
+		`datapath_antrea_agent_table_flows{bridge="br-int",table_id="1",table_name="SpoofGuard"} > 0`,
+		`count_over_time((datapath_ovs_table_flows{table_name="SpoofGuard"} - on(instance,bridge,table_id) group_left datapath_antrea_agent_table_flows == -2)[3m:1s]) > 0`,
 	} {
 		for {
 			v, _, _, err := prom.Query(ctx, q, time.Now())
@@ -97,6 +101,9 @@ func TestDemoUpAndDown(t *testing.T) {
 	}
 
 	out := logs.String()
+	if !strings.Contains(out, "behind the agent's back") {
+		t.Errorf("demo did not say when it made the drift:\n%s", out)
+	}
 	if !strings.Contains(out, "demo stopped") {
 		t.Errorf("demo did not report a clean stop:\n%s", out)
 	}

@@ -47,12 +47,12 @@ func startFleetNode(t *testing.T, bin, name string, endpointDNAT, localPods int)
 	if err := o.AddBridge(bridge, "OpenFlow10", "OpenFlow15"); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.SetTableNames(bridge, testenv.AntreaTableNames); err != nil {
+	if err := o.SetTableNames(bridge, testenv.AntreaAgentTableNames); err != nil {
 		t.Fatal(err)
 	}
 	for id, want := range map[int]string{fleetSpoofGuard: "SpoofGuard", fleetServiceLB: "ServiceLB", fleetEndpointDNAT: "EndpointDNAT"} {
-		if testenv.AntreaTableNames[id] != want {
-			t.Fatalf("testenv.AntreaTableNames[%d] = %q, want %q", id, testenv.AntreaTableNames[id], want)
+		if testenv.AntreaAgentTableNames[id] != want {
+			t.Fatalf("testenv.AntreaAgentTableNames[%d] = %q, want %q", id, testenv.AntreaAgentTableNames[id], want)
 		}
 	}
 	var flows []string
@@ -64,7 +64,7 @@ func startFleetNode(t *testing.T, bin, name string, endpointDNAT, localPods int)
 	}
 	// A flow limit on SpoofGuard, for the per-node usage record (the
 	// exporter serves a limit only where one is set).
-	if err := o.SetFlowLimit(bridge, fleetSpoofGuard, testenv.AntreaTableNames[fleetSpoofGuard], 1000); err != nil {
+	if err := o.SetFlowLimit(bridge, fleetSpoofGuard, testenv.AntreaAgentTableNames[fleetSpoofGuard], 1000); err != nil {
 		t.Fatal(err)
 	}
 

@@ -6,10 +6,13 @@ import (
 	"strings"
 )
 
-// AntreaTableNames is an Antrea-like OpenFlow pipeline for br-int: table IDs
-// and the names Antrea gives them through OVSDB Flow_Table, with SpoofGuard
-// as table 1 and EndpointDNAT as table 11.
-var AntreaTableNames = map[int]string{
+// AntreaAgentTableNames is an Antrea-like OpenFlow pipeline for br-int: table
+// IDs and the names the Antrea agent gives them, with SpoofGuard as table 1
+// and EndpointDNAT as table 11. A real agent keeps these names in its memory
+// and publishes them only on its /metrics (the AntreaAgent stand-in serves
+// them): it never writes them to OVSDB Flow_Table, so an Antrea-like br-int
+// in a test carries no names in OVS.
+var AntreaAgentTableNames = map[int]string{
 	0: "PipelineRootClassifier", 1: "SpoofGuard", 2: "ARPResponder", 3: "Classifier",
 	4: "UnSNAT", 5: "ConntrackZone", 6: "ConntrackState", 7: "PreRoutingClassifier",
 	8: "NodePortMark", 9: "SessionAffinity", 10: "ServiceLB", 11: "EndpointDNAT",

@@ -48,9 +48,6 @@ func TestAntreaFlowsFile(t *testing.T) {
 	if err := o.AddBridge("br-int", "OpenFlow10", "OpenFlow15"); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.SetTableNames("br-int", AntreaTableNames); err != nil {
-		t.Fatal(err)
-	}
 	if err := o.AddFlows("br-int", got); err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,13 @@
 // Command demo runs the whole stack on this machine, for `make demo`: a
-// private userspace OVS with an Antrea-like br-int, a private network
-// namespace whose conntrack table fills with real loopback traffic, the
-// exporter reading both, and a real Prometheus scraping it with the
-// project's alert rules. A "pod churn" loop adds and removes per-Pod and
-// per-endpoint flows. Ctrl-C (or `make demo-stop`) removes everything it
-// made; it never changes host settings.
+// private userspace OVS with an Antrea-like br-int (no table names in OVS,
+// as on a real node), a stand-in for the Antrea agent's API that names the
+// tables and counts the flows it installed (no real agent can run here), a
+// private network namespace whose conntrack table fills with real loopback
+// traffic, the exporter reading all three, and a real Prometheus scraping
+// it with the project's alert rules. A "pod churn" loop adds and removes
+// per-Pod and per-endpoint flows, and once deletes flows behind the
+// agent's back for a while (a drift). Ctrl-C (or `make demo-stop`) removes
+// everything it made; it never changes host settings.
 package main
 
 import (
@@ -38,6 +41,7 @@ func main() {
 		fillTarget   = flag.Float64("fill", 1.02, "fill conntrack to this fraction of nf_conntrack_max (above 1: a flood that is being dropped)")
 		fillMinutes  = flag.Float64("fill-minutes", 4, "minutes the conntrack fill takes to reach -fill")
 		pidfile      = flag.String("pidfile", filepath.Join(os.TempDir(), "datapath-exporter-demo.pid"), "pid file for make demo-stop")
+		churn        = flag.Duration("churn", 30*time.Second, "interval of the pod churn steps")
 	)
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -54,7 +58,7 @@ func main() {
 	}
 	defer os.Remove(*pidfile)
 
-	d := &demo{exporterAddr: *exporterAddr, promAddr: *promAddr}
+	d := &demo{exporterAddr: *exporterAddr, promAddr: *promAddr, churn: *churn}
 	err := d.run(ctx, *exporterBin, *rules, *flowsFile, *fillTarget, *fillMinutes)
 	d.teardown()
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
@@ -66,9 +70,11 @@ func main() {
 
 type demo struct {
 	exporterAddr, promAddr string
+	churn                  time.Duration
 
 	ovs      *testenv.OVS
 	ns       *testenv.Netns
+	agent    *testenv.AntreaAgent
 	exporter *exec.Cmd
 	prom     *testenv.Prometheus
 	cleanup  []func()
@@ -102,9 +108,6 @@ func (d *demo) run(ctx context.Context, exporterBin, rules, flowsFile string, fi
 	if err := d.ovs.AddBridge("br-int", "OpenFlow10", "OpenFlow15"); err != nil {
 		return err
 	}
-	if err := d.ovs.SetTableNames("br-int", testenv.AntreaTableNames); err != nil {
-		return err
-	}
 	flows, err := testenv.ReadFlowsFile(flowsFile)
 	if err != nil {
 		return err
@@ -112,7 +115,25 @@ func (d *demo) run(ctx context.Context, exporterBin, rules, flowsFile string, fi
 	if err := d.ovs.AddFlows("br-int", flows); err != nil {
 		return err
 	}
-	log.Printf("loaded %d flows of an Antrea-like pipeline from %s", len(flows), flowsFile)
+	log.Printf("loaded %d flows of an Antrea-like pipeline from %s; as on a real node, OVS names no table", len(flows), flowsFile)
+
+	// A real antrea-agent needs a cluster: a stand-in serves its /metrics
+	// (HTTPS, self-signed certificate, bearer token) with the table names
+	// and its own flow counts.
+	agentDir, err := os.MkdirTemp("", "datapath-demo-agent-")
+	if err != nil {
+		return err
+	}
+	d.cleanup = append(d.cleanup, func() { _ = os.RemoveAll(agentDir) })
+	if d.agent, err = testenv.StartAntreaAgent(agentDir, testenv.AntreaAgentTableNames); err != nil {
+		return err
+	}
+	d.cleanup = append(d.cleanup, func() { _ = d.agent.Stop() })
+	// After its initial install the agent's count is what OVS holds.
+	if err := d.agent.SyncCounts(d.ovs, "br-int"); err != nil {
+		return err
+	}
+	log.Printf("Antrea agent stand-in on %s names br-int's tables (SpoofGuard = 1, EndpointDNAT = 11, ...) and counts its flows", d.agent.URL())
 
 	if d.ns, err = testenv.NewNetns(ctx); err != nil {
 		return err
@@ -123,7 +144,12 @@ func (d *demo) run(ctx context.Context, exporterBin, rules, flowsFile string, fi
 	d.exporter = exec.Command(exporterBin,
 		"--web.listen-address="+d.exporterAddr,
 		"--ovs.rundir="+d.ovs.RunDir,
-		"--conntrack.netns="+d.ns.Path)
+		"--conntrack.netns="+d.ns.Path,
+		"--collector.antrea_agent",
+		"--antrea.agent-url="+d.agent.URL(),
+		"--antrea.token-file="+d.agent.TokenFile,
+		"--antrea.ca-file="+d.agent.CAFile,
+		"--antrea.refresh=5s")
 	d.exporter.Stdout, d.exporter.Stderr = os.Stdout, os.Stderr
 	d.exporter.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := d.exporter.Start(); err != nil {
@@ -216,27 +242,47 @@ func (d *demo) fillConntrack(ctx context.Context, limit uint64, target, minutes 
 }
 
 // podChurn scales a Deployment to 100 replicas behind a Service and back,
-// as flows: per-Pod SpoofGuard/forwarding flows and per-endpoint DNAT flows.
+// as flows: per-Pod SpoofGuard/forwarding flows and per-endpoint DNAT flows,
+// which the agent stand-in counts as the real agent does. Once, at the
+// third step, it deletes Pod 0's two SpoofGuard flows behind the agent's
+// back, and puts them back four steps later: a drift between OVS and the
+// agent's count.
 func (d *demo) podChurn(ctx context.Context) error {
 	const first, replicas, service = 1000, 100, 99
+	const driftStart, driftEnd = 3, 7
+	drifted := []string{testenv.AntreaPodFlows(0)[0], testenv.AntreaPodFlows(0)[1]}
+	driftMatches := testenv.AntreaPodMatches(0)[:2]
 	up := true
-	for {
+	for step := 1; ; step++ {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(30 * time.Second):
+		case <-time.After(d.churn):
+		}
+		switch step {
+		case driftStart:
+			if err := d.ovs.DelFlows("br-int", driftMatches...); err != nil {
+				return fmt.Errorf("drift: %w", err)
+			}
+			log.Printf("drift: deleted Pod 0's 2 SpoofGuard flows with ovs-ofctl behind the agent's back: "+
+				"the drift panel (datapath_ovs_table_flows - datapath_antrea_agent_table_flows) shows -2 for table 1 SpoofGuard "+
+				"for %s; DatapathOVSFlowsDivergeFromAntrea goes pending (it fires after 15m)", (driftEnd-driftStart)*d.churn)
+		case driftEnd:
+			if err := d.ovs.AddFlows("br-int", drifted); err != nil {
+				return fmt.Errorf("drift: %w", err)
+			}
+			log.Print("drift: put Pod 0's 2 SpoofGuard flows back: OVS and the agent agree again")
 		}
 		if up {
 			var flows []string
-			var eps []int
 			for i := first; i < first+replicas; i++ {
 				flows = append(flows, testenv.AntreaPodFlows(i)...)
-				eps = append(eps, i)
 			}
-			flows = append(flows, testenv.AntreaServiceFlows(service, eps)...)
+			flows = append(flows, testenv.AntreaServiceFlows(service, eps(first, replicas))...)
 			if err := d.ovs.AddFlows("br-int", flows); err != nil {
 				return fmt.Errorf("pod churn: %w", err)
 			}
+			d.agent.Installed(flows)
 			log.Printf("pod churn: scaled up to %d replicas behind a Service (+%d flows; SpoofGuard and EndpointDNAT grow)", replicas, len(flows))
 		} else {
 			var matches []string
@@ -246,10 +292,24 @@ func (d *demo) podChurn(ctx context.Context) error {
 			if err := d.ovs.DelFlows("br-int", append(matches, testenv.AntreaServiceMatches(service)...)...); err != nil {
 				return fmt.Errorf("pod churn: %w", err)
 			}
+			var removed []string
+			for i := first; i < first+replicas; i++ {
+				removed = append(removed, testenv.AntreaPodFlows(i)...)
+			}
+			d.agent.Removed(append(removed, testenv.AntreaServiceFlows(service, eps(first, replicas))...))
 			log.Print("pod churn: scaled down to 0 and deleted the Service")
 		}
 		up = !up
 	}
+}
+
+// eps numbers the n Pods from first, the endpoints of the churn's Service.
+func eps(first, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = first + i
+	}
+	return out
 }
 
 func (d *demo) printGuide(limit uint64) {
@@ -271,9 +331,10 @@ Exporter metrics:  http://%s/metrics
 Prometheus:        %s
 Alerts:            %s/alerts   (conntrack alerts go pending, then firing, as the table fills)
 
-OVS flow tables dashboard, key panels:
+OVS flow tables dashboard, key panels (table names come from the Antrea agent stand-in):
   flows per table:   %s
   top tables:        %s
+  drift from agent:  %s  (a drift appears once during the churn)
 Conntrack dashboard, key panels:
   %% of the limit:    %s
   time until full:   %s
@@ -285,6 +346,7 @@ Stop with Ctrl-C, or from another shell: make demo-stop
 `, d.exporterAddr, p, ui,
 		q(`datapath_ovs_table_flows{bridge="br-int"}`),
 		q(`topk(5, datapath_ovs_table_flows)`),
+		q(`datapath_ovs_table_flows - on(instance,bridge,table_id) group_left datapath_antrea_agent_table_flows`),
 		q(`100 * datapath_conntrack_entries / datapath_conntrack_entries_limit`),
 		q(`(datapath_conntrack_entries_limit - datapath_conntrack_entries) / clamp_min(deriv(datapath_conntrack_entries[2m]), 0.001)`),
 		q(`rate(datapath_conntrack_stat_total{stat=~"drop|early_drop|insert_failed"}[1m])`),

@@ -1,0 +1,122 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/datapath-exporter/datapath-exporter/antrea"
+)
+
+func init() {
+	register(registration{
+		name:           "antrea_agent",
+		help:           "table names and the agent's own flow counts of br-int, read from the Antrea agent's /metrics (names the ovs collector's br-int tables)",
+		defaultEnabled: false,
+		timeout:        timeoutFlag{name: "antrea.timeout", def: "5s", help: "Deadline for one read of the agent's /metrics."},
+		flags: func(app *kingpin.Application, shared *Shared) builder {
+			cfg := AntreaAgentConfig{}
+			app.Flag("antrea.agent-url", "Base URL of the Antrea agent's API server, whose /metrics publishes table names and flow counts.").
+				Default("https://127.0.0.1:10350").StringVar(&cfg.URL)
+			app.Flag("antrea.token-file", "File holding the bearer token for the agent's API (the pod's service-account token; read again when it rotates).").
+				Default("/var/run/secrets/kubernetes.io/serviceaccount/token").StringVar(&cfg.TokenFile)
+			app.Flag("antrea.ca-file", "PEM file of the CA that signs the agent's certificate. Without it the agent's self-signed certificate is accepted unverified, only on a loopback --antrea.agent-url.").
+				StringVar(&cfg.CAFile)
+			durationFlag(app, "antrea.refresh", "How long a read of the agent's /metrics is reused: the agent is read at most once per interval, whatever the scrape rate.",
+				"30s", &cfg.Refresh)
+			return func(logger *slog.Logger) (Collector, error) {
+				return NewAntreaAgentCollector(cfg, shared.AntreaTables, logger)
+			}
+		},
+	})
+}
+
+// AntreaAgentConfig configures the antrea_agent collector.
+type AntreaAgentConfig struct {
+	URL       string
+	TokenFile string
+	CAFile    string
+	Refresh   time.Duration
+}
+
+var antreaAgentFlowsDesc = prometheus.NewDesc(
+	prometheus.BuildFQName(Namespace, "antrea_agent", "table_flows"),
+	"Flows the Antrea agent counts in the OpenFlow table (its own bookkeeping, not read from OVS), read from antrea_agent_ovs_flow_count on the agent's /metrics.",
+	ovsTableLabels, nil)
+
+// antreaAgentCollector reads the agent's tables and stores their names for
+// the ovs collector.
+type antreaAgentCollector struct {
+	client *antrea.Client
+	tables *antrea.Tables
+	logger *slog.Logger
+}
+
+// NewAntreaAgentCollector checks cfg and returns the antrea_agent
+// collector, which records the names it learns in tables.
+func NewAntreaAgentCollector(cfg AntreaAgentConfig, tables *antrea.Tables, logger *slog.Logger) (Collector, error) {
+	if cfg.Refresh < 0 {
+		return nil, fmt.Errorf("--antrea.refresh=%s: must not be negative", cfg.Refresh)
+	}
+	if cfg.TokenFile == "" {
+		return nil, errors.New("--antrea.token-file is empty: give the file of the pod's service-account token, e.g. /var/run/secrets/kubernetes.io/serviceaccount/token")
+	}
+	if tables == nil {
+		return nil, errors.New("no table store to record the agent's names in (a bug: please report it)")
+	}
+	client, err := antrea.NewClient(antrea.Config{URL: cfg.URL, TokenFile: cfg.TokenFile, CAFile: cfg.CAFile, Refresh: cfg.Refresh})
+	if err != nil {
+		return nil, fmt.Errorf("--antrea.agent-url / --antrea.ca-file: %w", err)
+	}
+	return &antreaAgentCollector{client: client, tables: tables, logger: logger}, nil
+}
+
+func (c *antreaAgentCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	r, err := c.client.Read(ctx)
+	if err != nil {
+		return antreaHint(err)
+	}
+	c.tables.Learn(r, time.Now())
+	for _, t := range r.Tables {
+		ch <- prometheus.MustNewConstMetric(antreaAgentFlowsDesc, prometheus.GaugeValue, t.Flows,
+			AntreaBridge, strconv.Itoa(int(t.ID)), t.Name)
+	}
+	return nil
+}
+
+// Close releases the client's idle connection.
+func (c *antreaAgentCollector) Close() error { return c.client.Close() }
+
+// antreaHint adds to a read error the fix, in terms of this exporter's
+// flags and deployment.
+func antreaHint(err error) error {
+	var hint string
+	switch {
+	case errors.Is(err, antrea.ErrToken):
+		hint = "check --antrea.token-file: it must hold the pod's service-account token (automountServiceAccountToken must not be false)"
+	case errors.Is(err, antrea.ErrAgentDown):
+		hint = "is antrea-agent running? check --antrea.agent-url (the agent's API server listens on port 10350); table names are kept from the last read"
+	case errors.Is(err, antrea.ErrUnauthorized):
+		hint = "the agent does not accept the token in --antrea.token-file: give the token of the pod's service account"
+	case errors.Is(err, antrea.ErrForbidden):
+		hint = "grant get on nonResourceURL /metrics to ServiceAccount kube-system/antrea-agent " +
+			"(deploy/antrea-sidecar's ClusterRole datapath-exporter-antrea-metrics and its ClusterRoleBinding)"
+	case errors.Is(err, antrea.ErrTLS):
+		hint = "check the agent's certificate, or give the CA that signs it with --antrea.ca-file"
+	case errors.Is(err, antrea.ErrTimeout):
+		hint = "the agent did not answer in time: raise --antrea.timeout if it is slow"
+	case errors.Is(err, antrea.ErrNotPrometheus), errors.Is(err, antrea.ErrNoFlowCount), errors.Is(err, antrea.ErrHTTPStatus):
+		hint = "check that --antrea.agent-url is the Antrea agent's API server (port 10350)"
+	case errors.Is(err, antrea.ErrTooLarge):
+		hint = "check that --antrea.agent-url is the Antrea agent's API server: its reply is far larger than an agent's"
+	default:
+		return err
+	}
+	return fmt.Errorf("%w (%s)", err, hint)
+}
