@@ -156,3 +156,11 @@ func TestConntrackTimeoutsNameTheirFlag(t *testing.T) {
 		})
 	}
 }
+
+// TestAntreaCtZoneDefinedOnce checks the test harness's copy of Antrea's
+// conntrack zone against the collector's (testenv cannot import collector).
+func TestAntreaCtZoneDefinedOnce(t *testing.T) {
+	if collector.AntreaCtZone != testenv.AntreaCtZone {
+		t.Errorf("collector.AntreaCtZone = %d, testenv.AntreaCtZone = %d", collector.AntreaCtZone, testenv.AntreaCtZone)
+	}
+}

@@ -34,7 +34,10 @@ func DropFlows(table, first, n int) []string {
 	return out
 }
 
-// Antrea's conntrack zone for Pod traffic; Services' DNAT commits there too.
+// AntreaCtZone is Antrea's conntrack zone for Pod traffic (Services' DNAT
+// commits there too): collector.AntreaCtZone, which testenv cannot import
+// (the internal tests of packages ovs and conntrack import testenv, and
+// collector imports them); collector's tests check the two are equal.
 const AntreaCtZone = 65520
 
 // podIP, podMAC and podPort number the Pods of an Antrea-like node.
