@@ -336,8 +336,8 @@ func attr(line, key string) string {
 type panickingCollector struct{}
 
 func (panickingCollector) Update(context.Context, chan<- prometheus.Metric) error {
-	var m map[string]int
-	m["boom"]++ // nil map write: a bug
+	var tables []int
+	_ = tables[len(tables)] // index out of range: a bug
 	return nil
 }
 

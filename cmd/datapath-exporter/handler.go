@@ -30,6 +30,10 @@ type metricsHandler struct {
 	flight   singleflight.Group
 }
 
+// acceptedFormats are the formats served, in order of preference: the text
+// format and protobuf, as promhttp's handler serves without OpenMetrics.
+var acceptedFormats = expfmt.DefaultAcceptedFormats()
+
 // response is one encoded scrape, shared by the requests that waited for it.
 type response struct {
 	contentType string
@@ -55,7 +59,7 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	format := expfmt.Negotiate(r.Header)
+	format := expfmt.NegotiateAccept(r.Header, acceptedFormats...)
 	gzipped := acceptsGzip(r.Header)
 	key := string(format) + "|" + strconv.FormatBool(gzipped)
 	v, err, _ := h.flight.Do(key, func() (any, error) { return h.encode(format, gzipped) })
