@@ -115,26 +115,7 @@ func TestStandaloneDaemonSet(t *testing.T) {
 		}
 	})
 
-	t.Run("securityContext", func(t *testing.T) {
-		sc := c.SecurityContext
-		if sc == nil {
-			t.Fatal("no securityContext")
-		}
-		if sc.Capabilities == nil ||
-			!reflect.DeepEqual(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) ||
-			!reflect.DeepEqual(sc.Capabilities.Add, []corev1.Capability{"NET_ADMIN"}) {
-			t.Errorf("capabilities = %+v, want drop [ALL] add [NET_ADMIN]", sc.Capabilities)
-		}
-		if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
-			t.Error("readOnlyRootFilesystem is not true")
-		}
-		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-			t.Error("allowPrivilegeEscalation is not false")
-		}
-		if sc.Privileged != nil && *sc.Privileged {
-			t.Error("privileged")
-		}
-	})
+	t.Run("securityContext", func(t *testing.T) { checkSecurityContext(t, c) })
 
 	t.Run("ovs mount", func(t *testing.T) {
 		if len(c.VolumeMounts) != 1 {

@@ -279,29 +279,7 @@ func TestSidecarSpec(t *testing.T) {
 		}
 	})
 
-	t.Run("securityContext", func(t *testing.T) {
-		sc := c.SecurityContext
-		if sc == nil {
-			t.Fatal("no securityContext")
-		}
-		if sc.Capabilities == nil ||
-			!reflect.DeepEqual(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) ||
-			!reflect.DeepEqual(sc.Capabilities.Add, []corev1.Capability{"NET_ADMIN"}) {
-			t.Errorf("capabilities = %+v, want drop [ALL] add [NET_ADMIN]", sc.Capabilities)
-		}
-		if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
-			t.Error("readOnlyRootFilesystem is not true")
-		}
-		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-			t.Error("allowPrivilegeEscalation is not false")
-		}
-		if sc.RunAsUser == nil || *sc.RunAsUser != 0 {
-			t.Error("runAsUser is not 0 (the OVS sockets are root's)")
-		}
-		if sc.Privileged != nil && *sc.Privileged {
-			t.Error("privileged")
-		}
-	})
+	t.Run("securityContext", func(t *testing.T) { checkSecurityContext(t, c) })
 
 	t.Run("probes", func(t *testing.T) {
 		for name, tc := range map[string]struct {
@@ -755,4 +733,33 @@ func TestGrafana(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkSecurityContext checks the exporter container's securityContext, the
+// same for the sidecar and the standalone DaemonSet: root (the OVS sockets
+// are root's), NET_ADMIN only, read-only root filesystem, no privilege
+// escalation, not privileged.
+func checkSecurityContext(t *testing.T, c corev1.Container) {
+	t.Helper()
+	sc := c.SecurityContext
+	if sc == nil {
+		t.Fatal("no securityContext")
+	}
+	if sc.Capabilities == nil ||
+		!reflect.DeepEqual(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) ||
+		!reflect.DeepEqual(sc.Capabilities.Add, []corev1.Capability{"NET_ADMIN"}) {
+		t.Errorf("capabilities = %+v, want drop [ALL] add [NET_ADMIN]", sc.Capabilities)
+	}
+	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		t.Error("readOnlyRootFilesystem is not true")
+	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Error("allowPrivilegeEscalation is not false")
+	}
+	if sc.RunAsUser == nil || *sc.RunAsUser != 0 {
+		t.Error("runAsUser is not 0 (the OVS sockets are root's)")
+	}
+	if sc.Privileged != nil && *sc.Privileged {
+		t.Error("privileged")
+	}
 }
