@@ -230,3 +230,56 @@ func (p *TrafficPort) sendUDP(ctx context.Context, count, ports int) error {
 	}
 	return nil
 }
+
+// AddMeter adds an OpenFlow meter to bridge with ovs-ofctl (OpenFlow 1.5),
+// e.g. spec "meter=1,pktps,band=type=drop,rate=1".
+func (o *OVS) AddMeter(bridge, spec string) error {
+	if _, err := o.Ofctl("-O", "OpenFlow15", "add-meter", bridge, spec); err != nil {
+		return fmt.Errorf("adding meter %q to bridge %s: %w", spec, bridge, err)
+	}
+	return nil
+}
+
+// MeterBandPackets returns, per meter of bridge, the packet count of each
+// band as `ovs-ofctl -O OpenFlow15 meter-stats` prints them:
+//
+//	OFPST_METER reply (OF1.5) (xid=0x2):
+//	meter:1 flow_count:1 packet_in_count:70 byte_in_count:3080 duration:156.010s bands:
+//	0: packet_count:68 byte_count:2992
+func (o *OVS) MeterBandPackets(bridge string) (map[uint32][]uint64, error) {
+	out, err := o.Ofctl("-O", "OpenFlow15", "meter-stats", bridge)
+	if err != nil {
+		return nil, fmt.Errorf("reading meter stats of bridge %s: %w", bridge, err)
+	}
+	return parseMeterStats(out)
+}
+
+func parseMeterStats(out string) (map[uint32][]uint64, error) {
+	meters := map[uint32][]uint64{}
+	var cur uint32
+	have := false
+	for line := range strings.Lines(out) {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "meter:"):
+			f := strings.Fields(line)
+			id, err := strconv.ParseUint(strings.TrimPrefix(f[0], "meter:"), 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("meter line %q: %w", line, err)
+			}
+			cur, have = uint32(id), true
+			meters[cur] = nil
+		case strings.Contains(line, "packet_count:"):
+			if !have {
+				return nil, fmt.Errorf("band line %q before any meter", line)
+			}
+			_, rest, _ := strings.Cut(line, "packet_count:")
+			n, err := strconv.ParseUint(strings.Fields(rest)[0], 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("band line %q: %w", line, err)
+			}
+			meters[cur] = append(meters[cur], n)
+		}
+	}
+	return meters, nil
+}
