@@ -101,6 +101,13 @@ type Shared struct {
 	// ConntrackNetns is the network namespace file whose conntrack table
 	// the conntrack collectors read ("": the exporter's own).
 	ConntrackNetns string
+	// OVSRunDir, OVSTimeout and OVSBridges are bound by the ovs
+	// collector's flags (--ovs.rundir, --ovs.timeout, --ovs.bridge) and
+	// read by every collector that talks to the same OVS (ovs_datapath),
+	// once the command line is parsed.
+	OVSRunDir  string
+	OVSTimeout time.Duration
+	OVSBridges []string
 }
 
 // Flags holds the command-line state of every registered collector.

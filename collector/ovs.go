@@ -24,18 +24,19 @@ func init() {
 		defaultEnabled: true,
 		flags: func(app *kingpin.Application, shared *Shared) builder {
 			cfg := OVSConfig{}
-			app.Flag("ovs.rundir", "Directory holding OVS's db.sock and the bridges' <bridge>.mgmt OpenFlow sockets.").
-				Default("/var/run/openvswitch").StringVar(&cfg.RunDir)
+			app.Flag("ovs.rundir", "Directory holding OVS's db.sock, the bridges' <bridge>.mgmt OpenFlow sockets, and ovs-vswitchd's pidfile and control socket.").
+				Default("/var/run/openvswitch").StringVar(&shared.OVSRunDir)
 			app.Flag("ovs.bridge", "Bridge to read (repeatable). Default: every bridge in OVSDB.").
-				StringsVar(&cfg.Bridges)
+				StringsVar(&shared.OVSBridges)
 			app.Flag("ovs.all-tables", "Export all tables, not only those that have a name, hold flows or have seen lookups.").
 				Default("false").BoolVar(&cfg.AllTables)
-			durationFlag(app, "ovs.timeout", "Deadline for reading one bridge (connect, handshake, statistics).",
-				"2s", &cfg.Timeout)
+			durationFlag(app, "ovs.timeout", "Deadline for reading one bridge (connect, handshake, statistics), and for the commands of one scrape on ovs-vswitchd's control socket.",
+				"2s", &shared.OVSTimeout)
 			durationFlag(app, "ovs.table-names-refresh", "How long table names and limits read with a table-features request (OpenFlow 1.3+ bridges) are reused.",
 				ovs.DefaultNamesMaxAge.String(), &cfg.NamesMaxAge)
 			return func(logger *slog.Logger) (Collector, error) {
 				cfg.CompatAntrea = shared.CompatAntrea
+				cfg.RunDir, cfg.Timeout, cfg.Bridges = shared.OVSRunDir, shared.OVSTimeout, shared.OVSBridges
 				return NewOVSCollector(cfg, logger)
 			}
 		},

@@ -250,9 +250,10 @@ func (c *UnixctlConn) Call(ctx context.Context, command string, args ...string) 
 
 // readValue reads exactly one JSON value, at most maxReply bytes long.
 func (c *UnixctlConn) readValue(ctx context.Context, command string) ([]byte, error) {
+	var sc jsonScanner
 	chunk := make([]byte, 64<<10)
 	for {
-		if n, ok := jsonValueEnd(c.buf); ok {
+		if n, ok := sc.scan(c.buf); ok {
 			v := c.buf[:n]
 			c.buf = append([]byte(nil), c.buf[n:]...)
 			return v, nil
@@ -264,7 +265,7 @@ func (c *UnixctlConn) readValue(ctx context.Context, command string) ([]byte, er
 		n, err := c.c.Read(chunk)
 		c.buf = append(c.buf, chunk[:n]...)
 		if err != nil {
-			if n, ok := jsonValueEnd(c.buf); ok {
+			if n, ok := sc.scan(c.buf); ok {
 				v := c.buf[:n]
 				c.buf = nil
 				return v, nil
@@ -278,46 +279,62 @@ func (c *UnixctlConn) readValue(ctx context.Context, command string) ([]byte, er
 	}
 }
 
-// jsonValueEnd returns the length of the JSON value (object, array, string,
-// number, literal) at the start of b (after white space), and whether it is
-// complete. It does not validate the value; json.Unmarshal does that. A
-// first byte that cannot start an object is reported as complete so that
-// the caller rejects it at once rather than waiting for more.
-func jsonValueEnd(b []byte) (int, bool) {
-	i := 0
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	if i == len(b) {
-		return 0, false
-	}
-	if b[i] != '{' {
-		// Not a JSON-RPC message; hand back what is there.
-		return len(b), true
-	}
-	depth, inString, escaped := 0, false, false
-	for ; i < len(b); i++ {
-		ch := b[i]
+// jsonScanner finds where the JSON object at the start of a growing buffer
+// ends, looking at each byte once. It does not validate the value;
+// json.Unmarshal does that.
+type jsonScanner struct {
+	pos               int // next byte to look at
+	started           bool
+	depth             int
+	inString, escaped bool
+}
+
+// scan looks at b[sc.pos:] and returns the length of the value and true
+// once it is complete. Anything but an object (after white space) is
+// reported complete at once, with all of b, so that the caller rejects it
+// rather than waiting for more.
+func (sc *jsonScanner) scan(b []byte) (int, bool) {
+	for ; sc.pos < len(b); sc.pos++ {
+		ch := b[sc.pos]
+		if !sc.started {
+			switch ch {
+			case ' ', '\t', '\n', '\r':
+				continue
+			case '{':
+				sc.started = true
+				sc.depth = 1
+				continue
+			default:
+				return len(b), true
+			}
+		}
 		switch {
-		case inString && escaped:
-			escaped = false
-		case inString && ch == '\\':
-			escaped = true
-		case inString && ch == '"':
-			inString = false
-		case inString:
+		case sc.inString && sc.escaped:
+			sc.escaped = false
+		case sc.inString && ch == '\\':
+			sc.escaped = true
+		case sc.inString && ch == '"':
+			sc.inString = false
+		case sc.inString:
 		case ch == '"':
-			inString = true
+			sc.inString = true
 		case ch == '{' || ch == '[':
-			depth++
+			sc.depth++
 		case ch == '}' || ch == ']':
-			depth--
-			if depth == 0 {
-				return i + 1, true
+			sc.depth--
+			if sc.depth == 0 {
+				sc.pos++
+				return sc.pos, true
 			}
 		}
 	}
 	return 0, false
+}
+
+// jsonValueEnd is a one-shot scan of b.
+func jsonValueEnd(b []byte) (int, bool) {
+	var sc jsonScanner
+	return sc.scan(b)
 }
 
 // decodeUnixctlReply checks that raw is the JSON-RPC reply to request id and

@@ -231,23 +231,24 @@ func (p *TrafficPort) sendUDP(ctx context.Context, count, ports int) error {
 	return nil
 }
 
-// AddMeter adds an OpenFlow meter to bridge with ovs-ofctl (OpenFlow 1.5),
-// e.g. spec "meter=1,pktps,band=type=drop,rate=1".
+// AddMeter adds an OpenFlow meter to bridge with ovs-ofctl (over the
+// highest version the bridge allows, which must be 1.3 or later), e.g. spec
+// "meter=1,pktps,band=type=drop,rate=1".
 func (o *OVS) AddMeter(bridge, spec string) error {
-	if _, err := o.Ofctl("-O", "OpenFlow15", "add-meter", bridge, spec); err != nil {
+	if _, err := o.Ofctl(o.versionFlag(bridge), "add-meter", bridge, spec); err != nil {
 		return fmt.Errorf("adding meter %q to bridge %s: %w", spec, bridge, err)
 	}
 	return nil
 }
 
 // MeterBandPackets returns, per meter of bridge, the packet count of each
-// band as `ovs-ofctl -O OpenFlow15 meter-stats` prints them:
+// band as `ovs-ofctl meter-stats` prints them (OpenFlow 1.3+):
 //
 //	OFPST_METER reply (OF1.5) (xid=0x2):
 //	meter:1 flow_count:1 packet_in_count:70 byte_in_count:3080 duration:156.010s bands:
 //	0: packet_count:68 byte_count:2992
 func (o *OVS) MeterBandPackets(bridge string) (map[uint32][]uint64, error) {
-	out, err := o.Ofctl("-O", "OpenFlow15", "meter-stats", bridge)
+	out, err := o.Ofctl(o.versionFlag(bridge), "meter-stats", bridge)
 	if err != nil {
 		return nil, fmt.Errorf("reading meter stats of bridge %s: %w", bridge, err)
 	}

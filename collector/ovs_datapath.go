@@ -1,0 +1,398 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/datapath-exporter/datapath-exporter/ovs"
+)
+
+func init() {
+	register(registration{
+		name:           "ovs_datapath",
+		help:           "OVS datapath flow cache, upcall and coverage statistics read from ovs-vswitchd's control socket, and OpenFlow meter drops",
+		defaultEnabled: true,
+		flags: func(app *kingpin.Application, shared *Shared) builder {
+			cfg := OVSDatapathConfig{}
+			app.Flag("ovs.vswitchd-ctl", "ovs-vswitchd's control socket (unixctl). Default: <--ovs.rundir>/ovs-vswitchd.<pid>.ctl, the pid read from <--ovs.rundir>/ovs-vswitchd.pid at every scrape; set it for a daemon started with --unixctl=PATH.").
+				StringVar(&cfg.CtlPath)
+			app.Flag("ovs.coverage-events", "ovs-vswitchd coverage counter to export as datapath_ovs_coverage_total (repeatable), in addition to the built-in list (upcall_flow_limit_*, netlink_overflow, datapath_drop_*, drop_action_*, ...).").
+				StringsVar(&cfg.CoverageEvents)
+			return func(logger *slog.Logger) (Collector, error) {
+				cfg.RunDir, cfg.Timeout, cfg.Bridges = shared.OVSRunDir, shared.OVSTimeout, shared.OVSBridges
+				return NewOVSDatapathCollector(cfg, logger)
+			}
+		},
+	})
+}
+
+// OVSDatapathConfig configures the ovs_datapath collector.
+type OVSDatapathConfig struct {
+	RunDir  string // holds ovs-vswitchd.pid, its control socket and the bridges' .mgmt sockets
+	CtlPath string // explicit control socket; "" = found from RunDir's pidfile
+	Timeout time.Duration
+	// CoverageEvents extends DefaultCoverageEvents.
+	CoverageEvents []string
+	// Bridges whose meters are read; empty: every bridge in OVSDB.
+	Bridges []string
+}
+
+// DefaultCoverageEvents are the ovs-vswitchd coverage counters exported
+// by default: the upcall flow limit, netlink socket overflows (upcalls lost
+// between the kernel and the handlers) and every drop reason OVS 3.1
+// counts. Counters whose name starts with one of defaultCoveragePrefixes
+// are exported too, once they are hit (newer OVS versions add drop
+// reasons).
+var DefaultCoverageEvents = []string{
+	"upcall_flow_limit_hit",
+	"upcall_flow_limit_kill",
+	"upcall_ukey_contention",
+	"upcall_ukey_replace",
+	"netlink_overflow",
+	"revalidate_missed_dp_flow",
+	"datapath_drop_invalid_bond",
+	"datapath_drop_invalid_port",
+	"datapath_drop_invalid_tnl_port",
+	"datapath_drop_lock_error",
+	"datapath_drop_meter",
+	"datapath_drop_nsh_decap_error",
+	"datapath_drop_recirc_error",
+	"datapath_drop_rx_invalid_packet",
+	"datapath_drop_sample_error",
+	"datapath_drop_tunnel_pop_error",
+	"datapath_drop_tunnel_push_error",
+	"datapath_drop_upcall_error",
+	"datapath_drop_userspace_action_error",
+	"drop_action_bridge_not_found",
+	"drop_action_congestion",
+	"drop_action_forwarding_disabled",
+	"drop_action_invalid_tunnel_metadata",
+	"drop_action_no_recirculation_context",
+	"drop_action_of_pipeline",
+	"drop_action_recirculation_conflict",
+	"drop_action_recursion_too_deep",
+	"drop_action_stack_too_deep",
+	"drop_action_too_many_mpls_labels",
+	"drop_action_too_many_resubmit",
+	"drop_action_unsupported_packet_type",
+}
+
+var defaultCoveragePrefixes = []string{"datapath_drop_", "drop_action_"}
+
+var (
+	dpLookupsDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "ovs", "datapath_lookups_total"),
+		"Packets looked up in the OVS datapath's flow cache: hit (a megaflow matched), missed (sent up to ovs-vswitchd as an upcall), lost (dropped because the upcall could not be queued); read from ovs-vswitchd's dpctl/show over its control socket.",
+		[]string{"datapath", "result"}, nil)
+	dpFlowsDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "ovs", "datapath_flows"),
+		"Flows (megaflows) in the OVS datapath, read from ovs-vswitchd's dpctl/show over its control socket.",
+		[]string{"datapath"}, nil)
+	dpMasksDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "ovs", "datapath_masks"),
+		"Masks (megaflow wildcard patterns) in the OVS datapath, each costing a lookup per packet; from ovs-vswitchd's dpctl/show, for datapaths that report it (the kernel one).",
+		[]string{"datapath"}, nil)
+	dpMaskHitsDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "ovs", "datapath_mask_hits_total"),
+		"Masks visited by packets looked up in the OVS datapath (divide by hit+missed for masks per packet); from ovs-vswitchd's dpctl/show, for datapaths that report it (the kernel one).",
+		[]string{"datapath"}, nil)
+	dpFlowLimitDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "ovs", "datapath_flow_limit"),
+		"ovs-vswitchd's current (dynamic) limit on the datapath's flows, beyond which it evicts them; read from upcall/show over its control socket.",
+		[]string{"datapath"}, nil)
+	dpDumpDurationDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "ovs", "revalidator_dump_duration_seconds"),
+		"Duration of the revalidators' last dump of the datapath's flows (ovs-vswitchd lowers the flow limit when it exceeds 1s); read from upcall/show over its control socket (millisecond resolution).",
+		[]string{"datapath"}, nil)
+	dpHandlersDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "ovs", "handler_threads"),
+		"ovs-vswitchd's upcall handler threads, read from memory/show over its control socket.",
+		nil, nil)
+	dpRevalidatorsDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "ovs", "revalidator_threads"),
+		"ovs-vswitchd's revalidator threads, read from memory/show over its control socket.",
+		nil, nil)
+	dpCoverageDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "ovs", "coverage_total"),
+		"ovs-vswitchd coverage counter (events since it started), for an allow-list of events; read from coverage/show over its control socket (0 for an event it has but never hit).",
+		[]string{"event"}, nil)
+	dpMeterDroppedDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "ovs", "meter_packets_dropped_total"),
+		"Packets dropped by the drop bands of an OpenFlow meter, read from OVS over OpenFlow 1.3+ meter statistics.",
+		[]string{"bridge", "meter_id"}, nil)
+)
+
+// ovsDatapathCollector exports the datapath's state as ovs-vswitchd
+// reports it on its control socket, and the bridges' meter drops.
+type ovsDatapathCollector struct {
+	cfg      OVSDatapathConfig
+	unixctl  *ovs.Unixctl
+	client   *ovs.Client
+	events   []string // exact names, sorted
+	prefixes []string
+	logger   *slog.Logger
+
+	mu sync.Mutex
+	// known remembers, per control socket (so per daemon), which allow-
+	// listed events the daemon has: coverage/show omits events never hit,
+	// and only those it has are exported as 0.
+	known map[string]map[string]bool
+}
+
+// NewOVSDatapathCollector checks cfg and returns the ovs_datapath collector.
+func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collector, error) {
+	if cfg.RunDir == "" && cfg.CtlPath == "" {
+		return nil, errors.New("--ovs.rundir is empty: give the directory holding ovs-vswitchd.pid, e.g. /var/run/openvswitch, or --ovs.vswitchd-ctl")
+	}
+	if cfg.Timeout <= 0 {
+		return nil, fmt.Errorf("--ovs.timeout=%s: must be positive, e.g. 2s", cfg.Timeout)
+	}
+	events := slices.Clone(DefaultCoverageEvents)
+	for _, e := range cfg.CoverageEvents {
+		if e == "" || strings.ContainsAny(e, " \t/") {
+			return nil, fmt.Errorf("--ovs.coverage-events=%q: not a coverage counter name (see `ovs-appctl coverage/show`)", e)
+		}
+		events = append(events, e)
+	}
+	slices.Sort(events)
+	return &ovsDatapathCollector{
+		cfg:      cfg,
+		unixctl:  &ovs.Unixctl{RunDir: cfg.RunDir, Path: cfg.CtlPath},
+		client:   &ovs.Client{RunDir: cfg.RunDir},
+		events:   slices.Compact(events),
+		prefixes: defaultCoveragePrefixes,
+		logger:   logger,
+		known:    map[string]map[string]bool{},
+	}, nil
+}
+
+// datapathState is what one scrape reads from ovs-vswitchd's control
+// socket; fields of commands that failed are nil.
+type datapathState struct {
+	Datapaths []ovs.DatapathStats
+	Upcalls   []ovs.UpcallStats
+	Memory    *ovs.MemoryStats
+	Coverage  map[string]uint64 // allow-listed events only
+}
+
+func (c *ovsDatapathCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	var wg sync.WaitGroup
+	var meters []ovs.BridgeMeters
+	var meterErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		meters, meterErr = c.readMeters(ctx)
+	}()
+	uctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	state, err := c.readState(uctx)
+	cancel()
+	wg.Wait()
+	exportDatapathState(ch, state)
+	exportMeters(ch, meters)
+	return errors.Join(c.explain(err), meterErr)
+}
+
+// readState runs the four commands on one connection. It returns what it
+// could read and the first error.
+func (c *ovsDatapathCollector) readState(ctx context.Context) (datapathState, error) {
+	var st datapathState
+	conn, err := c.unixctl.Dial(ctx)
+	if err != nil {
+		return st, err
+	}
+	defer conn.Close()
+	text, err := conn.Call(ctx, "dpctl/show")
+	if err == nil {
+		st.Datapaths, err = ovs.ParseDpctlShow(text)
+	}
+	if err != nil {
+		return st, err
+	}
+	if text, err = conn.Call(ctx, "upcall/show"); err == nil {
+		st.Upcalls, err = ovs.ParseUpcallShow(text)
+	}
+	if err != nil {
+		return st, err
+	}
+	if text, err = conn.Call(ctx, "memory/show"); err == nil {
+		var m ovs.MemoryStats
+		if m, err = ovs.ParseMemoryShow(text); err == nil {
+			st.Memory = &m
+		}
+	}
+	if err != nil {
+		return st, err
+	}
+	if text, err = conn.Call(ctx, "coverage/show"); err == nil {
+		var all map[string]uint64
+		if all, err = ovs.ParseCoverageShow(text); err == nil {
+			st.Coverage, err = c.selectCoverage(ctx, conn, all)
+		}
+	}
+	return st, err
+}
+
+// selectCoverage keeps the allow-listed events of all. An allow-listed
+// event missing from coverage/show was never hit, if this daemon has it:
+// that is asked once per daemon with coverage/read-counter.
+func (c *ovsDatapathCollector) selectCoverage(ctx context.Context, conn *ovs.UnixctlConn, all map[string]uint64) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	for name, v := range all {
+		if slices.Contains(c.events, name) || hasAnyPrefix(name, c.prefixes) {
+			out[name] = v
+		}
+	}
+	c.mu.Lock()
+	known := c.known[conn.Path()]
+	if known == nil {
+		// A new daemon: forget the old ones (a restart has a new pid).
+		clear(c.known)
+		known = map[string]bool{}
+		c.known[conn.Path()] = known
+	}
+	c.mu.Unlock()
+	for _, name := range c.events {
+		if _, ok := out[name]; ok {
+			continue
+		}
+		c.mu.Lock()
+		has, asked := known[name]
+		c.mu.Unlock()
+		if !asked {
+			text, err := conn.Call(ctx, "coverage/read-counter", name)
+			switch {
+			case errors.Is(err, ovs.ErrUnixctlCommand):
+				// "No such counter" (not in this OVS version), or an
+				// OVS without read-counter: not exported.
+				has = false
+			case err != nil:
+				return out, err
+			default:
+				if _, err := ovs.ParseCoverageCounter(text); err != nil {
+					return out, err
+				}
+				has = true
+			}
+			c.mu.Lock()
+			known[name] = has
+			c.mu.Unlock()
+		}
+		if has {
+			out[name] = 0
+		}
+	}
+	return out, nil
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// exportDatapathState sends the metrics of st.
+func exportDatapathState(ch chan<- prometheus.Metric, st datapathState) {
+	for _, d := range st.Datapaths {
+		ch <- prometheus.MustNewConstMetric(dpLookupsDesc, prometheus.CounterValue, float64(d.Hit), d.Name, "hit")
+		ch <- prometheus.MustNewConstMetric(dpLookupsDesc, prometheus.CounterValue, float64(d.Missed), d.Name, "missed")
+		ch <- prometheus.MustNewConstMetric(dpLookupsDesc, prometheus.CounterValue, float64(d.Lost), d.Name, "lost")
+		ch <- prometheus.MustNewConstMetric(dpFlowsDesc, prometheus.GaugeValue, float64(d.Flows), d.Name)
+		if d.HasMasks {
+			ch <- prometheus.MustNewConstMetric(dpMasksDesc, prometheus.GaugeValue, float64(d.Masks), d.Name)
+			ch <- prometheus.MustNewConstMetric(dpMaskHitsDesc, prometheus.CounterValue, float64(d.MaskHits), d.Name)
+		}
+	}
+	for _, u := range st.Upcalls {
+		ch <- prometheus.MustNewConstMetric(dpFlowLimitDesc, prometheus.GaugeValue, float64(u.FlowLimit), u.Datapath)
+		ch <- prometheus.MustNewConstMetric(dpDumpDurationDesc, prometheus.GaugeValue, u.DumpDuration.Seconds(), u.Datapath)
+	}
+	if st.Memory != nil {
+		ch <- prometheus.MustNewConstMetric(dpHandlersDesc, prometheus.GaugeValue, float64(st.Memory.Handlers))
+		ch <- prometheus.MustNewConstMetric(dpRevalidatorsDesc, prometheus.GaugeValue, float64(st.Memory.Revalidators))
+	}
+	for event, v := range st.Coverage {
+		ch <- prometheus.MustNewConstMetric(dpCoverageDesc, prometheus.CounterValue, float64(v), event)
+	}
+}
+
+func exportMeters(ch chan<- prometheus.Metric, bridges []ovs.BridgeMeters) {
+	for _, b := range bridges {
+		for _, m := range b.Meters {
+			ch <- prometheus.MustNewConstMetric(dpMeterDroppedDesc, prometheus.CounterValue, float64(m.Dropped),
+				b.Name, strconv.FormatUint(uint64(m.ID), 10))
+		}
+	}
+}
+
+// readMeters reads the meters of every bridge in parallel, each within
+// --ovs.timeout. Bridges that allow only OpenFlow 1.0 have none.
+func (c *ovsDatapathCollector) readMeters(ctx context.Context) ([]ovs.BridgeMeters, error) {
+	bridges := c.cfg.Bridges
+	if len(bridges) == 0 {
+		dctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+		var err error
+		bridges, err = c.client.Bridges(dctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("listing bridges for their meters: %w", err)
+		}
+	}
+	results := make([]ovs.BridgeMeters, len(bridges))
+	errs := make([]error, len(bridges))
+	var wg sync.WaitGroup
+	for i, name := range bridges {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+			defer cancel()
+			results[i], errs[i] = c.client.Meters(bctx, name)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("meters: %w", errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	var out []ovs.BridgeMeters
+	for i, b := range results {
+		if errs[i] == nil {
+			out = append(out, b)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// explain adds to a control-socket error what to do about it, naming the
+// flags this collector owns.
+func (c *ovsDatapathCollector) explain(err error) error {
+	var fe *ovs.FormatError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ovs.ErrUnixctlTimeout):
+		return fmt.Errorf("%w; raise --ovs.timeout if ovs-vswitchd is only slow", err)
+	case errors.Is(err, ovs.ErrUnixctlNoDaemon) && c.cfg.CtlPath == "":
+		return fmt.Errorf("%w; --ovs.rundir must be the directory holding ovs-vswitchd.pid, or give the socket with --ovs.vswitchd-ctl", err)
+	case errors.Is(err, ovs.ErrUnixctlNoDaemon):
+		return fmt.Errorf("%w; check --ovs.vswitchd-ctl", err)
+	case errors.Is(err, ovs.ErrUnixctlStale):
+		return fmt.Errorf("%w; ovs-vswitchd is not running or is restarting", err)
+	case errors.As(err, &fe):
+		return fmt.Errorf("%w; this exporter does not know this OVS version's output: please report it with the line above (the datapath metrics of this scrape are incomplete)", err)
+	}
+	return err
+}
