@@ -35,6 +35,9 @@ var expectedEmpty = map[string]string{
 	// datapath_conntrack_zone_entries{zone} comes from the opt-in
 	// conntrack_zones collector; the panel is empty where it is off.
 	zonePanel: "datapath_conntrack_zone_entries needs --collector.conntrack_zones, which this binary lacks",
+	// Only the kernel datapath reports masks; the test OVS runs the netdev
+	// datapath (no openvswitch module here).
+	"ovs-flow-tables.json/Masks per packet/A": "datapath_ovs_datapath_mask_hits_total is reported by the kernel datapath only",
 }
 
 const zonePanel = "conntrack.json/Entries per zone/A"
@@ -271,6 +274,10 @@ func startEnv(t *testing.T) *env {
 	flows = append(flows, testenv.DropFlows(1, 0, 20)...)
 	flows = append(flows, testenv.DropFlows(11, 0, 50)...)
 	if err := o.AddFlows(bridge, flows); err != nil {
+		t.Fatal(err)
+	}
+	// A meter, as Antrea puts on packet-in, for the meter-drops panel.
+	if err := o.AddMeter(bridge, "meter=1,pktps,band=type=drop,rate=100"); err != nil {
 		t.Fatal(err)
 	}
 
