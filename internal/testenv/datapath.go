@@ -164,11 +164,20 @@ func (o *OVS) AddTrafficPort(ctx context.Context, bridge, name string, index int
 // the datapath sees `count` packets of `ports` flows. It runs in a thread
 // locked into the OVS's network namespace and moved back afterwards.
 func (p *TrafficPort) SendUDP(ctx context.Context, count, ports int) error {
+	return p.SendUDPPorts(ctx, count, 10000, ports)
+}
+
+// SendUDPPorts is SendUDP to destination ports firstPort ...
+// firstPort+ports-1.
+func (p *TrafficPort) SendUDPPorts(ctx context.Context, count, firstPort, ports int) error {
 	if ports < 1 {
 		ports = 1
 	}
+	if firstPort < 1 || firstPort+ports > 65536 {
+		return fmt.Errorf("UDP ports %d..%d out of range", firstPort, firstPort+ports-1)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- p.sendUDP(ctx, count, ports) }()
+	go func() { errc <- p.sendUDP(ctx, count, firstPort, ports) }()
 	select {
 	case err := <-errc:
 		return err
@@ -177,7 +186,7 @@ func (p *TrafficPort) SendUDP(ctx context.Context, count, ports int) error {
 	}
 }
 
-func (p *TrafficPort) sendUDP(ctx context.Context, count, ports int) error {
+func (p *TrafficPort) sendUDP(ctx context.Context, count, firstPort, ports int) error {
 	runtime.LockOSThread()
 	home, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {
@@ -215,7 +224,7 @@ func (p *TrafficPort) sendUDP(ctx context.Context, count, ports int) error {
 				return fmt.Errorf("after %d datagrams: %w", i, err)
 			}
 		}
-		to := &unix.SockaddrInet4{Port: 10000 + i%ports, Addr: p.Dst.As4()}
+		to := &unix.SockaddrInet4{Port: firstPort + i%ports, Addr: p.Dst.As4()}
 		for {
 			err := unix.Sendto(fd, payload, 0, to)
 			if err == nil || errors.Is(err, unix.EPERM) {
