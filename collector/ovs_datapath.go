@@ -135,18 +135,10 @@ var (
 // ovsDatapathCollector exports the datapath's state as ovs-vswitchd
 // reports it on its control socket, and the bridges' meter drops.
 type ovsDatapathCollector struct {
-	cfg      OVSDatapathConfig
-	unixctl  *ovs.Unixctl
-	client   *ovs.Client
-	events   []string // exact names, sorted
-	prefixes []string
-	logger   *slog.Logger
-
-	mu sync.Mutex
-	// known remembers, per control socket (so per daemon), which allow-
-	// listed events the daemon has: coverage/show omits events never hit,
-	// and only those it has are exported as 0.
-	known map[string]map[string]bool
+	cfg    OVSDatapathConfig
+	reader *ovs.DatapathReader
+	client *ovs.Client
+	logger *slog.Logger
 }
 
 // NewOVSDatapathCollector checks cfg and returns the ovs_datapath collector.
@@ -166,23 +158,15 @@ func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collec
 	}
 	slices.Sort(events)
 	return &ovsDatapathCollector{
-		cfg:      cfg,
-		unixctl:  &ovs.Unixctl{RunDir: cfg.RunDir, Path: cfg.CtlPath},
-		client:   &ovs.Client{RunDir: cfg.RunDir},
-		events:   slices.Compact(events),
-		prefixes: defaultCoveragePrefixes,
-		logger:   logger,
-		known:    map[string]map[string]bool{},
+		cfg: cfg,
+		reader: &ovs.DatapathReader{
+			Unixctl:          ovs.Unixctl{RunDir: cfg.RunDir, Path: cfg.CtlPath},
+			CoverageEvents:   slices.Compact(events),
+			CoveragePrefixes: defaultCoveragePrefixes,
+		},
+		client: &ovs.Client{RunDir: cfg.RunDir},
+		logger: logger,
 	}, nil
-}
-
-// datapathState is what one scrape reads from ovs-vswitchd's control
-// socket; fields of commands that failed are nil.
-type datapathState struct {
-	Datapaths []ovs.DatapathStats
-	Upcalls   []ovs.UpcallStats
-	Memory    *ovs.MemoryStats
-	Coverage  map[string]uint64 // allow-listed events only
 }
 
 func (c *ovsDatapathCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
@@ -195,117 +179,17 @@ func (c *ovsDatapathCollector) Update(ctx context.Context, ch chan<- prometheus.
 		meters, meterErr = c.readMeters(ctx)
 	}()
 	uctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	state, err := c.readState(uctx)
+	state, err := c.reader.Read(uctx)
 	cancel()
 	wg.Wait()
+	c.logger.Debug("read datapath", "datapaths", len(state.Datapaths), "coverage_events", len(state.Coverage), "bridges_with_meters", len(meters))
 	exportDatapathState(ch, state)
 	exportMeters(ch, meters)
 	return errors.Join(c.explain(err), meterErr)
 }
 
-// readState runs the four commands on one connection. It returns what it
-// could read and the first error.
-func (c *ovsDatapathCollector) readState(ctx context.Context) (datapathState, error) {
-	var st datapathState
-	conn, err := c.unixctl.Dial(ctx)
-	if err != nil {
-		return st, err
-	}
-	defer conn.Close()
-	text, err := conn.Call(ctx, "dpctl/show")
-	if err == nil {
-		st.Datapaths, err = ovs.ParseDpctlShow(text)
-	}
-	if err != nil {
-		return st, err
-	}
-	if text, err = conn.Call(ctx, "upcall/show"); err == nil {
-		st.Upcalls, err = ovs.ParseUpcallShow(text)
-	}
-	if err != nil {
-		return st, err
-	}
-	if text, err = conn.Call(ctx, "memory/show"); err == nil {
-		var m ovs.MemoryStats
-		if m, err = ovs.ParseMemoryShow(text); err == nil {
-			st.Memory = &m
-		}
-	}
-	if err != nil {
-		return st, err
-	}
-	if text, err = conn.Call(ctx, "coverage/show"); err == nil {
-		var all map[string]uint64
-		if all, err = ovs.ParseCoverageShow(text); err == nil {
-			st.Coverage, err = c.selectCoverage(ctx, conn, all)
-		}
-	}
-	return st, err
-}
-
-// selectCoverage keeps the allow-listed events of all. An allow-listed
-// event missing from coverage/show was never hit, if this daemon has it:
-// that is asked once per daemon with coverage/read-counter.
-func (c *ovsDatapathCollector) selectCoverage(ctx context.Context, conn *ovs.UnixctlConn, all map[string]uint64) (map[string]uint64, error) {
-	out := map[string]uint64{}
-	for name, v := range all {
-		if slices.Contains(c.events, name) || hasAnyPrefix(name, c.prefixes) {
-			out[name] = v
-		}
-	}
-	c.mu.Lock()
-	known := c.known[conn.Path()]
-	if known == nil {
-		// A new daemon: forget the old ones (a restart has a new pid).
-		clear(c.known)
-		known = map[string]bool{}
-		c.known[conn.Path()] = known
-	}
-	c.mu.Unlock()
-	for _, name := range c.events {
-		if _, ok := out[name]; ok {
-			continue
-		}
-		c.mu.Lock()
-		has, asked := known[name]
-		c.mu.Unlock()
-		if !asked {
-			text, err := conn.Call(ctx, "coverage/read-counter", name)
-			switch {
-			case errors.Is(err, ovs.ErrUnixctlCommand):
-				// "No such counter" (not in this OVS version), or an
-				// OVS without read-counter: not exported.
-				has = false
-			case err != nil:
-				return out, err
-			default:
-				if _, err := ovs.ParseCoverageCounter(text); err != nil {
-					return out, err
-				}
-				has = true
-			}
-			c.mu.Lock()
-			known[name] = has
-			c.mu.Unlock()
-		}
-		if has {
-			out[name] = 0
-		}
-	}
-	return out, nil
-}
-
-func hasAnyPrefix(s string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
-}
-
 // exportDatapathState sends the metrics of st.
-func exportDatapathState(ch chan<- prometheus.Metric, st datapathState) {
+func exportDatapathState(ch chan<- prometheus.Metric, st ovs.DatapathState) {
 	for _, d := range st.Datapaths {
 		ch <- prometheus.MustNewConstMetric(dpLookupsDesc, prometheus.CounterValue, float64(d.Hit), d.Name, "hit")
 		ch <- prometheus.MustNewConstMetric(dpLookupsDesc, prometheus.CounterValue, float64(d.Missed), d.Name, "missed")

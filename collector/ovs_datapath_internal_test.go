@@ -17,7 +17,7 @@ import (
 // checks every series. The netdev datapath is tested end to end against a
 // real OVS in ovs_datapath_test.go.
 func TestExportKernelDatapath(t *testing.T) {
-	st := datapathState{
+	st := ovs.DatapathState{
 		Datapaths: []ovs.DatapathStats{{Name: "system@ovs-system", Hit: 18304, Missed: 1297, Lost: 12, Flows: 37,
 			HasMasks: true, MaskHits: 52108, Masks: 9}},
 		Upcalls: []ovs.UpcallStats{{Datapath: "system@ovs-system", Flows: 37, FlowLimit: 200000, DumpDuration: 3 * time.Millisecond, Revalidators: 4}},

@@ -152,3 +152,56 @@ func TestUnixctlVswitchdFaults(t *testing.T) {
 		t.Errorf("stopped vswitchd: %v after %v", err, took)
 	}
 }
+
+// TestDatapathReaderCoverage checks the coverage selection against a real
+// ovs-vswitchd: listed counters keep their totals, a counter it has but
+// never hit is 0, one it does not have is left out, and the answer about
+// which it has is asked once per daemon.
+func TestDatapathReaderCoverage(t *testing.T) {
+	o, _ := datapathOVS(t)
+	r := &DatapathReader{
+		Unixctl:          Unixctl{RunDir: o.RunDir},
+		CoverageEvents:   []string{"bridge_reconfigure", "netlink_overflow", "no_such_counter_here"},
+		CoveragePrefixes: []string{"datapath_drop_"},
+	}
+	ctx := testenv.Context(t, 30*time.Second)
+	// ovs-vswitchd folds its threads' counts into the totals about once a
+	// second: wait until bridge_reconfigure (adding br0 counts) shows.
+	var st DatapathState
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var err error
+		if st, err = r.Read(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st.Coverage["bridge_reconfigure"] > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bridge_reconfigure still 0: %v", st.Coverage)
+		}
+	}
+	if len(st.Datapaths) != 1 || len(st.Upcalls) != 1 || st.Memory == nil {
+		t.Fatalf("state %+v", st)
+	}
+	if v, ok := st.Coverage["netlink_overflow"]; !ok || v != 0 {
+		t.Errorf("netlink_overflow = %v (present %v), want 0", v, ok)
+	}
+	if _, ok := st.Coverage["no_such_counter_here"]; ok {
+		t.Error("a counter ovs-vswitchd does not have was reported")
+	}
+	for name := range st.Coverage {
+		if name != "bridge_reconfigure" && name != "netlink_overflow" && !strings.HasPrefix(name, "datapath_drop_") {
+			t.Errorf("unselected counter %s reported", name)
+		}
+	}
+	ctl, err := r.Unixctl.SocketPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	known := r.known[ctl]
+	r.mu.Unlock()
+	if has, asked := known["no_such_counter_here"]; !known["netlink_overflow"] || has || !asked {
+		t.Errorf("known counters %v, want netlink_overflow: true, no_such_counter_here: false", known)
+	}
+}
