@@ -25,21 +25,22 @@ func init() {
 		name:           "ovs",
 		help:           "per-table flow counts of OVS bridges, read over OpenFlow",
 		defaultEnabled: true,
-		timeout: timeoutFlag{name: "ovs.timeout", def: "2s",
-			help: "Deadline of one scrape of the OVS collector: OVSDB discovery, then every bridge in parallel (connect, handshake, statistics)."},
+		timeout:        ovsTimeoutFlag,
 		flags: func(app *kingpin.Application, shared *Shared) builder {
 			cfg := OVSConfig{}
-			app.Flag("ovs.rundir", "Directory holding OVS's db.sock and the bridges' <bridge>.mgmt OpenFlow sockets.").
-				Default("/var/run/openvswitch").StringVar(&cfg.RunDir)
+			app.Flag("ovs.rundir", "Directory holding OVS's db.sock, the bridges' <bridge>.mgmt OpenFlow sockets, and ovs-vswitchd's pidfile and control socket.").
+				Default("/var/run/openvswitch").StringVar(&shared.OVSRunDir)
 			app.Flag("ovs.bridge", "Bridge to read (repeatable). Default: every bridge in OVSDB.").
-				StringsVar(&cfg.Bridges)
+				StringsVar(&shared.OVSBridges)
 			app.Flag("ovs.all-tables", "Export all tables, not only those that have a name, hold flows or have seen lookups.").
 				Default("false").BoolVar(&cfg.AllTables)
 			durationFlag(app, "ovs.table-names-refresh", "How long table names and limits read with a table-features request (OpenFlow 1.3+ bridges) are reused.",
-				ovs.DefaultNamesMaxAge.String(), &cfg.NamesMaxAge)
+				ovs.DefaultNamesMaxAge.String(), &shared.OVSNamesMaxAge)
 			return func(logger *slog.Logger) (Collector, error) {
 				cfg.CompatAntrea = shared.CompatAntrea
 				cfg.AntreaTables = shared.AntreaTables
+				cfg.RunDir, cfg.Bridges, cfg.NamesMaxAge = shared.OVSRunDir, shared.OVSBridges, shared.OVSNamesMaxAge
+				cfg.Sources = shared.OVS
 				return NewOVSCollector(cfg, logger)
 			}
 		},
@@ -58,7 +59,28 @@ type OVSConfig struct {
 	// AntreaTables, if set, names the tables of AntreaBridge that OVS
 	// leaves unnamed, with the names last learnt from the Antrea agent.
 	AntreaTables *antrea.Tables
+	// Sources, if set, gives the OpenFlow client and OVSDB monitor shared
+	// with the other collectors reading OVS (Shared.OVS); unset, the
+	// collector makes its own from RunDir, Bridges and NamesMaxAge.
+	Sources func() (*ovs.Client, *ovs.Monitor)
 }
+
+// ovsSources returns cfg's sources, or new ones of its own.
+func ovsSources(cfg OVSConfig) (*ovs.Client, *ovs.Monitor) {
+	if cfg.Sources != nil {
+		return cfg.Sources()
+	}
+	client := &ovs.Client{RunDir: cfg.RunDir, NamesMaxAge: cfg.NamesMaxAge}
+	var monitor *ovs.Monitor
+	if len(cfg.Bridges) == 0 {
+		monitor = ovs.StartMonitor(client.DBSocketPath())
+	}
+	return client, monitor
+}
+
+// ovsTimeoutFlag is the deadline of both collectors that read OVS.
+var ovsTimeoutFlag = timeoutFlag{name: "ovs.timeout", def: "2s",
+	help: "Deadline of one scrape of each OVS collector: every bridge in parallel (connect, handshake, statistics) for ovs; the commands on ovs-vswitchd's control socket and the meter statistics for ovs_datapath."}
 
 // AntreaBridge is the bridge whose tables the Antrea agent's metrics
 // describe (they carry no bridge label).
@@ -128,15 +150,8 @@ func NewOVSCollector(cfg OVSConfig, logger *slog.Logger) (Collector, error) {
 			return nil, errors.New("--ovs.bridge is empty: give a bridge name such as br-int")
 		}
 	}
-	c := &ovsCollector{
-		cfg:      cfg,
-		client:   &ovs.Client{RunDir: cfg.RunDir, NamesMaxAge: cfg.NamesMaxAge},
-		logger:   logger,
-		exported: map[string]map[uint8]bool{},
-	}
-	if len(cfg.Bridges) == 0 {
-		c.monitor = ovs.StartMonitor(c.client.DBSocketPath())
-	}
+	c := &ovsCollector{cfg: cfg, logger: logger, exported: map[string]map[uint8]bool{}}
+	c.client, c.monitor = ovsSources(cfg)
 	return c, nil
 }
 

@@ -91,17 +91,47 @@ func (c *Client) DBSocketPath() string { return filepath.Join(c.RunDir, "db.sock
 // closed, and a read whose kept session fails (ovs-vswitchd restarted, or
 // closed an idle session) tries once more on a fresh one.
 func (c *Client) Tables(ctx context.Context, bridge, tableConfig string) (Bridge, error) {
+	var b Bridge
+	err := c.onSession(ctx, bridge, func(st *bridgeState) (err error) {
+		b, err = c.readTables(ctx, st, bridge, tableConfig)
+		return err
+	})
+	return b, err
+}
+
+// onSession runs read on bridge's kept session, dialling one if there is
+// none; read finds it in st.conn. After an error the session is closed (the
+// stream may be mid-message), and if it was a kept one, read runs once more
+// on a fresh session: a kept session fails that way when ovs-vswitchd
+// restarted or closed it while idle.
+func (c *Client) onSession(ctx context.Context, bridge string, read func(st *bridgeState) error) error {
 	st := c.state(bridge)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	b, reused, err := c.readTables(ctx, st, bridge, tableConfig)
+	reused, err := c.tryOnSession(ctx, st, bridge, read)
 	if err != nil && reused && ctx.Err() == nil {
-		b, _, err = c.readTables(ctx, st, bridge, tableConfig)
+		_, err = c.tryOnSession(ctx, st, bridge, read)
 	}
 	if err != nil {
-		return Bridge{}, fmt.Errorf("bridge %s: %w", bridge, err)
+		return fmt.Errorf("bridge %s: %w", bridge, err)
 	}
-	return b, nil
+	return nil
+}
+
+// tryOnSession is one attempt of onSession; it reports whether the session
+// was a kept one. Callers hold st.mu.
+func (c *Client) tryOnSession(ctx context.Context, st *bridgeState, bridge string, read func(st *bridgeState) error) (reused bool, err error) {
+	reused = st.conn != nil
+	if !reused {
+		if st.conn, err = Dial(ctx, c.SocketPath(bridge)); err != nil {
+			return false, err
+		}
+	}
+	if err = read(st); err != nil {
+		st.conn.Close()
+		st.conn = nil
+	}
+	return reused, err
 }
 
 // state returns the kept state of bridge, made on first use.
@@ -119,32 +149,19 @@ func (c *Client) state(bridge string) *bridgeState {
 	return st
 }
 
-// readTables reads on st's session, dialling one if there is none, and
-// reports whether the session was a kept one. Callers hold st.mu.
-func (c *Client) readTables(ctx context.Context, st *bridgeState, bridge, tableConfig string) (_ Bridge, reused bool, err error) {
-	reused = st.conn != nil
-	if !reused {
-		if st.conn, err = Dial(ctx, c.SocketPath(bridge)); err != nil {
-			return Bridge{}, false, err
-		}
-	}
-	defer func() {
-		if err != nil { // the stream may be mid-message: never reuse it
-			st.conn.Close()
-			st.conn = nil
-		}
-	}()
+// readTables reads the tables on st's session. Callers hold st.mu.
+func (c *Client) readTables(ctx context.Context, st *bridgeState, bridge, tableConfig string) (Bridge, error) {
 	conn := st.conn
 	stats, err := conn.TableStats(ctx)
 	if err != nil {
-		return Bridge{}, reused, err
+		return Bridge{}, err
 	}
 	b := Bridge{Name: bridge, Version: conn.Version(), Tables: make([]Table, 0, len(stats))}
 	var features map[uint8]TableFeatures
 	if conn.Version() != OpenFlow10 {
 		features, err = c.cachedFeatures(ctx, st, tableConfig, len(stats))
 		if err != nil {
-			return Bridge{}, reused, err
+			return Bridge{}, err
 		}
 	}
 	for _, s := range stats {
@@ -164,7 +181,7 @@ func (c *Client) readTables(ctx context.Context, st *bridgeState, bridge, tableC
 		t.Name = userName(t.ID, t.Name)
 		b.Tables = append(b.Tables, t)
 	}
-	return b, reused, nil
+	return b, nil
 }
 
 // userName hides OVS's default table name "tableN": such a table has no

@@ -241,6 +241,12 @@ func (e *VersionError) Error() string {
 // concatenated bodies of all reply messages. It answers echo requests,
 // skips unrelated messages and returns the switch's ERROR for this request.
 func (c *Conn) multipart(ctx context.Context, kind uint16) ([]byte, error) {
+	return c.multipartWithBody(ctx, kind, nil)
+}
+
+// multipartWithBody is multipart for requests that carry a body of their
+// own after the multipart header (e.g. a meter id).
+func (c *Conn) multipartWithBody(ctx context.Context, kind uint16, body []byte) ([]byte, error) {
 	undo, err := c.withDeadline(ctx)
 	if err != nil {
 		return nil, err
@@ -248,6 +254,7 @@ func (c *Conn) multipart(ctx context.Context, kind uint16) ([]byte, error) {
 	defer undo()
 
 	req := multipartRequest(c.version, kind)
+	req.Body = append(req.Body, body...)
 	req.XID = c.nextXID()
 	if err := c.send(req); err != nil {
 		return nil, err

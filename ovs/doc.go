@@ -15,5 +15,14 @@
 // costs about 0.8 s and 570 MB at 100k flows, so counting is done here over
 // OpenFlow instead.
 //
+// Over the same OpenFlow sessions it reads meter statistics and
+// configuration (OpenFlow 1.3+), to count the packets each meter's drop
+// bands dropped.
+//
+// It also talks to ovs-vswitchd's control socket (unixctl, what ovs-appctl
+// uses: JSON-RPC over <rundir>/ovs-vswitchd.<pid>.ctl) to read the
+// datapath's state (dpctl/show, upcall/show, memory/show, coverage/show),
+// and parses those text replies defensively. Nothing here execs a program.
+//
 // The package knows nothing about Prometheus.
 package ovs

@@ -16,7 +16,7 @@ import (
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
-// TestReadOnlyMount checks that the OpenFlow and OVSDB sockets work through
+// TestReadOnlyMount checks that the OpenFlow, OVSDB and unixctl sockets work through
 // a read-only bind mount, as the sidecar mounts Antrea's
 // /var/run/openvswitch. The mount is made in a private mount namespace
 // (unshare), so nothing is left on the host if the test dies.
@@ -83,6 +83,15 @@ func readOnlyChild(dir string) error {
 	}
 	if b.Tables[1].Flows != 17 {
 		return fmt.Errorf("table 1: %d flows, want 17", b.Tables[1].Flows)
+	}
+	// ovs-vswitchd's control socket: connecting needs write permission on
+	// the socket inode, which a read-only mount does not take away.
+	text, err := (&Unixctl{RunDir: dir}).Call(ctx, "dpctl/show")
+	if err != nil {
+		return fmt.Errorf("unixctl through the read-only mount: %w", err)
+	}
+	if _, err := ParseDpctlShow(text); err != nil {
+		return err
 	}
 	return nil
 }

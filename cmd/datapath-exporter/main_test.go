@@ -199,6 +199,11 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A meter, so that the ovs_datapath collector's meter series exist
+	// (the netdev datapath's own series exist as soon as a bridge does).
+	if err := o.AddMeter("br-13", "meter=1,pktps,band=type=drop,rate=100"); err != nil {
+		t.Fatal(err)
+	}
 	for _, zone := range []uint16{0, 65520, 7} {
 		if err := ns.InsertEntries(ctx, zone, 25); err != nil {
 			t.Fatal(err)
@@ -227,7 +232,7 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("collectors succeed", func(t *testing.T) {
 		got := series(mfs, "datapath_scrape_collector_success", "collector")
-		for _, c := range []string{"ovs", "conntrack", "conntrack_zones", "antrea_agent"} {
+		for _, c := range []string{"ovs", "ovs_datapath", "conntrack", "conntrack_zones", "antrea_agent"} {
 			if got[c] != 1 {
 				t.Errorf("datapath_scrape_collector_success{collector=%q} = %v, want 1; logs:\n%s", c, got[c], logs)
 			}

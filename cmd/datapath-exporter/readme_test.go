@@ -24,6 +24,15 @@ func readREADME(t *testing.T) string {
 // | `name` | type | labels | source |
 var readmeRow = regexp.MustCompile("^\\| `(datapath_[a-z_]+)` \\| (gauge|counter) \\| ([^|]*) \\|")
 
+// kernelDatapathOnly are metrics that only the kernel datapath
+// (system@ovs-system) reports, which cannot run on the test machine (no
+// openvswitch module); the test OVS uses the netdev datapath. Their export
+// is tested in collector.TestExportKernelDatapath.
+var kernelDatapathOnly = map[string]bool{
+	"datapath_ovs_datapath_masks":           true,
+	"datapath_ovs_datapath_mask_hits_total": true,
+}
+
 // checkREADMEMetrics checks that the README's metrics table lists exactly
 // the datapath_* families of a real scrape, with their types and labels.
 func checkREADMEMetrics(t *testing.T, mfs map[string]*dto.MetricFamily) {
@@ -66,7 +75,7 @@ func checkREADMEMetrics(t *testing.T, mfs map[string]*dto.MetricFamily) {
 		}
 	}
 	for name := range documented {
-		if _, ok := scraped[name]; !ok {
+		if _, ok := scraped[name]; !ok && !kernelDatapathOnly[name] {
 			t.Errorf("README lists %s, which /metrics does not have", name)
 		}
 	}

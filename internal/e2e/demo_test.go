@@ -21,7 +21,8 @@ import (
 )
 
 // TestDemoUpAndDown runs the demo program as `make demo` does, waits until
-// Prometheus holds the conntrack load and br-int's tables, stops it with
+// Prometheus holds the conntrack load, br-int's tables and datapath
+// traffic, stops it with
 // SIGTERM as `make demo-stop` does, and checks that it removed the OVS
 // directory and both network namespaces it made.
 func TestDemoUpAndDown(t *testing.T) {
@@ -71,6 +72,12 @@ func TestDemoUpAndDown(t *testing.T) {
 		// table), and the demo's drift shows once on SpoofGuard.
 		`datapath_antrea_agent_table_flows{bridge="br-int",table_id="1",table_name="SpoofGuard"} > 0`,
 		`count_over_time((datapath_ovs_table_flows{table_name="SpoofGuard"} - on(instance,bridge,table_id) group_left datapath_antrea_agent_table_flows == -2)[3m:1s]) > 0`,
+		// The datapath row moves: hits and misses from the demo's veth
+		// port, and the packet-in meter dropping.
+		`rate(datapath_ovs_datapath_lookups_total{result="hit"}[1m]) > 0`,
+		`rate(datapath_ovs_datapath_lookups_total{result="missed"}[1m]) > 0`,
+		`datapath_ovs_datapath_flows > 0`,
+		`rate(datapath_ovs_meter_packets_dropped_total{bridge="br-int"}[1m]) > 0`,
 	} {
 		for {
 			v, _, _, err := prom.Query(ctx, q, time.Now())

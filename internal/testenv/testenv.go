@@ -22,6 +22,7 @@ var debianPackage = map[string]string{
 	"ovsdb-tool":   "openvswitch-switch",
 	"ovs-vsctl":    "openvswitch-switch",
 	"ovs-ofctl":    "openvswitch-switch",
+	"ovs-appctl":   "openvswitch-switch",
 	"conntrack":    "conntrack",
 	"nft":          "nftables",
 	"ip":           "iproute2",

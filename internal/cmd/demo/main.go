@@ -6,8 +6,10 @@
 // traffic, the exporter reading all three, and a real Prometheus scraping
 // it with the project's alert rules. A "pod churn" loop adds and removes
 // per-Pod and per-endpoint flows, and once deletes flows behind the
-// agent's back for a while (a drift). Ctrl-C (or `make demo-stop`) removes
-// everything it made; it never changes host settings.
+// agent's back for a while (a drift); a veth port of br-int sends UDP
+// through the datapath (hits, misses, and a packet-in meter that drops).
+// Ctrl-C (or `make demo-stop`) removes everything it made; it never changes
+// host settings.
 package main
 
 import (
@@ -75,6 +77,7 @@ type demo struct {
 	ovs      *testenv.OVS
 	ns       *testenv.Netns
 	agent    *testenv.AntreaAgent
+	port     *testenv.TrafficPort // a veth port of br-int sending through the datapath
 	exporter *exec.Cmd
 	prom     *testenv.Prometheus
 	cleanup  []func()
@@ -116,6 +119,25 @@ func (d *demo) run(ctx context.Context, exporterBin, rules, flowsFile string, fi
 		return err
 	}
 	log.Printf("loaded %d flows of an Antrea-like pipeline from %s; as on a real node, OVS names no table", len(flows), flowsFile)
+	// Antrea rate-limits packet-in to the agent with meters; here a drop
+	// meter of 50 packets/s on UDP to port 10053 (DNS-like interception)
+	// sent to the controller, which the traffic below exceeds.
+	if err := d.ovs.AddMeter("br-int", "meter=1,pktps,band=type=drop,rate=50"); err != nil {
+		return err
+	}
+	if err := d.ovs.AddFlows("br-int", []string{"table=0,priority=300,udp,tp_dst=10053,actions=meter:1,controller"}); err != nil {
+		return err
+	}
+	if d.port, err = d.ovs.AddTrafficPort(ctx, "br-int", "dpxdemo", 1); err != nil {
+		return err
+	}
+	log.Printf("veth port %s on br-int sends UDP through the datapath (%s)", d.port.Port, d.port.Dst)
+	// Megaflows idle for 500 ms are evicted (OVS's default is 10 s), so
+	// every 2-second round of traffic misses and upcalls again: the demo's
+	// few flows show both hits and misses, as a busy node does.
+	if _, err := d.ovs.Vsctl("set", "Open_vSwitch", ".", "other_config:max-idle=500"); err != nil {
+		return err
+	}
 
 	// A real antrea-agent needs a cluster: a stand-in serves its /metrics
 	// (HTTPS, self-signed certificate, bearer token) with the table names
@@ -188,11 +210,12 @@ func (d *demo) run(ctx context.Context, exporterBin, rules, flowsFile string, fi
 	// The load goroutines stop before anything is torn down.
 	work, stopWork := context.WithCancel(ctx)
 	defer stopWork()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- d.fillConntrack(work, limit, fillTarget, fillMinutes) }()
 	go func() { errc <- d.podChurn(work) }()
+	go func() { errc <- d.datapathTraffic(work) }()
 	var first error
-	for i := 0; i < 2; i++ {
+	for i := 0; i < 3; i++ {
 		if err := <-errc; err != nil && work.Err() == nil {
 			first = err
 			stopWork()
@@ -232,6 +255,36 @@ func (d *demo) fillConntrack(ctx context.Context, limit uint64, target, minutes 
 			sent += uint64(n)
 			count, _ := d.ns.Count(ctx)
 			log.Printf("conntrack: %d entries of %d (%.0f %%)", count, limit, 100*float64(count)/float64(limit))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// datapathTraffic sends UDP through br-int's datapath every 2 seconds
+// (the first packets of a round miss, megaflows having expired since the
+// last one; the rest hit): to 32 ports that move on every round, to 32 that
+// stay, and a burst to port 10053 that the packet-in meter drops above 50
+// packets/s.
+func (d *demo) datapathTraffic(ctx context.Context) error {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		moving := 20000 + (i%500)*32
+		for _, send := range []func() error{
+			func() error { return d.port.SendUDPPorts(ctx, 200, moving, 32) },
+			func() error { return d.port.SendUDPPorts(ctx, 600, 12000, 32) },
+			func() error { return d.port.SendUDPPorts(ctx, 300, 10053, 1) },
+		} {
+			if err := send(); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return fmt.Errorf("datapath traffic: %w", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -339,6 +392,10 @@ Conntrack dashboard, key panels:
   %% of the limit:    %s
   time until full:   %s
   drops:             %s
+OVS datapath row (OVS flow tables dashboard):
+  hit/missed/lost:   %s
+  megaflows, limit:  %s
+  meter drops:       %s
 
 nf_conntrack_max is %d (global; the demo's count is that of its own netns).
 Stop with Ctrl-C, or from another shell: make demo-stop
@@ -350,6 +407,9 @@ Stop with Ctrl-C, or from another shell: make demo-stop
 		q(`100 * datapath_conntrack_entries / datapath_conntrack_entries_limit`),
 		q(`(datapath_conntrack_entries_limit - datapath_conntrack_entries) / clamp_min(deriv(datapath_conntrack_entries[2m]), 0.001)`),
 		q(`rate(datapath_conntrack_stat_total{stat=~"drop|early_drop|insert_failed"}[1m])`),
+		q(`rate(datapath_ovs_datapath_lookups_total[1m])`),
+		q(`datapath_ovs_datapath_flows or datapath_ovs_datapath_flow_limit`),
+		q(`rate(datapath_ovs_meter_packets_dropped_total[1m])`),
 		limit)
 }
 

@@ -1,0 +1,184 @@
+package ovs
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// DatapathState is what one read of ovs-vswitchd's control socket yields.
+// Fields of commands that failed (or were not reached) are nil.
+type DatapathState struct {
+	Datapaths []DatapathStats
+	Upcalls   []UpcallStats
+	Memory    *MemoryStats
+	// Coverage holds the selected coverage counters (see DatapathReader).
+	Coverage map[string]uint64
+}
+
+// DatapathReader reads the datapath's state from ovs-vswitchd's control
+// socket: dpctl/show, upcall/show, memory/show and coverage/show on one
+// connection, kept open between reads (one read at a time on it). A read
+// whose kept connection fails (ovs-vswitchd restarted: its socket has a new
+// pid in its name) tries once more on a fresh one, found anew from the
+// pidfile. It keeps, per daemon (per control socket), which of
+// CoverageEvents the daemon has, because coverage/show omits counters that
+// were never hit: those the daemon has are reported as 0, the others not at
+// all. Safe for concurrent use.
+type DatapathReader struct {
+	Unixctl Unixctl
+	// CoverageEvents are the coverage counters to report by exact name;
+	// counters starting with one of CoveragePrefixes are reported too,
+	// once coverage/show lists them.
+	CoverageEvents   []string
+	CoveragePrefixes []string
+
+	mu    sync.Mutex
+	known map[string]map[string]bool // socket -> event -> the daemon has it
+
+	connMu sync.Mutex   // one read at a time on conn
+	conn   *UnixctlConn // kept between reads; nil after an error
+}
+
+// Read runs the commands and parses their replies. It returns what it could
+// read and the first error; ctx bounds the whole exchange.
+func (r *DatapathReader) Read(ctx context.Context) (DatapathState, error) {
+	r.connMu.Lock()
+	defer r.connMu.Unlock()
+	st, reused, err := r.readOnce(ctx)
+	var fe *FormatError
+	if err != nil && reused && ctx.Err() == nil && !errors.As(err, &fe) {
+		st, _, err = r.readOnce(ctx)
+	}
+	return st, err
+}
+
+// Close closes the kept connection.
+func (r *DatapathReader) Close() error {
+	r.connMu.Lock()
+	defer r.connMu.Unlock()
+	if r.conn != nil {
+		r.conn.Close()
+		r.conn = nil
+	}
+	return nil
+}
+
+// readOnce reads on the kept connection, dialling one if there is none, and
+// reports whether it was a kept one. After an error the connection is
+// closed: it may be mid-reply. Callers hold r.connMu.
+func (r *DatapathReader) readOnce(ctx context.Context) (_ DatapathState, reused bool, err error) {
+	reused = r.conn != nil
+	if !reused {
+		if r.conn, err = r.Unixctl.Dial(ctx); err != nil {
+			return DatapathState{}, false, err
+		}
+	}
+	st, err := r.read(ctx, r.conn)
+	if err != nil {
+		r.conn.Close()
+		r.conn = nil
+	}
+	return st, reused, err
+}
+
+// read runs the commands on conn.
+func (r *DatapathReader) read(ctx context.Context, conn *UnixctlConn) (DatapathState, error) {
+	var st DatapathState
+	text, err := conn.Call(ctx, "dpctl/show")
+	if err == nil {
+		st.Datapaths, err = ParseDpctlShow(text)
+	}
+	if err != nil {
+		return st, err
+	}
+	if text, err = conn.Call(ctx, "upcall/show"); err == nil {
+		st.Upcalls, err = ParseUpcallShow(text)
+	}
+	if err != nil {
+		return st, err
+	}
+	if text, err = conn.Call(ctx, "memory/show"); err == nil {
+		var m MemoryStats
+		if m, err = ParseMemoryShow(text); err == nil {
+			st.Memory = &m
+		}
+	}
+	if err != nil {
+		return st, err
+	}
+	if text, err = conn.Call(ctx, "coverage/show"); err == nil {
+		var all map[string]uint64
+		if all, err = ParseCoverageShow(text); err == nil {
+			st.Coverage, err = r.selectCoverage(ctx, conn, all)
+		}
+	}
+	return st, err
+}
+
+// selectCoverage keeps the selected counters of all. A selected counter
+// missing from coverage/show was never hit, if this daemon has it: that is
+// asked once per daemon with coverage/read-counter, which answers with an
+// error for a counter the daemon does not have.
+func (r *DatapathReader) selectCoverage(ctx context.Context, conn *UnixctlConn, all map[string]uint64) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	for name, v := range all {
+		if slices.Contains(r.CoverageEvents, name) || hasAnyPrefix(name, r.CoveragePrefixes) {
+			out[name] = v
+		}
+	}
+	r.mu.Lock()
+	if r.known == nil {
+		r.known = map[string]map[string]bool{}
+	}
+	known := r.known[conn.Path()]
+	if known == nil {
+		// A new daemon (a restart has a new pid): forget the old ones.
+		clear(r.known)
+		known = map[string]bool{}
+		r.known[conn.Path()] = known
+	}
+	r.mu.Unlock()
+	for _, name := range r.CoverageEvents {
+		if _, ok := out[name]; ok {
+			continue
+		}
+		r.mu.Lock()
+		has, asked := known[name]
+		r.mu.Unlock()
+		if !asked {
+			text, err := conn.Call(ctx, "coverage/read-counter", name)
+			switch {
+			case errors.Is(err, ErrUnixctlCommand):
+				// "No such counter" (not in this OVS version), or an OVS
+				// without read-counter: not reported.
+				has = false
+			case err != nil:
+				return out, err
+			default:
+				if _, err := ParseCoverageCounter(text); err != nil {
+					return out, err
+				}
+				has = true
+			}
+			r.mu.Lock()
+			known[name] = has
+			r.mu.Unlock()
+		}
+		if has {
+			out[name] = 0
+		}
+	}
+	return out, nil
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
