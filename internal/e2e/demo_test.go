@@ -43,6 +43,10 @@ func TestDemoUpAndDown(t *testing.T) {
 		"-prometheus-address", promAddr,
 		"-pidfile", filepath.Join(t.TempDir(), "demo.pid"),
 		"-fill", "0.1", "-fill-minutes", "0.2", "-churn", "2s")
+	// Past the deadline, stop the demo as make demo-stop does, so that it
+	// removes what it made; SIGKILL only if it does not exit.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = time.Minute
 	cmd.Dir = "../.."
 	logs := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs

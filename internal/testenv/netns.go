@@ -66,6 +66,7 @@ func newNetns(ctx context.Context, afterAdd func(n *Netns) error) (_ *Netns, err
 			}
 		}
 	}()
+	_ = recordOwned(kindNetns, name)
 	if _, err := run(ctx, "ip", "netns", "add", name); err != nil {
 		return nil, fmt.Errorf("creating network namespace: %w", err)
 	}
@@ -104,7 +105,11 @@ func NetnsForTest(t testing.TB) *Netns {
 // safe to call more than once. It stops no process: anything started in the
 // namespace belongs to whoever started it.
 func (n *Netns) Close() error {
-	n.closeOnce.Do(func() { n.closeErr = deleteNetns(n.Name) })
+	n.closeOnce.Do(func() {
+		if n.closeErr = deleteNetns(n.Name); n.closeErr == nil {
+			forgetOwned(kindNetns, n.Name)
+		}
+	})
 	return n.closeErr
 }
 

@@ -110,6 +110,7 @@ func startOVS(ctx context.Context, afterStep func(o *OVS, step string) error) (_
 	if err != nil {
 		return nil, fmt.Errorf("creating OVS directory: %w", err)
 	}
+	_ = recordOwned(kindDir, dir)
 	suffix, err := randomHex(4)
 	if err != nil {
 		os.RemoveAll(dir)
@@ -178,6 +179,7 @@ func startOVS(ctx context.Context, afterStep func(o *OVS, step string) error) (_
 	o.mu.Lock()
 	o.netnsAdded = true
 	o.mu.Unlock()
+	_ = recordOwned(kindNetns, o.Netns)
 	if _, err := o.run(ctx, "ip", "netns", "add", o.Netns); err != nil {
 		return nil, fmt.Errorf("creating network namespace for ovs-vswitchd: %w", err)
 	}
@@ -266,10 +268,14 @@ func (o *OVS) Close() error {
 	if o.netnsAdded {
 		if err := deleteNetns(o.Netns); err != nil {
 			errs = append(errs, err)
+		} else {
+			forgetOwned(kindNetns, o.Netns)
 		}
 	}
 	if err := os.RemoveAll(o.Dir); err != nil {
 		errs = append(errs, fmt.Errorf("removing OVS directory: %w", err))
+	} else {
+		forgetOwned(kindDir, o.Dir)
 	}
 	return errors.Join(errs...)
 }

@@ -103,6 +103,10 @@ func StartPrometheusJob(ctx context.Context, addr, job string, targets, ruleFile
 	if err != nil {
 		return nil, fmt.Errorf("creating Prometheus directory: %w", err)
 	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, err
+	}
+	_ = recordOwned(kindDir, dir)
 	p := &Prometheus{Dir: dir}
 	defer func() {
 		if err != nil {
@@ -277,6 +281,8 @@ func (p *Prometheus) Close() error {
 	}
 	if err := os.RemoveAll(p.Dir); err != nil {
 		errs = append(errs, fmt.Errorf("removing Prometheus directory: %w", err))
+	} else {
+		forgetOwned(kindDir, p.Dir)
 	}
 	return errors.Join(errs...)
 }
