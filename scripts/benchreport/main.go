@@ -27,13 +27,16 @@ import (
 // benchmark describes one benchmark of the report: which method is this
 // project's (the denominator of every ratio) and what each method is.
 type benchmark struct {
-	name     string // without the "Benchmark" prefix
-	title    string
-	sizeKey  string // "flows", "entries"
-	plot     string // PNG next to the report, if any
-	intro    string
-	baseline string
-	methods  map[string]string // method -> what it does
+	name    string // without the "Benchmark" prefix
+	title   string
+	sizeKey string // "flows", "entries"
+	plot    string // PNG next to the report, if any
+	// plotMethods, if set, are the methods in the plot's data (the
+	// others are in the tables only).
+	plotMethods []string
+	intro       string
+	baseline    string
+	methods     map[string]string // method -> what it does
 }
 
 var benchmarks = []benchmark{
@@ -46,7 +49,7 @@ var benchmarks = []benchmark{
 			"the flows spread evenly over Antrea's 30 named tables) on a private userspace OVS, set up once per size.",
 		baseline: "openflow",
 		methods: map[string]string{
-			"openflow": "**this project**: `ovs.Client.Tables`, a fresh OpenFlow session on `br-int.mgmt` per scrape " +
+			"openflow": "**this project**: `ovs.Client.Tables` on the OpenFlow session to `br-int.mgmt` it keeps between scrapes " +
 				"(table statistics; names from a table-features reply cached by the client, as in the exporter)",
 			"ovs-ofctl-dump-tables": "fork `ovs-ofctl -O OpenFlow15 dump-tables br-int` and parse its text " +
 				"(counts only: OF1.5 statistics carry no names, which would need a second fork for `dump-table-features`)",
@@ -80,8 +83,9 @@ var benchmarks = []benchmark{
 			"at every step while br-int grows from 0 to 10k to 100k flows (spread over Antrea's 30 named tables; " +
 			"the namespace's conntrack table is empty). All methods take turns round after round, so the noise of the " +
 			"machine falls on all alike; a sample is the median of one round's scrapes (3 to 20 of them).",
-		baseline: "default",
-		methods:  scrapeMethods,
+		baseline:    "default",
+		methods:     scrapeMethods,
+		plotMethods: scrapePlotted,
 	},
 	{
 		name:    "ScrapeEntries",
@@ -91,8 +95,9 @@ var benchmarks = []benchmark{
 		intro: "The same processes and clients as above, br-int holding 100k flows, while the private namespace's " +
 			"conntrack table grows from 0 to 100k to 250k entries (real UDP flows on loopback; nf_conntrack_max is " +
 			"left as it is). `entries=0` is the same run as `flows=100k` above.",
-		baseline: "default",
-		methods:  scrapeMethods,
+		baseline:    "default",
+		methods:     scrapeMethods,
+		plotMethods: scrapePlotted,
 	},
 	{
 		name:    "ZoneDump",
@@ -111,6 +116,11 @@ var benchmarks = []benchmark{
 		},
 	},
 }
+
+// scrapePlotted are the lines of the scrape plots: the whole scrapes, the
+// exec and the floors.
+var scrapePlotted = []string{"default", "ovs-only", "conntrack-only", "all-off", "node-exporter-conntrack",
+	"ovs-ofctl-dump-tables", "floor-openflow-echo", "floor-netlink-statsglobal"}
 
 var scrapeMethods = map[string]string{
 	"default":              "**this project**, default collectors (`ovs`, `conntrack`)",
@@ -156,8 +166,9 @@ func main() {
 	out := flag.String("out", "docs/bench/README.md", "report to write")
 	stat := flag.String("benchstat", "", "benchstat summary to include, if the file exists")
 	data := flag.String("data", "", "directory for the gnuplot data files (none if empty)")
+	analysis := flag.String("analysis", "", "hand-written analysis of the targets to include after them, if the file exists")
 	flag.Parse()
-	if err := run(*in, *out, *stat, *data); err != nil {
+	if err := run(*in, *out, *stat, *data, *analysis); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
 	}
@@ -254,7 +265,7 @@ func parse(path string) (*parsed, error) {
 	return p, sc.Err()
 }
 
-func run(in, out, stat, data string) error {
+func run(in, out, stat, data, analysis string) error {
 	p, err := parse(in)
 	if err != nil {
 		return err
@@ -279,6 +290,9 @@ func run(in, out, stat, data string) error {
 	w("Ratios are *alternative ÷ this project*: 40× means the alternative takes 40 times as long, or allocates " +
 		"40 times as many bytes, per scrape.\n\n")
 	writeTargets(w, p)
+	if text, err := os.ReadFile(analysis); analysis != "" && err == nil {
+		w("%s\n\n", strings.TrimSpace(string(text)))
+	}
 	writeStorm(w, p)
 
 	for _, bm := range benchmarks {
@@ -369,7 +383,11 @@ func run(in, out, stat, data string) error {
 			w("```\n\n")
 		}
 		if data != "" {
-			if err := writeData(filepath.Join(data, bm.name+".dat"), bySize, sizes, methods); err != nil {
+			plotted := methods
+			if len(bm.plotMethods) > 0 {
+				plotted = slices.DeleteFunc(slices.Clone(methods), func(m string) bool { return !slices.Contains(bm.plotMethods, m) })
+			}
+			if err := writeData(filepath.Join(data, bm.name+".dat"), bySize, sizes, plotted); err != nil {
 				return err
 			}
 		}
