@@ -478,7 +478,9 @@ func collectorDurations(gzipped []byte, want int, suffix string) (map[string]flo
 func ofctlMethod(runDir string) *method {
 	env := append(os.Environ(), "OVS_RUNDIR="+runDir)
 	return &method{name: "ovs-ofctl-dump-tables", once: func() (int, error) {
-		cmd := exec.Command("ovs-ofctl", "-O", "OpenFlow15", "dump-tables", "br-int")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "ovs-ofctl", "-O", "OpenFlow15", "dump-tables", "br-int")
 		cmd.Env = env
 		out, err := cmd.Output()
 		if err != nil {
@@ -620,7 +622,9 @@ func readerMethod(b *testing.B, nsPath string) *method {
 	}
 	b.Cleanup(func() { r.Close() })
 	return &method{name: "conntrack-reader-read", once: func() (int, error) {
-		_, err := r.Read(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := r.Read(ctx)
 		return 0, err
 	}}
 }
@@ -751,6 +755,8 @@ func zoneDump(b *testing.B, nsPath, nsName string, entries, rounds int) {
 		once func() (uint64, error)
 	}{
 		{"zonecounts", func() (uint64, error) {
+			ctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
 			zones, err := r.ZoneCounts(ctx)
 			var n uint64
 			for _, c := range zones {
@@ -772,7 +778,9 @@ func zoneDump(b *testing.B, nsPath, nsName string, entries, rounds int) {
 			return uint64(len(flows)), err
 		}},
 		{"conntrack-L", func() (uint64, error) {
-			cmd := exec.Command("ip", "netns", "exec", nsName, "conntrack", "-L")
+			ctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "ip", "netns", "exec", nsName, "conntrack", "-L")
 			out, err := cmd.StdoutPipe()
 			if err != nil {
 				return 0, err
