@@ -20,9 +20,9 @@ import (
 // counts costs, against a private OVS holding 1k, 10k and 100k flows spread
 // over Antrea's tables, three ways:
 //
-//   - method=openflow: this project, ovs.Client.Tables (a fresh OpenFlow
-//     session per call, as a scrape does; table names are cached by the
-//     client, as in the exporter).
+//   - method=openflow: this project, ovs.Client.Tables (on the OpenFlow
+//     session the client keeps between calls, as the exporter keeps it
+//     between scrapes; table names are cached by the client too).
 //   - method=ovs-ofctl-dump-tables: fork `ovs-ofctl -O OpenFlow15 dump-tables`
 //     and parse its text: the exec-per-scrape alternative.
 //   - method=go-openvswitch-dumpflows: go-openvswitch's

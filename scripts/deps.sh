@@ -3,7 +3,9 @@
 # missing. Needs root (or sudo). Touches no host settings.
 set -euo pipefail
 # podman: the deploy module builds and checks the image's final stage.
-packages=(openvswitch-switch conntrack nftables iproute2 util-linux prometheus podman)
+# prometheus-node-exporter: `make bench` scrapes its conntrack collector
+# side by side with this exporter.
+packages=(openvswitch-switch conntrack nftables iproute2 util-linux prometheus podman prometheus-node-exporter)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

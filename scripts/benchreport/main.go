@@ -1,9 +1,11 @@
 // Command benchreport turns the output of `go test -bench` for
-// BenchmarkTableCounts and BenchmarkConntrackCount into docs/bench/README.md:
-// per size and method the median of each metric over the -count runs, and
-// ratio tables of each alternative against this project's method. It also
-// writes one gnuplot data file per benchmark (median ns/op per size, one
-// column per method). scripts/bench.sh runs it; stdlib only.
+// BenchmarkTableCounts, BenchmarkConntrackCount and BenchmarkScrapes (whose
+// sample lines are ScrapeFlows, ScrapeEntries and ZoneDump, plus the storm's
+// "storm-*: value" lines) into docs/bench/README.md: per size and method the
+// median of each metric over the samples, ratio tables of each alternative
+// against this project's method, and the issue's targets with whether each
+// is met. It also writes one gnuplot data file per benchmark (median ns/op
+// per size, one column per method). scripts/bench.sh runs it; stdlib only.
 //
 //	go run ./scripts/benchreport -in docs/bench/bench.txt -out docs/bench/README.md -data /tmp/d
 package main
@@ -25,13 +27,16 @@ import (
 // benchmark describes one benchmark of the report: which method is this
 // project's (the denominator of every ratio) and what each method is.
 type benchmark struct {
-	name     string // without the "Benchmark" prefix
-	title    string
-	sizeKey  string // "flows", "entries"
-	plot     string // PNG next to the report
-	intro    string
-	baseline string
-	methods  map[string]string // method -> what it does
+	name    string // without the "Benchmark" prefix
+	title   string
+	sizeKey string // "flows", "entries"
+	plot    string // PNG next to the report, if any
+	// plotMethods, if set, are the methods in the plot's data (the
+	// others are in the tables only).
+	plotMethods []string
+	intro       string
+	baseline    string
+	methods     map[string]string // method -> what it does
 }
 
 var benchmarks = []benchmark{
@@ -44,7 +49,7 @@ var benchmarks = []benchmark{
 			"the flows spread evenly over Antrea's 30 named tables) on a private userspace OVS, set up once per size.",
 		baseline: "openflow",
 		methods: map[string]string{
-			"openflow": "**this project**: `ovs.Client.Tables`, a fresh OpenFlow session on `br-int.mgmt` per scrape " +
+			"openflow": "**this project**: `ovs.Client.Tables` on the OpenFlow session to `br-int.mgmt` it keeps between scrapes " +
 				"(table statistics; names from a table-features reply cached by the client, as in the exporter)",
 			"ovs-ofctl-dump-tables": "fork `ovs-ofctl -O OpenFlow15 dump-tables br-int` and parse its text " +
 				"(counts only: OF1.5 statistics carry no names, which would need a second fork for `dump-table-features`)",
@@ -67,11 +72,89 @@ var benchmarks = []benchmark{
 				"(Antrea's Flow Exporter dumps the table to build its connection store)",
 		},
 	},
+	{
+		name:    "ScrapeFlows",
+		title:   "Whole HTTP scrapes against flows on br-int",
+		sizeKey: "flows",
+		plot:    "scrape-flows.png",
+		intro: "`BenchmarkScrapes` in cmd/datapath-exporter: whole HTTP scrapes of `/metrics` over one kept-alive " +
+			"connection with `Accept-Encoding: gzip`, as Prometheus scrapes (the gzip body is read whole, not " +
+			"decompressed). Each exporter is the built binary running as its own process, started once and scraped " +
+			"at every step while br-int grows from 0 to 10k to 100k flows (spread over Antrea's 30 named tables; " +
+			"the namespace's conntrack table is empty). All methods take turns round after round, so the noise of the " +
+			"machine falls on all alike; a sample is the median of one round's scrapes (3 to 20 of them).",
+		baseline:    "default",
+		methods:     scrapeMethods,
+		plotMethods: scrapePlotted,
+	},
+	{
+		name:    "ScrapeEntries",
+		title:   "Whole HTTP scrapes against conntrack entries",
+		sizeKey: "entries",
+		plot:    "scrape-entries.png",
+		intro: "The same processes and clients as above, br-int holding 100k flows, while the private namespace's " +
+			"conntrack table grows from 0 to 100k to 250k entries (real UDP flows on loopback; nf_conntrack_max is " +
+			"left as it is). `entries=0` is the same run as `flows=100k` above.",
+		baseline:    "default",
+		methods:     scrapeMethods,
+		plotMethods: scrapePlotted,
+	},
+	{
+		name:    "ZoneDump",
+		title:   "Per-zone count of the whole conntrack table",
+		sizeKey: "entries",
+		intro: "What the opt-in `conntrack_zones` collector does at every scrape: count the entries of every " +
+			"conntrack zone, which only a dump of the whole table can tell. One call per sample, the methods in turns; " +
+			"each dials its own netlink socket (or forks) per call. Go B/op is the heap allocated by the benchmark " +
+			"process during the call (nothing for the forked `conntrack`'s own memory).",
+		baseline: "zonecounts",
+		methods: map[string]string{
+			"zonecounts": "**this project**: `conntrack.Reader.ZoneCounts`, a ctnetlink dump decoded only as far " +
+				"as each entry's zone attribute",
+			"ti-mo-dump":  "ti-mo/conntrack `Dump` (every entry decoded into a `Flow`), then a count per `Flow.Zone`",
+			"conntrack-L": "fork `ip netns exec NS conntrack -L` and count its lines per `zone=`",
+		},
+	},
+}
+
+// scrapePlotted are the lines of the scrape plots: the whole scrapes, the
+// exec and the floors.
+var scrapePlotted = []string{"default", "ovs-only", "conntrack-only", "all-off", "node-exporter-conntrack",
+	"ovs-ofctl-dump-tables", "floor-openflow-echo", "floor-netlink-statsglobal"}
+
+var scrapeMethods = map[string]string{
+	"default":              "**this project**, default collectors (`ovs`, `conntrack`)",
+	"ovs-only":             "this project, `ovs` collector alone (`--no-collector.conntrack`)",
+	"conntrack-only":       "this project, `conntrack` collector alone (`--no-collector.ovs`)",
+	"conntrack_zones-only": "this project, the opt-in `conntrack_zones` collector alone (a dump of the whole table per scrape)",
+	"all-off":              "this project with every collector off: Go, process and build metrics only",
+	"node-exporter-conntrack": "Debian's `prometheus-node-exporter --collector.disable-defaults --collector.conntrack` " +
+		"run with `ip netns exec` in the same namespace (it reads that namespace's " +
+		"`/proc/sys/net/netfilter/nf_conntrack_{count,max}`), scraped over a socket made inside the namespace",
+	"ovs-ofctl-dump-tables": "fork `ovs-ofctl -O OpenFlow15 dump-tables br-int` once (not an HTTP scrape)",
+	"collector-ovs": "the `ovs` collector's own wall time within the `default` scrapes, as the exporter reports it " +
+		"(`datapath_scrape_collector_duration_seconds{collector=\"ovs\"}`; not an HTTP scrape)",
+	"collector-conntrack": "the `conntrack` collector's own wall time within the `default` scrapes " +
+		"(`datapath_scrape_collector_duration_seconds{collector=\"conntrack\"}`; not an HTTP scrape)",
+	"floor-openflow-echo": "floor of the `ovs` collector: one OpenFlow ECHO request/reply on a kept session " +
+		"to `br-int.mgmt` (not an HTTP scrape)",
+	"collector-ovs-alone": "the `ovs` collector's own wall time within the `ovs-only` scrapes (no other collector " +
+		"of this project running beside it; not an HTTP scrape)",
+	"collector-conntrack-alone": "the `conntrack` collector's own wall time within the `conntrack-only` scrapes " +
+		"(not an HTTP scrape)",
+	"openflow-table-stats-raw": "the `ovs` collector's one request, made raw on the same kept session: an OpenFlow " +
+		"1.5 table-statistics multipart request, its reply read and dropped (what OVS takes to answer it; not an HTTP scrape)",
+	"conntrack-reader-read": "the `conntrack` collector's work in process: `conntrack.Reader.Read`, which dials a " +
+		"netlink socket in the namespace, makes the global and the per-CPU statistics requests and closes it " +
+		"(not an HTTP scrape)",
+	"floor-netlink-statsglobal": "floor of the `conntrack` collector: one ctnetlink global-statistics request on a " +
+		"kept netlink socket in the namespace (not an HTTP scrape)",
 }
 
 // unit columns shown in the per-method table, in order, and their headings.
 var columns = []struct{ unit, heading string }{
 	{"ns/op", "time/op"},
+	{"resp-B/op", "gzip body"},
 	{"B/op", "Go B/op"},
 	{"allocs/op", "Go allocs/op"},
 	{"ofctl-cpu-ms/op", "ovs-ofctl CPU/op"},
@@ -83,8 +166,9 @@ func main() {
 	out := flag.String("out", "docs/bench/README.md", "report to write")
 	stat := flag.String("benchstat", "", "benchstat summary to include, if the file exists")
 	data := flag.String("data", "", "directory for the gnuplot data files (none if empty)")
+	analysis := flag.String("analysis", "", "hand-written analysis of the targets to include after them, if the file exists")
 	flag.Parse()
-	if err := run(*in, *out, *stat, *data); err != nil {
+	if err := run(*in, *out, *stat, *data, *analysis); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
 	}
@@ -181,7 +265,7 @@ func parse(path string) (*parsed, error) {
 	return p, sc.Err()
 }
 
-func run(in, out, stat, data string) error {
+func run(in, out, stat, data, analysis string) error {
 	p, err := parse(in)
 	if err != nil {
 		return err
@@ -197,12 +281,19 @@ func run(in, out, stat, data string) error {
 	w(".\n\n")
 	w("Run %s on %s (%s CPUs, %s/%s), kernel %s, %s. ", p.config["date"], p.config["cpu"], p.config["nproc"],
 		p.config["goos"], p.config["goarch"], p.config["kernel"], p.config["ovs"])
-	w("Every figure is the median of %d runs (`-count %d`); ± is half the spread between the fastest and slowest run. ", p.runs, p.runs)
+	w("Every figure is the median of its samples: %s runs (`-count`) of the in-process benchmarks of `ovs` and "+
+		"`conntrack`, %s rounds of `BenchmarkScrapes`; ± is half the spread between the fastest and slowest sample. ",
+		cmp.Or(p.config["count"], strconv.Itoa(p.runs)), cmp.Or(p.config["rounds"], "—"))
 	w("Time is wall-clock per scrape, child processes included. Go B/op and allocs/op count the Go heap of the " +
 		"benchmark process only; the memory of a forked `ovs-ofctl` is shown separately as its peak RSS " +
 		"(measured under `/usr/bin/time`, since the rusage of a child started by Go reports the parent's RSS).\n\n")
 	w("Ratios are *alternative ÷ this project*: 40× means the alternative takes 40 times as long, or allocates " +
 		"40 times as many bytes, per scrape.\n\n")
+	writeTargets(w, p)
+	if text, err := os.ReadFile(analysis); analysis != "" && err == nil {
+		w("%s\n\n", strings.TrimSpace(string(text)))
+	}
+	writeStorm(w, p)
 
 	for _, bm := range benchmarks {
 		bySize := p.results[bm.name]
@@ -223,7 +314,11 @@ func run(in, out, stat, data string) error {
 		for _, m := range methods {
 			w("- `%s`: %s\n", m, cmp.Or(bm.methods[m], "(undocumented method)"))
 		}
-		w("\n![%s: time per scrape against %s, log-log](%s)\n\n", bm.title, bm.sizeKey, bm.plot)
+		if bm.plot != "" {
+			w("\n![%s: time per scrape against %s](%s)\n\n", bm.title, bm.sizeKey, bm.plot)
+		} else {
+			w("\n")
+		}
 
 		w("### Ratios against this project (`%s`)\n\n", bm.baseline)
 		w("| %s | alternative | time ratio | Go B/op ratio | time (this project → alternative) |\n|---:|---|---:|---:|---|\n", bm.sizeKey)
@@ -288,7 +383,11 @@ func run(in, out, stat, data string) error {
 			w("```\n\n")
 		}
 		if data != "" {
-			if err := writeData(filepath.Join(data, bm.name+".dat"), bySize, sizes, methods); err != nil {
+			plotted := methods
+			if len(bm.plotMethods) > 0 {
+				plotted = slices.DeleteFunc(slices.Clone(methods), func(m string) bool { return !slices.Contains(bm.plotMethods, m) })
+			}
+			if err := writeData(filepath.Join(data, bm.name+".dat"), bySize, sizes, plotted); err != nil {
 				return err
 			}
 		}
@@ -383,7 +482,7 @@ func formatValue(unit string, v float64) string {
 			return fmt.Sprintf("%.3g µs", v/1e3)
 		}
 		return fmt.Sprintf("%.0f ns", v)
-	case "B/op":
+	case "B/op", "resp-B/op":
 		switch {
 		case v >= 1<<20:
 			return fmt.Sprintf("%.3g MiB", v/(1<<20))
