@@ -65,11 +65,8 @@ func BenchmarkScrapes(b *testing.B) {
 	if err := o.AddBridge("br-int", "OpenFlow10", "OpenFlow15"); err != nil {
 		b.Fatal(err)
 	}
-	// Antrea's tables by name (as ovs/bench_test.go), no flow yet: add-br's
+	// As on a real Antrea node, OVS names no table; no flow yet: add-br's
 	// NORMAL flow in table 0 goes.
-	if err := o.SetTableNames("br-int", testenv.AntreaTableNames); err != nil {
-		b.Fatal(err)
-	}
 	if err := o.DelFlows("br-int"); err != nil {
 		b.Fatal(err)
 	}
@@ -112,7 +109,7 @@ func BenchmarkScrapes(b *testing.B) {
 		for first := flows; first < to; first += batch {
 			var fs []string
 			for i := first; i < min(first+batch, to); i++ {
-				fs = append(fs, testenv.DropFlows(i%len(testenv.AntreaTableNames), i, 1)...)
+				fs = append(fs, testenv.DropFlows(i%len(testenv.AntreaAgentTableNames), i, 1)...)
 			}
 			if err := o.AddFlows("br-int", fs); err != nil {
 				b.Fatal(err)
