@@ -138,8 +138,12 @@ func newHandler(logger *slog.Logger, cs map[string]collector.Scraper, metricsPat
 		versioncollector.NewCollector(name),
 		collector.NewExporter(logger, cs),
 		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if pc, err := newProcessCollector(); err == nil {
+		reg.MustRegister(pc)
+	} else {
+		logger.Warn("process_* metrics not served: /proc cannot be read", "err", err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle(metricsPath, newMetricsHandler(reg, logger, maxRequests))
 	health := func(w http.ResponseWriter, _ *http.Request) {
