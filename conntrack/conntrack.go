@@ -61,9 +61,11 @@ type Snapshot struct {
 	cpus   int // CPUs the kernel reported per-CPU counters for
 }
 
-// Reader reads one namespace's conntrack table. It dials a fresh netlink
-// socket per Read, so it holds no socket between scrapes; Read may be called
-// concurrently.
+// Reader reads one namespace's conntrack table. It keeps the netlink socket
+// of Read open between reads (dialling costs more than the two requests,
+// most of all into another namespace), drops it after an error or a
+// timeout, and dials a new one at the next Read. Read may be called
+// concurrently: reads take turns on the socket.
 type Reader struct {
 	cfg  Config
 	ns   *os.File // nil for the own namespace
@@ -71,6 +73,9 @@ type Reader struct {
 
 	mu     sync.RWMutex // Read holds it shared so Close cannot close ns under it
 	closed bool
+
+	turn chan struct{} // one Read at a time on conn
+	conn *ctnl.Conn    // kept between reads; nil before the first and after a failure
 
 	// query is what Read runs on the dialled connection; tests replace it
 	// to simulate a kernel that never answers or a library that panics.
@@ -82,7 +87,7 @@ type Reader struct {
 // than at every scrape and the namespace stays pinned while the exporter
 // runs.
 func NewReader(cfg Config) (*Reader, error) {
-	r := &Reader{cfg: cfg, query: query}
+	r := &Reader{cfg: cfg, query: query, turn: make(chan struct{}, 1)}
 	if cfg.NetnsPath == "" {
 		return r, nil
 	}
@@ -124,9 +129,9 @@ func openNetns(path string) (*os.File, error) {
 	return f, nil
 }
 
-// Read dials ctnetlink in the configured namespace, asks for the global and
-// per-CPU statistics and closes the socket. It returns within the context's
-// deadline: when the kernel (or a
+// Read asks ctnetlink in the configured namespace for the global and
+// per-CPU statistics, on the socket kept from the last successful Read or a
+// new one. It returns within the context's deadline: when the kernel (or a
 // netlink library bug) leaves the request unanswered, Read closes the socket,
 // which wakes the blocked receive, waits for it and returns a timeout error
 // wrapping context.DeadlineExceeded. No goroutine outlives Read.
@@ -141,9 +146,19 @@ func (r *Reader) Read(ctx context.Context) (Snapshot, error) {
 		return Snapshot{}, fmt.Errorf("reading conntrack over netlink: %w", err)
 	}
 	budget := budgetOf(ctx)
+	select {
+	case r.turn <- struct{}{}:
+		defer func() { <-r.turn }()
+	case <-ctx.Done():
+		return Snapshot{}, fmt.Errorf("reading conntrack over netlink%s: another read held the socket%s: %w", r.where(), budget, ctx.Err())
+	}
+	// The kept socket is taken: only a read that succeeds puts it back.
+	kept := r.conn
+	r.conn = nil
 
 	type result struct {
 		snap Snapshot
+		conn *ctnl.Conn // the socket used, to keep or close
 		err  error
 	}
 	var (
@@ -168,22 +183,26 @@ func (r *Reader) Read(ctx context.Context) (Snapshot, error) {
 		defer func() { done <- res }()
 		defer func() {
 			if p := recover(); p != nil {
-				res = result{err: fmt.Errorf("reading conntrack over netlink: the netlink library panicked (an unexpected or empty kernel reply): %v", p)}
+				res.err = fmt.Errorf("reading conntrack over netlink: the netlink library panicked (an unexpected or empty kernel reply): %v", p)
 			}
 		}()
-		defer closeConn()
 
-		c, err := ctnl.Dial(&netlink.Config{NetNS: r.nsFD})
-		if err != nil {
-			res.err = r.explain("dialling ctnetlink", err)
-			return
+		c := kept
+		if c == nil {
+			var err error
+			if c, err = ctnl.Dial(&netlink.Config{NetNS: r.nsFD}); err != nil {
+				res.err = r.explain("dialling ctnetlink", err)
+				return
+			}
 		}
 		mu.Lock()
 		conn = c
 		gone := abandoned
 		mu.Unlock()
+		res.conn = c
 		if gone {
-			return // closeConn above closes c
+			res.err = errors.New("abandoned")
+			return
 		}
 		res.snap, res.err = r.query(c)
 		if res.err != nil {
@@ -193,10 +212,19 @@ func (r *Reader) Read(ctx context.Context) (Snapshot, error) {
 
 	select {
 	case res := <-done:
-		return res.snap, res.err
+		if res.err != nil {
+			if res.conn != nil {
+				closeOnce.Do(func() { _ = res.conn.Close() })
+			}
+			return Snapshot{}, res.err
+		}
+		r.conn = res.conn
+		return res.snap, nil
 	case <-ctx.Done():
 		closeConn()
-		<-done // closing the socket has woken the blocked receive
+		if res := <-done; res.conn != nil { // closing the socket has woken the blocked receive
+			closeOnce.Do(func() { _ = res.conn.Close() })
+		}
 		return Snapshot{}, fmt.Errorf("reading conntrack over netlink%s: no answer%s, gave up and closed the socket: %w (one known cause: with mdlayher/netlink >= v1.10 StatsGlobal never returns, so it is pinned at v1.7.2)",
 			r.where(), budget, ctx.Err())
 	}
@@ -282,6 +310,10 @@ func (r *Reader) Close() error {
 		return nil
 	}
 	r.closed = true
+	if r.conn != nil { // no Read holds it: they hold r.mu shared
+		r.conn.Close()
+		r.conn = nil
+	}
 	if r.ns != nil {
 		return r.ns.Close()
 	}

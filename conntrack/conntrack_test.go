@@ -214,3 +214,47 @@ func TestReadRecoversPanic(t *testing.T) {
 		t.Fatalf("Read error = %v, want the recovered panic", err)
 	}
 }
+
+// TestReadKeepsSocket checks that reads reuse one netlink socket, that a
+// failed read drops it, and that the next read dials a new one and works.
+func TestReadKeepsSocket(t *testing.T) {
+	ns := testenv.NetnsForTest(t)
+	r, err := NewReader(Config{NetnsPath: ns.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	read := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := r.Read(ctx)
+		return err
+	}
+	if err := read(); err != nil {
+		t.Fatal(err)
+	}
+	first := r.conn
+	if first == nil {
+		t.Fatal("no socket kept after a read")
+	}
+	if err := read(); err != nil {
+		t.Fatal(err)
+	}
+	if r.conn != first {
+		t.Error("the second read dialled a new socket")
+	}
+	r.query = func(*ctnl.Conn) (Snapshot, error) { return Snapshot{}, errors.New("injected") }
+	if err := read(); err == nil {
+		t.Fatal("a failing query succeeded")
+	}
+	if r.conn != nil {
+		t.Error("a failed read kept its socket")
+	}
+	r.query = query
+	if err := read(); err != nil {
+		t.Fatalf("the read after a failure: %v", err)
+	}
+	if r.conn == nil || r.conn == first {
+		t.Error("the read after a failure did not dial a new socket")
+	}
+}
