@@ -84,38 +84,38 @@ func (r *DatapathReader) readOnce(ctx context.Context) (_ DatapathState, reused 
 	return st, reused, err
 }
 
-// read runs the commands on conn.
+// read runs the commands on conn, sent at once (CallEach).
 func (r *DatapathReader) read(ctx context.Context, conn *UnixctlConn) (DatapathState, error) {
 	var st DatapathState
-	text, err := conn.Call(ctx, "dpctl/show")
-	if err == nil {
-		st.Datapaths, err = ParseDpctlShow(text)
-	}
-	if err != nil {
-		return st, err
-	}
-	if text, err = conn.Call(ctx, "upcall/show"); err == nil {
-		st.Upcalls, err = ParseUpcallShow(text)
-	}
-	if err != nil {
-		return st, err
-	}
-	if text, err = conn.Call(ctx, "memory/show"); err == nil {
-		var m MemoryStats
-		if m, err = ParseMemoryShow(text); err == nil {
-			st.Memory = &m
+	texts, callErr := conn.CallEach(ctx, "dpctl/show", "upcall/show", "memory/show", "coverage/show")
+	var err error
+	if len(texts) > 0 {
+		if st.Datapaths, err = ParseDpctlShow(texts[0]); err != nil {
+			return st, err
 		}
 	}
-	if err != nil {
-		return st, err
-	}
-	if text, err = conn.Call(ctx, "coverage/show"); err == nil {
-		var all map[string]uint64
-		if all, err = ParseCoverageShow(text); err == nil {
-			st.Coverage, err = r.selectCoverage(ctx, conn, all)
+	if len(texts) > 1 {
+		if st.Upcalls, err = ParseUpcallShow(texts[1]); err != nil {
+			return st, err
 		}
 	}
-	return st, err
+	if len(texts) > 2 {
+		m, err := ParseMemoryShow(texts[2])
+		if err != nil {
+			return st, err
+		}
+		st.Memory = &m
+	}
+	if len(texts) > 3 {
+		all, err := ParseCoverageShow(texts[3])
+		if err != nil {
+			return st, err
+		}
+		if st.Coverage, err = r.selectCoverage(ctx, conn, all); err != nil {
+			return st, err
+		}
+	}
+	return st, callErr
 }
 
 // selectCoverage keeps the selected counters of all. A selected counter

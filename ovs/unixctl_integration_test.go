@@ -205,3 +205,47 @@ func TestDatapathReaderCoverage(t *testing.T) {
 		t.Errorf("known counters %v, want netlink_overflow: true, no_such_counter_here: false", known)
 	}
 }
+
+// TestUnixctlCallEach sends several commands at once to a real ovs-vswitchd
+// and checks that the replies come back in order, equal to one call each,
+// and that an error stops the list with the replies before it kept.
+func TestUnixctlCallEach(t *testing.T) {
+	testenv.Require(t, "ovs-appctl")
+	o := testenv.OVSForTest(t)
+	u := &Unixctl{RunDir: o.RunDir}
+	ctx := testenv.Context(t, 30*time.Second)
+	conn, err := u.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	commands := []string{"version", "dpif/show", "list-commands", "version"}
+	got, err := conn.CallEach(ctx, commands...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, command := range commands {
+		want, err := conn.Call(ctx, command)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[i] != want {
+			t.Errorf("%s: CallEach gave %q, Call %q", command, truncateText(got[i], 80), truncateText(want, 80))
+		}
+	}
+	got, err = conn.CallEach(ctx, "version", "no/such-command", "version")
+	if !errors.Is(err, ErrUnixctlCommand) || len(got) != 1 || !strings.Contains(got[0], "Open vSwitch") {
+		t.Errorf("CallEach with a bad command in the middle = %d replies, %v; want 1 reply and a command error", len(got), err)
+	}
+	// The connection still works: the replies after the error were read or
+	// are discarded by the next reader (a new connection here, as the
+	// DatapathReader drops a connection after an error).
+	conn2, err := u.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	if _, err := conn2.CallEach(ctx, "version"); err != nil {
+		t.Error(err)
+	}
+}

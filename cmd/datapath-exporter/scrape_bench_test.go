@@ -79,10 +79,11 @@ func BenchmarkScrapes(b *testing.B) {
 		args   []string
 	}{
 		{"default", nil},
-		{"ovs-only", []string{"--no-collector.conntrack"}},
-		{"conntrack-only", []string{"--no-collector.ovs"}},
-		{"conntrack_zones-only", []string{"--no-collector.ovs", "--no-collector.conntrack", "--collector.conntrack_zones"}},
-		{"all-off", []string{"--no-collector.ovs", "--no-collector.conntrack"}},
+		{"ovs-only", []string{"--no-collector.conntrack", "--no-collector.ovs_datapath"}},
+		{"ovs_datapath-only", []string{"--no-collector.ovs", "--no-collector.conntrack"}},
+		{"conntrack-only", []string{"--no-collector.ovs", "--no-collector.ovs_datapath"}},
+		{"conntrack_zones-only", []string{"--no-collector.ovs", "--no-collector.ovs_datapath", "--no-collector.conntrack", "--collector.conntrack_zones"}},
+		{"all-off", []string{"--no-collector.ovs", "--no-collector.ovs_datapath", "--no-collector.conntrack"}},
 	}
 	var methods []*method
 	var defaultExp *process
@@ -428,8 +429,8 @@ func httpMethod(b *testing.B, name string, p *process, dial func(context.Context
 	m := &method{name: name, proc: p, once: c.scrape}
 	switch name {
 	case "default":
-		m.after = func() (map[string]float64, error) { return collectorDurations(c.last.Bytes(), 2, "") }
-	case "ovs-only", "conntrack-only":
+		m.after = func() (map[string]float64, error) { return collectorDurations(c.last.Bytes(), 3, "") }
+	case "ovs-only", "ovs_datapath-only", "conntrack-only":
 		m.after = func() (map[string]float64, error) { return collectorDurations(c.last.Bytes(), 1, "-alone") }
 	}
 	return m

@@ -123,9 +123,10 @@ var scrapePlotted = []string{"default", "ovs-only", "conntrack-only", "all-off",
 	"ovs-ofctl-dump-tables", "floor-openflow-echo", "floor-netlink-statsglobal"}
 
 var scrapeMethods = map[string]string{
-	"default":              "**this project**, default collectors (`ovs`, `conntrack`)",
-	"ovs-only":             "this project, `ovs` collector alone (`--no-collector.conntrack`)",
-	"conntrack-only":       "this project, `conntrack` collector alone (`--no-collector.ovs`)",
+	"default":              "**this project**, default collectors (`ovs`, `ovs_datapath`, `conntrack`)",
+	"ovs-only":             "this project, `ovs` collector alone (`--no-collector.conntrack --no-collector.ovs_datapath`)",
+	"ovs_datapath-only":    "this project, `ovs_datapath` collector alone: four commands on ovs-vswitchd's control socket and the meter statistics",
+	"conntrack-only":       "this project, `conntrack` collector alone (`--no-collector.ovs --no-collector.ovs_datapath`)",
 	"conntrack_zones-only": "this project, the opt-in `conntrack_zones` collector alone (a dump of the whole table per scrape)",
 	"all-off":              "this project with every collector off: Go, process and build metrics only",
 	"node-exporter-conntrack": "Debian's `prometheus-node-exporter --collector.disable-defaults --collector.conntrack` " +
@@ -134,6 +135,10 @@ var scrapeMethods = map[string]string{
 	"ovs-ofctl-dump-tables": "fork `ovs-ofctl -O OpenFlow15 dump-tables br-int` once (not an HTTP scrape)",
 	"collector-ovs": "the `ovs` collector's own wall time within the `default` scrapes, as the exporter reports it " +
 		"(`datapath_scrape_collector_duration_seconds{collector=\"ovs\"}`; not an HTTP scrape)",
+	"collector-ovs_datapath": "the `ovs_datapath` collector's own wall time within the `default` scrapes " +
+		"(not an HTTP scrape)",
+	"collector-ovs_datapath-alone": "the `ovs_datapath` collector's own wall time within the `ovs_datapath-only` scrapes " +
+		"(not an HTTP scrape)",
 	"collector-conntrack": "the `conntrack` collector's own wall time within the `default` scrapes " +
 		"(`datapath_scrape_collector_duration_seconds{collector=\"conntrack\"}`; not an HTTP scrape)",
 	"floor-openflow-echo": "floor of the `ovs` collector: one OpenFlow ECHO request/reply on a kept session " +
@@ -145,7 +150,7 @@ var scrapeMethods = map[string]string{
 	"openflow-table-stats-raw": "the `ovs` collector's one request, made raw on the same kept session: an OpenFlow " +
 		"1.5 table-statistics multipart request, its reply read and dropped (what OVS takes to answer it; not an HTTP scrape)",
 	"conntrack-reader-read": "the `conntrack` collector's work in process: `conntrack.Reader.Read`, which dials a " +
-		"netlink socket in the namespace, makes the global and the per-CPU statistics requests and closes it " +
+		"netlink socket in the namespace on its first read and keeps it, makes the global and the per-CPU statistics requests " +
 		"(not an HTTP scrape)",
 	"floor-netlink-statsglobal": "floor of the `conntrack` collector: one ctnetlink global-statistics request on a " +
 		"kept netlink socket in the namespace (not an HTTP scrape)",
