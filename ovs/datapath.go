@@ -1,6 +1,7 @@
 package ovs
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -81,20 +82,79 @@ func ParseDpctlShow(text string) ([]DatapathStats, error) {
 	var out []DatapathStats
 	var cur *DatapathStats
 	var sawLookups, sawFlows bool
-	finish := func() error {
-		if cur == nil {
+	err := forEachDatapath(cmd, text, datapathSection{
+		start: func(name string) {
+			cur = &DatapathStats{Name: name}
+			sawLookups, sawFlows = false, false
+		},
+		end: func() error {
+			if !sawLookups || !sawFlows {
+				return &FormatError{Command: cmd, Reason: fmt.Sprintf("datapath %s has no lookups or flows line", cur.Name)}
+			}
+			out = append(out, *cur)
 			return nil
-		}
-		if !sawLookups || !sawFlows {
-			return &FormatError{Command: cmd, Reason: fmt.Sprintf("datapath %s has no lookups or flows line", cur.Name)}
-		}
-		out = append(out, *cur)
-		return nil
+		},
+		line: func(line, field string) error {
+			key, _, _ := strings.Cut(field, ":")
+			switch key {
+			case "lookups":
+				m := dpLookupsRE.FindStringSubmatch(field)
+				if m == nil {
+					return &FormatError{Command: cmd, Line: line, Reason: "unrecognized lookups"}
+				}
+				sawLookups = true
+				return parseUints(m[1:], &cur.Hit, &cur.Missed, &cur.Lost)
+			case "flows":
+				m := dpFlowsRE.FindStringSubmatch(field)
+				if m == nil {
+					return &FormatError{Command: cmd, Line: line, Reason: "unrecognized flows"}
+				}
+				sawFlows = true
+				return parseUints(m[1:], &cur.Flows)
+			case "masks":
+				m := dpMasksRE.FindStringSubmatch(field)
+				if m == nil {
+					return &FormatError{Command: cmd, Line: line, Reason: "unrecognized masks"}
+				}
+				cur.HasMasks = true
+				return parseUints(m[1:], &cur.MaskHits, &cur.Masks)
+			case "cache":
+				m := dpCacheRE.FindStringSubmatch(field)
+				if m == nil {
+					return &FormatError{Command: cmd, Line: line, Reason: "unrecognized cache"}
+				}
+				cur.HasCache = true
+				return parseUints(m[1:], &cur.CacheHits)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
+}
+
+// datapathSection is what forEachDatapath calls for one datapath's part of
+// a reply: start at its header, line for each of its indented lines (the
+// line as printed, and trimmed), end after its last line.
+type datapathSection struct {
+	start func(name string)
+	line  func(line, field string) error
+	end   func() error
+}
+
+// forEachDatapath splits a reply of dpctl/show or upcall/show into its
+// datapaths: a header "type@name:" at the start of a line, then indented
+// lines. A line in no datapath, a header of another shape or more than
+// maxParsedLines lines is a FormatError; an error of line that is not one
+// becomes one, naming the line.
+func forEachDatapath(cmd, text string, sec datapathSection) error {
+	inside := false
 	n := 0
 	for line := range strings.Lines(text) {
 		if n++; n > maxParsedLines {
-			return nil, &FormatError{Command: cmd, Reason: "too many lines"}
+			return &FormatError{Command: cmd, Reason: "too many lines"}
 		}
 		line = strings.TrimRight(line, "\r\n")
 		if strings.TrimSpace(line) == "" {
@@ -103,59 +163,32 @@ func ParseDpctlShow(text string) ([]DatapathStats, error) {
 		if line[0] != ' ' && line[0] != '\t' {
 			name, ok := strings.CutSuffix(line, ":")
 			if !ok || !strings.Contains(name, "@") || strings.ContainsAny(name, " \t") {
-				return nil, &FormatError{Command: cmd, Line: line, Reason: "expected a datapath header such as \"system@ovs-system:\""}
+				return &FormatError{Command: cmd, Line: line, Reason: "expected a datapath header such as \"system@ovs-system:\""}
 			}
-			if err := finish(); err != nil {
-				return nil, err
+			if inside {
+				if err := sec.end(); err != nil {
+					return err
+				}
 			}
-			cur = &DatapathStats{Name: name}
-			sawLookups, sawFlows = false, false
+			sec.start(name)
+			inside = true
 			continue
 		}
-		if cur == nil {
-			return nil, &FormatError{Command: cmd, Line: line, Reason: "line before any datapath"}
+		if !inside {
+			return &FormatError{Command: cmd, Line: line, Reason: "line before any datapath"}
 		}
-		field := strings.TrimSpace(line)
-		key, _, _ := strings.Cut(field, ":")
-		var err error
-		switch key {
-		case "lookups":
-			m := dpLookupsRE.FindStringSubmatch(field)
-			if m == nil {
-				return nil, &FormatError{Command: cmd, Line: line, Reason: "unrecognized lookups"}
+		if err := sec.line(line, strings.TrimSpace(line)); err != nil {
+			var fe *FormatError
+			if errors.As(err, &fe) {
+				return err
 			}
-			err = parseUints(m[1:], &cur.Hit, &cur.Missed, &cur.Lost)
-			sawLookups = true
-		case "flows":
-			m := dpFlowsRE.FindStringSubmatch(field)
-			if m == nil {
-				return nil, &FormatError{Command: cmd, Line: line, Reason: "unrecognized flows"}
-			}
-			err = parseUints(m[1:], &cur.Flows)
-			sawFlows = true
-		case "masks":
-			m := dpMasksRE.FindStringSubmatch(field)
-			if m == nil {
-				return nil, &FormatError{Command: cmd, Line: line, Reason: "unrecognized masks"}
-			}
-			err = parseUints(m[1:], &cur.MaskHits, &cur.Masks)
-			cur.HasMasks = true
-		case "cache":
-			m := dpCacheRE.FindStringSubmatch(field)
-			if m == nil {
-				return nil, &FormatError{Command: cmd, Line: line, Reason: "unrecognized cache"}
-			}
-			err = parseUints(m[1:], &cur.CacheHits)
-			cur.HasCache = true
-		}
-		if err != nil {
-			return nil, &FormatError{Command: cmd, Line: line, Reason: err.Error()}
+			return &FormatError{Command: cmd, Line: line, Reason: err.Error()}
 		}
 	}
-	if err := finish(); err != nil {
-		return nil, err
+	if inside {
+		return sec.end()
 	}
-	return out, nil
+	return nil
 }
 
 // UpcallStats is one datapath's entry of `upcall/show`.
@@ -197,83 +230,59 @@ func ParseUpcallShow(text string) ([]UpcallStats, error) {
 	var out []UpcallStats
 	var cur *UpcallStats
 	var sawFlows, sawDuration bool
-	finish := func() error {
-		if cur == nil {
-			return nil
-		}
-		if !sawFlows || !sawDuration {
-			return &FormatError{Command: cmd, Reason: fmt.Sprintf("datapath %s has no flows or dump duration line", cur.Datapath)}
-		}
-		out = append(out, *cur)
-		return nil
-	}
-	n := 0
-	for line := range strings.Lines(text) {
-		if n++; n > maxParsedLines {
-			return nil, &FormatError{Command: cmd, Reason: "too many lines"}
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		if line[0] != ' ' && line[0] != '\t' {
-			name, ok := strings.CutSuffix(line, ":")
-			if !ok || !strings.Contains(name, "@") || strings.ContainsAny(name, " \t") {
-				return nil, &FormatError{Command: cmd, Line: line, Reason: "expected a datapath header such as \"system@ovs-system:\""}
-			}
-			if err := finish(); err != nil {
-				return nil, err
-			}
+	err := forEachDatapath(cmd, text, datapathSection{
+		start: func(name string) {
 			cur = &UpcallStats{Datapath: name}
 			sawFlows, sawDuration = false, false
-			continue
-		}
-		if cur == nil {
-			return nil, &FormatError{Command: cmd, Line: line, Reason: "line before any datapath"}
-		}
-		field := strings.TrimSpace(line)
-		var err error
-		switch {
-		case strings.HasPrefix(field, "flows ") || strings.HasPrefix(field, "flows:"):
-			m := upFlowsRE.FindStringSubmatch(field)
-			if m == nil {
-				return nil, &FormatError{Command: cmd, Line: line, Reason: "unrecognized flows"}
+		},
+		end: func() error {
+			if !sawFlows || !sawDuration {
+				return &FormatError{Command: cmd, Reason: fmt.Sprintf("datapath %s has no flows or dump duration line", cur.Datapath)}
 			}
-			err = parseUints(m[1:], &cur.Flows, &cur.AvgFlows, &cur.MaxFlows, &cur.FlowLimit)
-			sawFlows = true
-		case strings.HasPrefix(field, "offloaded flows"):
-			m := upOffloadRE.FindStringSubmatch(field)
-			if m == nil {
-				return nil, &FormatError{Command: cmd, Line: line, Reason: "unrecognized offloaded flows"}
+			out = append(out, *cur)
+			return nil
+		},
+		line: func(line, field string) error {
+			switch {
+			case strings.HasPrefix(field, "flows ") || strings.HasPrefix(field, "flows:"):
+				m := upFlowsRE.FindStringSubmatch(field)
+				if m == nil {
+					return &FormatError{Command: cmd, Line: line, Reason: "unrecognized flows"}
+				}
+				sawFlows = true
+				return parseUints(m[1:], &cur.Flows, &cur.AvgFlows, &cur.MaxFlows, &cur.FlowLimit)
+			case strings.HasPrefix(field, "offloaded flows"):
+				m := upOffloadRE.FindStringSubmatch(field)
+				if m == nil {
+					return &FormatError{Command: cmd, Line: line, Reason: "unrecognized offloaded flows"}
+				}
+				cur.HasOffloaded = true
+				return parseUints(m[1:], &cur.OffloadedFlows)
+			case strings.HasPrefix(field, "dump duration"):
+				m := upDurationRE.FindStringSubmatch(field)
+				if m == nil {
+					return &FormatError{Command: cmd, Line: line, Reason: "unrecognized dump duration"}
+				}
+				ms, err := strconv.ParseInt(m[1], 10, 64)
+				if err == nil && (ms < 0 || ms > int64(time.Duration(1<<62)/time.Millisecond)) {
+					err = fmt.Errorf("dump duration %dms out of range", ms)
+				}
+				cur.DumpDuration = time.Duration(ms) * time.Millisecond
+				sawDuration = true
+				return err
+			case strings.HasPrefix(field, "ufid enabled"):
+				m := upUFIDRE.FindStringSubmatch(field)
+				if m == nil {
+					return &FormatError{Command: cmd, Line: line, Reason: "unrecognized ufid enabled"}
+				}
+				cur.UFID = m[1] == "true"
+			case upRevalidator.MatchString(field):
+				cur.Revalidators++
 			}
-			err = parseUints(m[1:], &cur.OffloadedFlows)
-			cur.HasOffloaded = true
-		case strings.HasPrefix(field, "dump duration"):
-			m := upDurationRE.FindStringSubmatch(field)
-			if m == nil {
-				return nil, &FormatError{Command: cmd, Line: line, Reason: "unrecognized dump duration"}
-			}
-			var ms int64
-			ms, err = strconv.ParseInt(m[1], 10, 64)
-			if err == nil && (ms < 0 || ms > int64(time.Duration(1<<62)/time.Millisecond)) {
-				err = fmt.Errorf("dump duration %dms out of range", ms)
-			}
-			cur.DumpDuration = time.Duration(ms) * time.Millisecond
-			sawDuration = true
-		case strings.HasPrefix(field, "ufid enabled"):
-			m := upUFIDRE.FindStringSubmatch(field)
-			if m == nil {
-				return nil, &FormatError{Command: cmd, Line: line, Reason: "unrecognized ufid enabled"}
-			}
-			cur.UFID = m[1] == "true"
-		case upRevalidator.MatchString(field):
-			cur.Revalidators++
-		}
-		if err != nil {
-			return nil, &FormatError{Command: cmd, Line: line, Reason: err.Error()}
-		}
-	}
-	if err := finish(); err != nil {
+			return nil
+		},
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, nil
