@@ -363,7 +363,11 @@ func (a *AntreaAgent) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(delay):
 		case <-r.Context().Done():
-			return
+			// A stuck agent never answers: abort the connection
+			// rather than let the server send an empty 200, which a
+			// client still waiting would read as a reply without
+			// samples instead of a timeout.
+			panic(http.ErrAbortHandler)
 		}
 	}
 	// As the agent's API server: authentication (TokenReview) first,
