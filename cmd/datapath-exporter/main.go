@@ -1,7 +1,16 @@
 // Command datapath-exporter serves Prometheus metrics about the datapath of
-// an Antrea node: per-table flow counts of OVS bridges, read over OpenFlow,
-// and the kernel conntrack table's size, limit and statistics, read over
-// netlink.
+// an Antrea node:
+//   - the OpenFlow tables of OVS bridges (flows, lookups, matches, limits per
+//     table), read from ovs-vswitchd over OpenFlow;
+//   - the OVS datapath (flow cache hits, misses and lost upcalls, megaflows
+//     against the flow limit, coverage counters), read from ovs-vswitchd's
+//     control socket, and the OpenFlow meters' drops;
+//   - the kernel conntrack table (entries, limit, per-CPU counters, and
+//     optionally entries per zone), read over netlink;
+//   - the Antrea agent's names for its tables and its own flow counts, read
+//     from the agent's API (opt-in).
+//
+// See README.md for installing it and docs/ for the metrics and flags.
 package main
 
 import (
@@ -54,7 +63,7 @@ type options struct {
 // newApp declares the command line.
 func newApp(stdout, stderr io.Writer) (*kingpin.Application, *options) {
 	app := kingpin.New("datapath-exporter",
-		"Prometheus exporter for OVS OpenFlow table flow counts (over OpenFlow) and kernel conntrack usage (over netlink).")
+		"Prometheus exporter for the datapath of an Antrea node: OVS OpenFlow tables (over OpenFlow), the OVS datapath's flow cache, upcalls and meters (from ovs-vswitchd's control socket), kernel conntrack (over netlink) and the Antrea agent's table names and flow counts (from its API).")
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
 	opts := &options{log: &promslog.Config{Writer: stderr}}
@@ -155,7 +164,7 @@ func newHandler(logger *slog.Logger, cs map[string]collector.Scraper, metricsPat
 	if metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "Datapath Exporter",
-			Description: "OVS OpenFlow table flow counts and kernel conntrack usage of an Antrea node",
+			Description: "OVS OpenFlow tables, OVS datapath flow cache, upcalls and meters, kernel conntrack and the Antrea agent's table names of an Antrea node",
 			Version:     version.Info(),
 			Links: []web.LandingLinks{
 				{Address: metricsPath, Text: "Metrics"},

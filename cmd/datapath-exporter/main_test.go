@@ -296,8 +296,8 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("README metrics table is true", func(t *testing.T) {
-		checkREADMEMetrics(t, mfs)
+	t.Run("metrics table is true", func(t *testing.T) {
+		checkMetricsTable(t, mfs)
 	})
 
 	t.Run("compat antrea names", func(t *testing.T) {
