@@ -119,20 +119,11 @@ func (c *conntrackCollector) Update(ctx context.Context, ch chan<- prometheus.Me
 		ch <- prometheus.MustNewConstMetric(antreaCtTotalDesc, prometheus.GaugeValue, float64(s.Global.Entries))
 		ch <- prometheus.MustNewConstMetric(antreaCtMaxDesc, prometheus.GaugeValue, float64(s.Global.Limit))
 	}
-	for _, st := range []struct {
-		name  string
-		value uint64
-	}{
-		{"found", s.Stats.Found},
-		{"invalid", s.Stats.Invalid},
-		{"insert", s.Stats.Insert},
-		{"insert_failed", s.Stats.InsertFailed},
-		{"drop", s.Stats.Drop},
-		{"early_drop", s.Stats.EarlyDrop},
-		{"error", s.Stats.Error},
-		{"search_restart", s.Stats.SearchRestart},
+	for _, st := range []conntrack.Stat{
+		conntrack.StatFound, conntrack.StatInvalid, conntrack.StatInsert, conntrack.StatInsertFailed,
+		conntrack.StatDrop, conntrack.StatEarlyDrop, conntrack.StatError, conntrack.StatSearchRestart,
 	} {
-		ch <- prometheus.MustNewConstMetric(ctStatDesc, prometheus.CounterValue, float64(st.value), st.name)
+		ch <- prometheus.MustNewConstMetric(ctStatDesc, prometheus.CounterValue, float64(s.Stats.Value(st)), st.String())
 	}
 	return nil
 }
