@@ -29,7 +29,7 @@ type Stat int
 
 // The counters a 6.x kernel reports, in the order of enum ctattr_stats_cpu.
 // CTA_STATS_SEARCHED, NEW, IGNORE, DELETE and DELETE_LIST are no longer
-// sent (kernel commit 8e8118f, 4.10).
+// sent (kernel commit 8e8118f).
 const (
 	StatFound         Stat = iota // CTA_STATS_FOUND
 	StatInvalid                   // CTA_STATS_INVALID
