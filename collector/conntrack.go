@@ -38,11 +38,33 @@ var (
 		prometheus.BuildFQName(Namespace, "conntrack", "entries_limit"),
 		"Maximum entries of the kernel conntrack table (nf_conntrack_max), read over netlink; at the limit new connections are dropped.",
 		nil, nil)
-	ctStatDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "conntrack", "stat_total"),
-		"Kernel conntrack per-CPU statistics summed over CPUs, read over netlink. The kernel keeps them as 32-bit counters per CPU: a wrap looks like a counter reset.",
-		[]string{"stat"}, nil)
 )
+
+// ctStatHelp says what each of the kernel's per-CPU counters counts.
+var ctStatHelp = [conntrack.NumStats]string{
+	conntrack.StatFound:         "Conntrack lookups that found an existing entry",
+	conntrack.StatInvalid:       "Packets conntrack could not track (malformed, or out of the protocol's state machine)",
+	conntrack.StatInsert:        "Entries inserted into the conntrack table (on the 6.x kernels tested, only those created over ctnetlink)",
+	conntrack.StatInsertFailed:  "Conntrack entries that could not be inserted (a clash with an existing entry that could not be resolved)",
+	conntrack.StatDrop:          "Packets dropped because no conntrack entry could be allocated (table full and nothing to evict)",
+	conntrack.StatEarlyDrop:     "Conntrack entries evicted early to make room for new ones when the table was full",
+	conntrack.StatError:         "Packets conntrack's protocol handlers rejected as erroneous (e.g. ICMP errors that match no connection)",
+	conntrack.StatSearchRestart: "Conntrack table lookups restarted because the hash table changed under them",
+	conntrack.StatClashResolve:  "Conntrack insert clashes with an existing entry that the kernel resolved (e.g. parallel first packets of one UDP flow)",
+	conntrack.StatChainTooLong:  "New conntrack entries refused because their hash chain was too long (a hash-collision guard)",
+}
+
+// ctStatDescs are datapath_conntrack_<stat>_total, one counter per kernel
+// counter (node_exporter's way: a sum over a stat label would mean nothing).
+var ctStatDescs = func() (d [conntrack.NumStats]*prometheus.Desc) {
+	for st := range conntrack.NumStats {
+		d[st] = prometheus.NewDesc(
+			prometheus.BuildFQName(Namespace, "conntrack", st.String()+"_total"),
+			ctStatHelp[st]+"; read from the kernel over netlink, summed over CPUs (32-bit counters per CPU: a wrap looks like a counter reset).",
+			nil, nil)
+	}
+	return d
+}()
 
 // Antrea agent names (--compat.antrea), as the agent's Flow Exporter
 // exports them.
@@ -119,20 +141,12 @@ func (c *conntrackCollector) Update(ctx context.Context, ch chan<- prometheus.Me
 		ch <- prometheus.MustNewConstMetric(antreaCtTotalDesc, prometheus.GaugeValue, float64(s.Global.Entries))
 		ch <- prometheus.MustNewConstMetric(antreaCtMaxDesc, prometheus.GaugeValue, float64(s.Global.Limit))
 	}
-	for _, st := range []struct {
-		name  string
-		value uint64
-	}{
-		{"found", s.Stats.Found},
-		{"invalid", s.Stats.Invalid},
-		{"insert", s.Stats.Insert},
-		{"insert_failed", s.Stats.InsertFailed},
-		{"drop", s.Stats.Drop},
-		{"early_drop", s.Stats.EarlyDrop},
-		{"error", s.Stats.Error},
-		{"search_restart", s.Stats.SearchRestart},
-	} {
-		ch <- prometheus.MustNewConstMetric(ctStatDesc, prometheus.CounterValue, float64(st.value), st.name)
+	// A kernel reports only the counters it has: older ones lack the
+	// recent additions, which are then absent rather than a made-up 0.
+	for st := range conntrack.NumStats {
+		if s.Stats.Reported(st) {
+			ch <- prometheus.MustNewConstMetric(ctStatDescs[st], prometheus.CounterValue, float64(s.Stats.Value(st)))
+		}
 	}
 	return nil
 }

@@ -30,10 +30,16 @@ func init() {
 // Antrea agent's antrea_connection_count counts.
 const AntreaCtZone = 65520
 
+// antreaZones are the zones an Antrea node uses (Antrea's
+// pkg/agent/openflow: CtZone 0xfff0, SNATCtZone 0xfff1, CtZoneV6 0xffe6,
+// SNATCtZoneV6 0xffe7) and the default zone 0: exported always, with 0 when
+// empty, so a dashboard or rule sees an empty zone rather than no series.
+var antreaZones = []uint16{0, AntreaCtZone, 65521, 65510, 65511}
+
 var (
 	ctZoneEntriesDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(Namespace, "conntrack", "zone_entries"),
-		"Entries per conntrack zone, counted by dumping the kernel conntrack table over netlink at each scrape (O(n), unlike datapath_conntrack_entries).",
+		"Entries per conntrack zone, counted by dumping the kernel conntrack table over netlink at each scrape (O(n), unlike datapath_conntrack_entries); Antrea's zones 0, 65520, 65521, 65510 and 65511 always, with 0 when empty, and any other zone that has entries.",
 		[]string{"zone"}, nil)
 	antreaCtAntreaDesc = prometheus.NewDesc("antrea_agent_conntrack_antrea_connection_count",
 		"Number of connections in Antrea's conntrack zone 65520 (Antrea agent name, served by datapath-exporter --compat.antrea with the conntrack_zones collector).",
@@ -63,6 +69,11 @@ func (c *conntrackZonesCollector) Update(ctx context.Context, ch chan<- promethe
 	counts, err := c.reader.ZoneCounts(ctx)
 	if err != nil {
 		return conntrackHint(err, c.netns, "conntrack.zones-timeout", "raise TIMEOUT, or disable the conntrack_zones collector: it dumps the whole table")
+	}
+	for _, zone := range antreaZones {
+		if _, ok := counts[zone]; !ok {
+			counts[zone] = 0
+		}
 	}
 	for zone, n := range counts {
 		ch <- prometheus.MustNewConstMetric(ctZoneEntriesDesc, prometheus.GaugeValue, float64(n), strconv.Itoa(int(zone)))

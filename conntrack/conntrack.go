@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/mdlayher/netlink"
-	ctnl "github.com/ti-mo/conntrack"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,22 +35,6 @@ type Config struct {
 type Global struct {
 	Entries uint64 // entries in the table now (nf_conntrack_count)
 	Limit   uint64 // nf_conntrack_max
-}
-
-// CPUStats are the kernel's per-CPU conntrack counters summed over CPUs.
-// The kernel keeps each as a u32 per CPU, so a sum can go down when one CPU's
-// counter wraps; they start at zero when the namespace is created. On the
-// 6.x kernels tested, Insert counts entries created over ctnetlink
-// (conntrack -I) but not those created by traffic.
-type CPUStats struct {
-	Found         uint64
-	Invalid       uint64
-	Insert        uint64
-	InsertFailed  uint64
-	Drop          uint64
-	EarlyDrop     uint64
-	Error         uint64
-	SearchRestart uint64
 }
 
 // Snapshot is one Read's result.
@@ -75,11 +58,11 @@ type Reader struct {
 	closed bool
 
 	turn chan struct{} // one Read at a time on conn
-	conn *ctnl.Conn    // kept between reads; nil before the first and after a failure
+	conn *netlink.Conn // kept between reads; nil before the first and after a failure
 
 	// query is what Read runs on the dialled connection; tests replace it
-	// to simulate a kernel that never answers or a library that panics.
-	query func(*ctnl.Conn) (Snapshot, error)
+	// to simulate a kernel that never answers or a decoder that panics.
+	query func(*netlink.Conn) (Snapshot, error)
 }
 
 // NewReader checks the configuration and, when NetnsPath is set, opens the
@@ -158,13 +141,13 @@ func (r *Reader) Read(ctx context.Context) (Snapshot, error) {
 
 	type result struct {
 		snap Snapshot
-		conn *ctnl.Conn // the socket used, to keep or close
+		conn *netlink.Conn // the socket used, to keep or close
 		err  error
 	}
 	var (
 		done      = make(chan result, 1)
 		mu        sync.Mutex
-		conn      *ctnl.Conn
+		conn      *netlink.Conn
 		abandoned bool
 		closeOnce sync.Once
 	)
@@ -183,14 +166,14 @@ func (r *Reader) Read(ctx context.Context) (Snapshot, error) {
 		defer func() { done <- res }()
 		defer func() {
 			if p := recover(); p != nil {
-				res.err = fmt.Errorf("reading conntrack over netlink: the netlink library panicked (an unexpected or empty kernel reply): %v", p)
+				res.err = fmt.Errorf("reading conntrack over netlink: the netlink library or decoder panicked (an unexpected or empty kernel reply): %v", p)
 			}
 		}()
 
 		c := kept
 		if c == nil {
 			var err error
-			if c, err = ctnl.Dial(&netlink.Config{NetNS: r.nsFD}); err != nil {
+			if c, err = netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: r.nsFD}); err != nil {
 				res.err = r.explain("dialling ctnetlink", err)
 				return
 			}
@@ -240,31 +223,39 @@ func budgetOf(ctx context.Context) string {
 	return " within " + time.Until(deadline).Round(time.Millisecond).String()
 }
 
-// query asks for the global then the per-CPU statistics.
-func query(c *ctnl.Conn) (Snapshot, error) {
-	g, err := c.StatsGlobal()
+// query asks for the global then the per-CPU statistics, on one socket,
+// and decodes both replies (stats.go).
+func query(c *netlink.Conn) (Snapshot, error) {
+	msgs, err := c.Execute(statsRequest(ipctnlMsgCTGetStats, netlink.Request|netlink.Dump|netlink.Acknowledge))
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("global statistics: %w", err)
 	}
-	cpus, err := c.Stats()
+	g, err := decodeGlobal(msgs)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("global statistics: %w", err)
+	}
+	if msgs, err = c.Execute(statsRequest(ipctnlMsgCTGetStatsCPU, netlink.Request|netlink.Dump)); err != nil {
+		return Snapshot{}, fmt.Errorf("per-CPU statistics: %w", err)
+	}
+	stats, cpus, err := decodeCPUStats(msgs)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("per-CPU statistics: %w", err)
 	}
-	s := Snapshot{
-		Global: Global{Entries: uint64(g.Entries), Limit: uint64(g.MaxEntries)},
-		cpus:   len(cpus),
+	return Snapshot{Global: g, Stats: stats, cpus: cpus}, nil
+}
+
+// statsRequest is a ctnetlink statistics request: the flags are those
+// ti-mo/conntrack v0.6.0 sent, which the kernel has always answered
+// (and which mdlayher/netlink v1.7.2 waits for correctly).
+func statsRequest(msgType uint16, flags netlink.HeaderFlags) netlink.Message {
+	return netlink.Message{
+		Header: netlink.Header{
+			Type:  netlink.HeaderType(nfnlSubsysCTNetlink<<8 | msgType),
+			Flags: flags,
+		},
+		// nfgenmsg: family AF_UNSPEC, version NFNETLINK_V0, res_id 0.
+		Data: []byte{unix.AF_UNSPEC, 0, 0, 0},
 	}
-	for _, c := range cpus {
-		s.Stats.Found += uint64(c.Found)
-		s.Stats.Invalid += uint64(c.Invalid)
-		s.Stats.Insert += uint64(c.Insert)
-		s.Stats.InsertFailed += uint64(c.InsertFailed)
-		s.Stats.Drop += uint64(c.Drop)
-		s.Stats.EarlyDrop += uint64(c.EarlyDrop)
-		s.Stats.Error += uint64(c.Error)
-		s.Stats.SearchRestart += uint64(c.SearchRestart)
-	}
-	return s, nil
 }
 
 func (r *Reader) where() string {

@@ -11,8 +11,7 @@ import (
 	"testing"
 	"time"
 
-	ctnl "github.com/ti-mo/conntrack"
-	"github.com/ti-mo/netfilter"
+	"github.com/mdlayher/netlink"
 
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
@@ -69,8 +68,9 @@ func TestNewReaderNetnsPath(t *testing.T) {
 }
 
 // TestNetlinkVersionPinned guards against `go get -u`: with
-// github.com/mdlayher/netlink v1.10 and later, ti-mo/conntrack's StatsGlobal
-// (a dump request with an acknowledgement) never returns, so every scrape
+// github.com/mdlayher/netlink v1.10 and later, the global-statistics request
+// (a dump with an acknowledgement, as ti-mo/conntrack's StatsGlobal sends it
+// and Read does) never returns, so every scrape
 // would end in a timeout. Read's timeout keeps the exporter alive, but the
 // metrics would be gone.
 func TestNetlinkVersionPinned(t *testing.T) {
@@ -104,8 +104,8 @@ func TestNetlinkVersionPinned(t *testing.T) {
 		t.Fatalf("cannot parse %s version %q", mod, version)
 	}
 	if major > 1 || (major == 1 && minor >= 10) {
-		t.Fatalf("go.mod has %s %s: from v1.10 on, ti-mo/conntrack's StatsGlobal blocks forever "+
-			"(every scrape would time out); keep it at v1.7.2 (go get %s@v1.7.2) until ti-mo/conntrack supports it",
+		t.Fatalf("go.mod has %s %s: from v1.10 on, the global-statistics request (ti-mo/conntrack's StatsGlobal, and Read's) blocks forever "+
+			"(every scrape would time out); keep it at v1.7.2 (go get %s@v1.7.2)",
 			mod, version, mod)
 	}
 }
@@ -121,6 +121,9 @@ func majorMinor(v string) (major, minor int, ok bool) {
 	return major, minor, err1 == nil && err2 == nil
 }
 
+// nfnlgrpConntrackDestroy is NFNLGRP_CONNTRACK_DESTROY (nfnetlink.h).
+const nfnlgrpConntrackDestroy = 3
+
 // TestReadTimeout checks the timeout path: a query that never gets an
 // answer must not keep Read past its deadline, and the goroutine doing it
 // must be gone when Read returns.
@@ -128,9 +131,9 @@ func majorMinor(v string) (major, minor int, ok bool) {
 // Covered: a real receive blocked in the kernel on the very socket Read
 // dialled (an event listener on a quiet private namespace) is woken when
 // Read closes that socket at the deadline, and Read returns a timeout error
-// in time. Not covered: StatsGlobal itself hanging; this kernel always
+// in time. Not covered: the global-statistics request itself hanging; this kernel always
 // answers it, so the injected query stands in for it (and
-// TestReadReturnsWithinDeadline checks the real StatsGlobal returns).
+// TestReadReturnsWithinDeadline checks the real request returns).
 func TestReadTimeout(t *testing.T) {
 	ns := testenv.NetnsForTest(t)
 	r, err := NewReader(Config{NetnsPath: ns.Path})
@@ -140,20 +143,15 @@ func TestReadTimeout(t *testing.T) {
 	t.Cleanup(func() { r.Close() })
 
 	exited := make(chan struct{})
-	r.query = func(c *ctnl.Conn) (Snapshot, error) {
+	r.query = func(c *netlink.Conn) (Snapshot, error) {
 		defer close(exited)
-		// Nothing happens in the namespace, so this worker blocks in
-		// recvmsg until the socket is closed.
-		if _, err := c.Listen(make(chan ctnl.Event), 1, []netfilter.NetlinkGroup{netfilter.GroupCTDestroy}); err != nil {
+		// Nothing happens in the namespace, so this receive blocks in
+		// recvmsg until Read closes the socket.
+		if err := c.JoinGroup(nfnlgrpConntrackDestroy); err != nil {
 			return Snapshot{}, err
 		}
-		for {
-			// Fails once Read has closed the connection.
-			if err := c.SetReadBuffer(1 << 16); err != nil {
-				return Snapshot{}, err
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		_, err := c.Receive()
+		return Snapshot{}, err
 	}
 
 	tests := []struct {
@@ -205,9 +203,9 @@ func TestReadRecoversPanic(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	r.query = func(*ctnl.Conn) (Snapshot, error) {
+	r.query = func(*netlink.Conn) (Snapshot, error) {
 		var msgs []int
-		return Snapshot{cpus: msgs[0]}, nil // what StatsGlobal does on an empty reply
+		return Snapshot{cpus: msgs[0]}, nil // what ti-mo's StatsGlobal did on an empty reply
 	}
 	_, err = r.Read(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "panicked") {
@@ -243,7 +241,7 @@ func TestReadKeepsSocket(t *testing.T) {
 	if r.conn != first {
 		t.Error("the second read dialled a new socket")
 	}
-	r.query = func(*ctnl.Conn) (Snapshot, error) { return Snapshot{}, errors.New("injected") }
+	r.query = func(*netlink.Conn) (Snapshot, error) { return Snapshot{}, errors.New("injected") }
 	if err := read(); err == nil {
 		t.Fatal("a failing query succeeded")
 	}

@@ -65,15 +65,15 @@ func TestConntrackReadNetns(t *testing.T) {
 	if inserted.Global.Entries != 35 {
 		t.Errorf("Global.Entries = %d after inserting 35 entries, want 35", inserted.Global.Entries)
 	}
-	if got := inserted.Stats.Insert - empty.Stats.Insert; got != 35 {
-		t.Errorf("Stats.Insert grew by %d (%d → %d) over 35 inserted entries, want 35", got, empty.Stats.Insert, inserted.Stats.Insert)
+	if got := inserted.Stats.Value(StatInsert) - empty.Stats.Value(StatInsert); got != 35 {
+		t.Errorf("Stats.Insert grew by %d (%d → %d) over 35 inserted entries, want 35", got, empty.Stats.Value(StatInsert), inserted.Stats.Value(StatInsert))
 	}
 	if err := ns.InsertEntries(ctx, 7, 10); err != nil {
 		t.Fatal(err)
 	}
 	more := checkEntries(t)
-	if got := more.Stats.Insert - inserted.Stats.Insert; got != 10 {
-		t.Errorf("Stats.Insert grew by %d (%d → %d) over 10 more inserted entries, want 10", got, inserted.Stats.Insert, more.Stats.Insert)
+	if got := more.Stats.Value(StatInsert) - inserted.Stats.Value(StatInsert); got != 10 {
+		t.Errorf("Stats.Insert grew by %d (%d → %d) over 10 more inserted entries, want 10", got, inserted.Stats.Value(StatInsert), more.Stats.Value(StatInsert))
 	}
 
 	// Volume from real traffic. (On 6.x kernels traffic-created entries do
@@ -216,6 +216,13 @@ const (
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "1" {
 		permissionChild()
+		os.Exit(0)
+	}
+	if kind := os.Getenv(rawPacketEnv); kind != "" {
+		if err := sendRawPacket(kind); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 		os.Exit(0)
 	}
 	os.Exit(m.Run())

@@ -180,7 +180,7 @@ shoot "$out/conntrack-percent.png" \
 shoot "$out/flows-per-table.png" \
 	"$(graph_url 'datapath_ovs_table_flows{bridge="br-int",table_name=~"SpoofGuard|EndpointDNAT|ServiceLB|L3Forwarding|L2ForwardingCalc"}')"
 shoot "$out/conntrack-drops.png" \
-	"$(graph_url 'rate(datapath_conntrack_stat_total{stat=~"drop|early_drop|insert_failed"}[1m])')"
+	"$(graph_url 'label_replace(rate(datapath_conntrack_drop_total[1m]), "stat", "drop", "", "") or label_replace(rate(datapath_conntrack_early_drop_total[1m]), "stat", "early_drop", "", "") or label_replace(rate(datapath_conntrack_insert_failed_total[1m]), "stat", "insert_failed", "", "")')"
 shoot "$out/alerts.png" "$prom$ui/alerts"
 
 ls -l "$out"/*.png >&2

@@ -291,7 +291,7 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("datapath_conntrack_zone_entries{zone=%q} = %v, want %v (all: %v)", zone, zones[zone], n, zones)
 			}
 		}
-		if got := series(mfs, "datapath_conntrack_stat_total", "stat")["insert"]; got < 75 {
+		if got := series(mfs, "datapath_conntrack_insert_total")[""]; got < 75 {
 			t.Errorf("insert stat %v, want >= 75 after 75 conntrack -I", got)
 		}
 	})

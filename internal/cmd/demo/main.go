@@ -406,7 +406,7 @@ Stop with Ctrl-C, or from another shell: make demo-stop
 		q(`datapath_ovs_table_flows - on(instance,bridge,table_id) group_left datapath_antrea_agent_table_flows`),
 		q(`100 * datapath_conntrack_entries / datapath_conntrack_entries_limit`),
 		q(`(datapath_conntrack_entries_limit - datapath_conntrack_entries) / clamp_min(deriv(datapath_conntrack_entries[2m]), 0.001)`),
-		q(`rate(datapath_conntrack_stat_total{stat=~"drop|early_drop|insert_failed"}[1m])`),
+		q(`label_replace(rate(datapath_conntrack_drop_total[1m]), "stat", "drop", "", "") or label_replace(rate(datapath_conntrack_early_drop_total[1m]), "stat", "early_drop", "", "") or label_replace(rate(datapath_conntrack_insert_failed_total[1m]), "stat", "insert_failed", "", "")`),
 		q(`rate(datapath_ovs_datapath_lookups_total[1m])`),
 		q(`datapath_ovs_datapath_flows or datapath_ovs_datapath_flow_limit`),
 		q(`rate(datapath_ovs_meter_packets_dropped_total[1m])`),
