@@ -22,6 +22,8 @@ var (
 	node     *testenv.KernelNode
 	nodeErr  error
 	bootTook time.Duration
+	// antreaOpts is the node's pipeline, loaded again after a restart.
+	antreaOpts testenv.AntreaNodeOptions
 )
 
 func TestMain(m *testing.M) {
@@ -95,7 +97,8 @@ func startNode(ctx context.Context) (*testenv.KernelNode, error) {
 		return nil, err
 	}
 	logStep("OVS started")
-	if err := n.SetupAntrea(ctx, testenv.AntreaNodeOptions{Flows: flows, Pods: 4, ServiceEndpoints: []int{0, 1, 2}}); err != nil {
+	antreaOpts = testenv.AntreaNodeOptions{Flows: flows, Pods: 4, ServiceEndpoints: []int{0, 1, 2}}
+	if err := n.SetupAntrea(ctx, antreaOpts); err != nil {
 		return nil, err
 	}
 	logStep("Antrea-like br-int set up")

@@ -127,7 +127,7 @@ func StartKernelNode(ctx context.Context, opts KernelNodeOptions) (_ *KernelNode
 	switch forced := os.Getenv(envAccel); {
 	case forced != "":
 		accels = []string{forced}
-	case kvmUsable():
+	case kvmUsable() && !kvmFailedBefore():
 		accels = []string{"kvm", "tcg"}
 	}
 	for i, accel := range accels {
@@ -144,6 +144,9 @@ func StartKernelNode(ctx context.Context, opts KernelNodeOptions) (_ *KernelNode
 			return n, nil
 		}
 		if i < len(accels)-1 {
+			if accel == "kvm" && ctx.Err() == nil {
+				rememberKVMFailed(err)
+			}
 			n.stopQemu()
 			n.log = &SyncBuffer{}
 			if ctx.Err() != nil {
@@ -368,6 +371,20 @@ func kvmUsable() bool {
 	}
 	f.Close()
 	return true
+}
+
+// kvmFailedFile remembers that a KVM boot failed on this host, so later
+// runs boot TCG at once rather than wait for the probe again; remove it
+// to probe again (or set DPX_KERNELNODE_ACCEL=kvm).
+var kvmFailedFile = filepath.Join(kernelCacheDir, "kvm-failed")
+
+func kvmFailedBefore() bool {
+	_, err := os.Stat(kvmFailedFile)
+	return err == nil
+}
+
+func rememberKVMFailed(err error) {
+	_ = os.WriteFile(kvmFailedFile, []byte(err.Error()+"\n"), 0o644)
 }
 
 func checkStaticBusybox() error {

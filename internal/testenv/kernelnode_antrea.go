@@ -137,34 +137,49 @@ func antreaServiceGroup(endpoints []int) (group, flow string) {
 // SetupAntrea builds br-int on the kernel datapath (protocols OpenFlow10
 // and OpenFlow15, fail_mode secure, no table names in OVS), antrea-gw0,
 // the Pods as network namespaces pod<i> with a veth port each carrying
-// the external IDs Antrea writes, and loads the pipeline.
+// the external IDs Antrea writes, loads the pipeline and starts the
+// Service's endpoints. IPv6 is off in the guest so that no router
+// solicitation or MLD report moves a counter while a test compares.
 func (n *KernelNode) SetupAntrea(ctx context.Context, opts AntreaNodeOptions) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, `ovs-vsctl --timeout=10 add-br br-int -- set Bridge br-int protocols=OpenFlow10,OpenFlow15 fail_mode=secure \
+	var root, vsctl strings.Builder
+	fmt.Fprintf(&vsctl, `ovs-vsctl --timeout=30 add-br br-int -- set Bridge br-int protocols=OpenFlow10,OpenFlow15 fail_mode=secure \
   -- add-port br-int antrea-gw0 -- set Interface antrea-gw0 type=internal ofport_request=%d mac='"%s"' \
-  -- set Port antrea-gw0 external_ids:antrea-type=gateway
-ip addr add %s/24 dev antrea-gw0
-ip link set antrea-gw0 up
-`, AntreaGatewayPort, antreaGatewayMAC, antreaGatewayIP)
+  -- set Port antrea-gw0 external_ids:antrea-type=gateway`, AntreaGatewayPort, antreaGatewayMAC)
+	var pods strings.Builder
 	for i := 0; i < opts.Pods; i++ {
-		name := fmt.Sprintf("pod%d", i)
-		veth := fmt.Sprintf("veth-pod%d", i)
-		fmt.Fprintf(&b, `ip netns add %[1]s
-ip link add %[2]s type veth peer name eth0 netns %[1]s
-ip -n %[1]s link set lo up
-ip -n %[1]s link set eth0 address %[3]s
-ip -n %[1]s addr add %[4]s/24 dev eth0
-ip -n %[1]s link set eth0 up
-ip -n %[1]s route add default via %[5]s
-ip link set %[2]s up
-ovs-vsctl --timeout=10 add-port br-int %[2]s -- set Interface %[2]s ofport_request=%[6]d \
+		name, veth := fmt.Sprintf("pod%d", i), fmt.Sprintf("veth-pod%d", i)
+		fmt.Fprintf(&root, "netns add %[1]s\nlink add %[2]s type veth peer name eth0 netns %[1]s\nlink set %[2]s up\n", name, veth)
+		fmt.Fprintf(&pods, "ip -n %[1]s -b - <<EOF\nlink set lo up\nlink set eth0 address %[2]s\naddr add %[3]s/24 dev eth0\nlink set eth0 up\nroute add default via %[4]s\nEOF\n",
+			name, podMAC(i), podIP(i), antreaGatewayIP)
+		fmt.Fprintf(&vsctl, ` \
+  -- add-port br-int %[2]s -- set Interface %[2]s ofport_request=%[6]d \
   -- set Port %[2]s external_ids:antrea-type=container external_ids:pod-name=%[1]s external_ids:pod-namespace=default \
-     external_ids:container-id=%[7]s external_ids:ip-address=%[4]s external_ids:attached-mac=%[3]s
-`, name, veth, podMAC(i), podIP(i), antreaGatewayIP, podPort(i), fmt.Sprintf("%064x", 0xc0ffee00+i))
+     external_ids:container-id=%[5]s external_ids:ip-address=%[4]s external_ids:attached-mac=%[3]s`,
+			name, veth, podMAC(i), podIP(i), fmt.Sprintf("%064x", 0xc0ffee00+i), podPort(i))
 	}
-	if _, err := n.Sh(ctx, b.String()); err != nil {
+	script := "sysctl -qw net.core.devconf_inherit_init_net=1 net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1\n" +
+		vsctl.String() + "\n" +
+		"ip addr add " + antreaGatewayIP + "/24 dev antrea-gw0\nip link set antrea-gw0 up\n" +
+		"ip -b - <<EOF\n" + root.String() + "EOF\n" + pods.String()
+	if _, err := n.Sh(ctx, script); err != nil {
 		return fmt.Errorf("building br-int and Pods in the guest: %w", err)
 	}
+	if err := n.LoadAntreaFlows(ctx, opts); err != nil {
+		return err
+	}
+	for _, ep := range opts.ServiceEndpoints {
+		name := fmt.Sprintf("pod%d", ep)
+		if err := n.Start(ctx, "http-"+name, "ip", "netns", "exec", name, "env", envAgent+"=httpserve", n.GuestPath("agent")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LoadAntreaFlows (re)loads the pipeline, the gateway's flows and Service
+// 0's group into br-int: what the Antrea agent does again after
+// ovs-vswitchd restarts, which keeps no OpenFlow state.
+func (n *KernelNode) LoadAntreaFlows(ctx context.Context, opts AntreaNodeOptions) error {
 	flows := append(append([]string{}, opts.Flows...), AntreaGatewayFlows()...)
 	if len(opts.ServiceEndpoints) > 0 {
 		group, lb := antreaServiceGroup(opts.ServiceEndpoints)
@@ -177,12 +192,6 @@ ovs-vsctl --timeout=10 add-port br-int %[2]s -- set Interface %[2]s ofport_reque
 	}
 	if _, err := n.RunStdin(ctx, strings.Join(flows, "\n")+"\n", "ovs-ofctl", "-O", "OpenFlow15", "add-flows", "br-int", "-"); err != nil {
 		return fmt.Errorf("loading the pipeline: %w", err)
-	}
-	for _, ep := range opts.ServiceEndpoints {
-		name := fmt.Sprintf("pod%d", ep)
-		if err := n.Start(ctx, "http-"+name, "ip", "netns", "exec", name, "env", envAgent+"=httpserve", n.GuestPath("agent")); err != nil {
-			return err
-		}
 	}
 	return nil
 }
