@@ -131,7 +131,8 @@ func ctStats(out string) string {
 // TestConntrackSaturationThroughOVS lowers the guest's own
 // nf_conntrack_max, floods it from a Pod through br-int's
 // ct(commit,zone=65520) until it is full, and checks the entries against
-// the limit and the drop statistics against `conntrack -S`.
+// the limit and the drop statistics against `conntrack -S`, and that
+// DatapathConntrackTableFull fires in a Prometheus scraping the guest.
 func TestConntrackSaturationThroughOVS(t *testing.T) {
 	n := nodeForTest(t)
 	ctx := testenv.Context(t, 4*time.Minute)
@@ -148,6 +149,9 @@ func TestConntrackSaturationThroughOVS(t *testing.T) {
 			t.Errorf("restoring the guest's conntrack table: %v", err)
 		}
 	})
+	// A real Prometheus scrapes the guest's exporter with the project's
+	// table-full alert.
+	prom := testenv.PrometheusForTest(t, []string{n.Forwarded(exporterPort)}, []string{tableFullRuleFile(t)})
 	if _, err := n.Run(ctx, "sysctl", "-qw", fmt.Sprintf("net.netfilter.nf_conntrack_max=%d", limit)); err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +180,7 @@ func TestConntrackSaturationThroughOVS(t *testing.T) {
 	if got, _ := m.get("datapath_conntrack_entries_limit"); got != limit {
 		t.Errorf("datapath_conntrack_entries_limit = %v, nf_conntrack_max %d", got, limit)
 	}
+	waitAlertFiring(t, ctx, prom, tableFullAlert)
 
 	if err := n.Signal(ctx, "flood", syscall.SIGKILL); err != nil {
 		t.Fatal(err)
