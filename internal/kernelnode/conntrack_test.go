@@ -170,7 +170,10 @@ func TestConntrackSaturationThroughOVS(t *testing.T) {
 		c, _ := count()
 		t.Fatalf("the table never filled: %s of %d entries", c, limit)
 	}
-	m, c := atOneMoment(t, ctx, count)
+	m, c := whileFlooding(t, ctx, count, func(m metrics, c string) bool {
+		got, _ := m.get("datapath_conntrack_entries")
+		return c == strconv.Itoa(limit) && got == limit
+	})
 	if c != strconv.Itoa(limit) {
 		t.Fatalf("nf_conntrack_count %s while flooding, limit %d", c, limit)
 	}

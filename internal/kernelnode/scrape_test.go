@@ -109,3 +109,28 @@ func atOneMoment[T comparable](t *testing.T, ctx context.Context, truth func() (
 	t.Fatalf("the ground truth kept moving during every scrape: %+v then %+v", before, after)
 	panic("unreachable")
 }
+
+// whileFlooding is atOneMoment for a value that a running flood keeps
+// moving by one or two (the kernel's garbage collector evicts unreplied
+// entries of a full table, the flood refills it): it retries until the
+// truth read before and after the scrape agree with each other and with
+// what the scrape says (agree), and fails with the last disagreement.
+func whileFlooding[T comparable](t *testing.T, ctx context.Context, truth func() (T, error), agree func(metrics, T) bool) (metrics, T) {
+	t.Helper()
+	var before, after T
+	var m metrics
+	for attempt := 0; attempt < 30; attempt++ {
+		var err error
+		if before, err = truth(); err != nil {
+			t.Fatal(err)
+		}
+		m = scrape(t, ctx)
+		if after, err = truth(); err != nil {
+			t.Fatal(err)
+		}
+		if before == after && agree(m, before) {
+			return m, before
+		}
+	}
+	return m, after
+}
