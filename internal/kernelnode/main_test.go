@@ -92,7 +92,8 @@ func startNode(ctx context.Context) (*testenv.KernelNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	logStep("booted (%s)", n.Accel)
+	up, _ := n.Uptime(ctx)
+	logStep("booted (%s, guest uptime %.1fs)", n.Accel, up)
 	if err := n.StartOVS(ctx); err != nil {
 		return nil, err
 	}
