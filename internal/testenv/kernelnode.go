@@ -139,6 +139,14 @@ func StartKernelNode(ctx context.Context, opts KernelNodeOptions) (_ *KernelNode
 			bootCtx, cancel = context.WithTimeout(ctx, 15*time.Second)
 		}
 		err = n.boot(bootCtx, kdir, kver, initrd, accel, opts)
+		// A forwarded port taken by another process between choosing it
+		// and qemu's bind: choose again.
+		for retry := 0; err != nil && retry < 3 && bootCtx.Err() == nil &&
+			strings.Contains(n.log.String(), "Could not set up host forwarding"); retry++ {
+			n.stopQemu()
+			n.log = &SyncBuffer{}
+			err = n.boot(bootCtx, kdir, kver, initrd, accel, opts)
+		}
 		cancel()
 		if err == nil {
 			return n, nil
