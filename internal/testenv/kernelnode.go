@@ -204,7 +204,6 @@ func (n *KernelNode) boot(ctx context.Context, kdir, kver, initrd, accel string,
 	}
 	cmd := exec.Command("qemu-system-x86_64", args...)
 	cmd.Stdout, cmd.Stderr = n.log, n.log
-	cmd.Stdin = nil
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting qemu: %w", err)
