@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -42,7 +43,21 @@ func leftoverChild() {
 		os.Exit(1)
 	}
 	_ = recordOwned(kindDir, dir)
-	fmt.Printf("made %s %s\n", n.Name, dir)
+	// A process that outlives its owner, as a kernel node's qemu would if
+	// Pdeathsig missed.
+	orphan := exec.Command("sleep", "120")
+	orphan.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := orphan.Start(); err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	id, err := processIdentity(orphan.Process.Pid)
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	_ = recordOwned(kindProc, id)
+	fmt.Printf("made %s %s %d\n", n.Name, dir, orphan.Process.Pid)
 	time.Sleep(time.Minute) // until SIGKILL: no cleanup runs
 	os.Exit(1)
 }
@@ -73,9 +88,12 @@ func TestLeftoversOfKilledProcessAreRemoved(t *testing.T) {
 	}
 	fields := strings.Fields(line)
 	netns, dir := fields[1], fields[2]
+	orphan, _ := strconv.Atoi(fields[3])
+	orphanID, _ := processIdentity(orphan)
 	t.Cleanup(func() { // in case the sweep fails
 		_ = deleteNetns(netns)
 		_ = os.RemoveAll(dir)
+		_ = killIdentified(orphanID)
 	})
 	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -93,7 +111,10 @@ func TestLeftoversOfKilledProcessAreRemoved(t *testing.T) {
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("directory %s of the killed process is still there (stat: %v)", dir, err)
 	}
-	for _, rec := range []string{recordPath(kindNetns, netns), recordPath(kindDir, dir)} {
+	if err := WaitFor(ctx, func() bool { return !processRunning(orphanID) }); err != nil {
+		t.Errorf("process %s the killed process recorded still runs", orphanID)
+	}
+	for _, rec := range []string{recordPath(kindNetns, netns), recordPath(kindDir, dir), recordPath(kindProc, orphanID)} {
 		if _, err := os.Stat(rec); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("record %s still there", filepath.Base(rec))
 		}
@@ -108,3 +129,20 @@ func TestLeftoversOfKilledProcessAreRemoved(t *testing.T) {
 		t.Errorf("Close left the record of %s", mine.Name)
 	}
 }
+
+// processRunning reports whether the process identified (processIdentity)
+// still runs: not gone, not a zombie waiting for its parent.
+func processRunning(identity string) bool {
+	pid, _, _ := strings.Cut(identity, " ")
+	if now, err := processIdentity(atoiOr0(pid)); err != nil || now != identity {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i < 0 || !strings.HasPrefix(strings.TrimSpace(string(b[i+1:])), "Z")
+}
+
+func atoiOr0(s string) int { n, _ := strconv.Atoi(s); return n }
