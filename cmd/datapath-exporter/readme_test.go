@@ -29,8 +29,9 @@ var readmeRow = regexp.MustCompile("^\\| `(datapath_[a-z_]+)` \\| (gauge|counter
 // openvswitch module); the test OVS uses the netdev datapath. Their export
 // is tested in collector.TestExportKernelDatapath.
 var kernelDatapathOnly = map[string]bool{
-	"datapath_ovs_datapath_masks":           true,
-	"datapath_ovs_datapath_mask_hits_total": true,
+	"datapath_ovs_datapath_masks":            true,
+	"datapath_ovs_datapath_mask_hits_total":  true,
+	"datapath_ovs_datapath_cache_hits_total": true,
 }
 
 // checkREADMEMetrics checks that the README's metrics table lists exactly
