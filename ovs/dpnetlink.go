@@ -114,8 +114,12 @@ func (r *KernelDatapathReader) Read(ctx context.Context) ([]DatapathStats, error
 
 	dps, err := r.read(ctx)
 	if err != nil {
-		// The socket may hold a late reply: start afresh next time.
-		r.closeConn()
+		// The socket may hold a late reply: start afresh next time. A
+		// finished list of families without ours leaves it clean, and
+		// kept: a node without the module lists them at every read.
+		if !errors.Is(err, ErrNoKernelDatapathFamily) {
+			r.closeConn()
+		}
 		if ctx.Err() != nil && fault.KindOf(err) != fault.Protocol {
 			err = fmt.Errorf("%w (%w)", err, ctx.Err())
 		}
@@ -128,7 +132,7 @@ func (r *KernelDatapathReader) read(ctx context.Context) ([]DatapathStats, error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if r.conn == nil {
+	if r.conn == nil || r.family.ID == 0 {
 		if err := r.connect(ctx); err != nil {
 			return nil, err
 		}
@@ -169,15 +173,18 @@ func (r *KernelDatapathReader) exchange(req genetlink.Message) ([]netlink.Messag
 	return msgs, nil
 }
 
-// connect dials and finds the family by listing the families (a dump),
+// connect dials if needed and finds the family by listing the families (a dump),
 // not by asking for it by name: CTRL_CMD_GETFAMILY by name makes the kernel
 // load the openvswitch module, which an exporter must not do to a node.
 func (r *KernelDatapathReader) connect(ctx context.Context) error {
-	c, err := genetlink.Dial(nil)
-	if err != nil {
-		return err
+	if r.conn == nil {
+		c, err := genetlink.Dial(nil)
+		if err != nil {
+			return err
+		}
+		r.conn = c
 	}
-	r.conn = c
+	c := r.conn
 	if err := r.setDeadline(ctx); err != nil {
 		r.closeConn()
 		return err
@@ -199,7 +206,7 @@ func (r *KernelDatapathReader) connect(ctx context.Context) error {
 			return nil
 		}
 	}
-	r.closeConn()
+	r.family = genetlink.Family{}
 	return fault.New(fault.NotFound, "", "", ErrNoKernelDatapathFamily)
 }
 
