@@ -31,6 +31,7 @@ import (
 
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 )
@@ -88,7 +89,8 @@ type KernelDatapathReader struct {
 
 	sem    chan struct{} // holds the socket; made by init
 	once   sync.Once
-	conn   *genetlink.Conn
+	conn   *netlink.Conn   // the dump's own bytes, unparsed by genetlink
+	genl   *genetlink.Conn // the same socket, for listing the families
 	family genetlink.Family
 }
 
@@ -140,7 +142,8 @@ func (r *KernelDatapathReader) read(ctx context.Context) ([]DatapathStats, error
 	if err := r.setDeadline(ctx); err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = r.conn.SetDeadline(time.Unix(1, 0)) })
+	c := r.conn // not r.conn in the func: it may run after read returns
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
 	req := genetlink.Message{
@@ -155,15 +158,23 @@ func (r *KernelDatapathReader) read(ctx context.Context) ([]DatapathStats, error
 }
 
 // exchange sends req as a dump request and returns the raw replies (the
-// final NLMSG_DONE removed), so that decodeKernelDatapaths sees their
-// netlink headers (the family id) and not only their payloads.
+// final NLMSG_DONE removed), so that decodeKernelDatapaths sees every byte
+// of them, their netlink headers (the family id) included: genetlink's
+// Receive would fail on a short generic netlink header with an error of
+// its own.
 func (r *KernelDatapathReader) exchange(req genetlink.Message) ([]netlink.Message, error) {
-	nc := r.conn
-	sent, err := nc.Send(req, r.family.ID, netlink.Request|netlink.Dump)
+	body, err := req.MarshalBinary()
 	if err != nil {
 		return nil, err
 	}
-	_, msgs, err := nc.Receive()
+	sent, err := r.conn.Send(netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(r.family.ID), Flags: netlink.Request | netlink.Dump},
+		Data:   body,
+	})
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := r.conn.Receive()
 	if err != nil {
 		return nil, err
 	}
@@ -178,11 +189,11 @@ func (r *KernelDatapathReader) exchange(req genetlink.Message) ([]netlink.Messag
 // load the openvswitch module, which an exporter must not do to a node.
 func (r *KernelDatapathReader) connect(ctx context.Context) error {
 	if r.conn == nil {
-		c, err := genetlink.Dial(nil)
+		c, err := netlink.Dial(unix.NETLINK_GENERIC, nil)
 		if err != nil {
 			return err
 		}
-		r.conn = c
+		r.conn, r.genl = c, genetlink.NewConn(c)
 	}
 	c := r.conn
 	if err := r.setDeadline(ctx); err != nil {
@@ -191,7 +202,7 @@ func (r *KernelDatapathReader) connect(ctx context.Context) error {
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	families, err := c.ListFamilies()
+	families, err := r.genl.ListFamilies()
 	if err != nil {
 		r.closeConn()
 		return fmt.Errorf("listing generic netlink families: %w", err)
@@ -221,7 +232,7 @@ func (r *KernelDatapathReader) setDeadline(ctx context.Context) error {
 func (r *KernelDatapathReader) closeConn() {
 	if r.conn != nil {
 		_ = r.conn.Close()
-		r.conn = nil
+		r.conn, r.genl = nil, nil
 	}
 }
 
