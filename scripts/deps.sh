@@ -5,7 +5,10 @@ set -euo pipefail
 # podman: the deploy module builds and checks the image's final stage.
 # prometheus-node-exporter: `make bench` scrapes its conntrack collector
 # side by side with this exporter.
-packages=(openvswitch-switch conntrack nftables iproute2 util-linux prometheus podman prometheus-node-exporter)
+# qemu-system-x86, busybox-static, kmod: the kernel node (internal/testenv/kernelnode.go)
+# boots Debian's kernel package in a VM; that package is fetched into a cache by
+# the harness itself, never installed.
+packages=(openvswitch-switch conntrack nftables iproute2 util-linux prometheus podman prometheus-node-exporter qemu-system-x86 busybox-static kmod)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

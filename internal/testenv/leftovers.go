@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // What a process made with this package is removed by its Close calls. A
@@ -28,6 +29,9 @@ const leftoversDir = "/run/dpx-testenv"
 const (
 	kindNetns = "netns"
 	kindDir   = "dir"
+	// kindProc is a process that may outlive its owner (a kernel node's
+	// qemu, should Pdeathsig miss): its name is its processIdentity.
+	kindProc = "proc"
 )
 
 // recordOwned notes that this process owns the network namespace or
@@ -81,6 +85,8 @@ func sweepLeftovers() {
 			if filepath.IsAbs(name) && strings.HasPrefix(filepath.Base(name), "dpx-") {
 				rerr = os.RemoveAll(name)
 			}
+		case kindProc:
+			rerr = killIdentified(name)
 		}
 		if rerr == nil {
 			_ = os.Remove(path)
@@ -120,4 +126,18 @@ func ownerAlive(owner string) bool {
 		return false
 	}
 	return err != nil || now == owner // unreadable: leave it alone
+}
+
+// killIdentified kills the process recorded as identity, if that very
+// process (not a later one with its pid) still runs.
+func killIdentified(identity string) error {
+	pidText, _, _ := strings.Cut(identity, " ")
+	pid, err := strconv.Atoi(pidText)
+	if err != nil {
+		return nil
+	}
+	if now, err := processIdentity(pid); err != nil || now != identity {
+		return nil
+	}
+	return syscall.Kill(pid, syscall.SIGKILL)
 }

@@ -1,0 +1,143 @@
+package kernelnode
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
+)
+
+// exporterPort is the exporter's port in the guest, forwarded to the host.
+const exporterPort = 10357
+
+// The one kernel node of this package, booted by TestMain.
+var (
+	node     *testenv.KernelNode
+	nodeErr  error
+	bootTook time.Duration
+	// antreaOpts is the node's pipeline, loaded again after a restart.
+	antreaOpts testenv.AntreaNodeOptions
+)
+
+func TestMain(m *testing.M) {
+	testenv.KernelNodeAgentMain()
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	start := time.Now()
+	bootStart = start
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	node, nodeErr = startNode(ctx)
+	cancel()
+	bootTook = time.Since(start)
+	if node != nil {
+		// go test's own timeout kills without cleanups: qemu dies with
+		// this process (Pdeathsig) and the next run sweeps the
+		// directory. An interrupt is cleaned up here.
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+		go func() {
+			<-sigs
+			node.Close()
+			os.Exit(2)
+		}()
+		defer node.Close()
+	}
+	return m.Run()
+}
+
+// bootLog records how long each step of the boot took, for the tests' log.
+var (
+	bootLog   []string
+	bootStart = time.Now()
+)
+
+func logStep(format string, args ...any) {
+	bootLog = append(bootLog, fmt.Sprintf("%6.1fs ", time.Since(bootStart).Seconds())+fmt.Sprintf(format, args...))
+}
+
+func startNode(ctx context.Context) (*testenv.KernelNode, error) {
+	if err := testenv.Check("go"); err != nil {
+		return nil, err
+	}
+	n, err := testenv.StartKernelNode(ctx, testenv.KernelNodeOptions{GuestPorts: []int{exporterPort}})
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			n.Close()
+		}
+	}()
+	build := make(chan error, 1)
+	go func() {
+		c := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(n.Dir, "datapath-exporter"), "../../cmd/datapath-exporter")
+		c.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := c.CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("building the exporter: %w: %s", err, out)
+		}
+		build <- err
+	}()
+	flows, err := testenv.ReadFlowsFile("../../testdata/antrea/br-int.flows")
+	if err != nil {
+		return nil, err
+	}
+	logStep("booted (%s)", n.Accel)
+	if err := n.StartOVS(ctx); err != nil {
+		return nil, err
+	}
+	logStep("OVS started")
+	antreaOpts = testenv.AntreaNodeOptions{Flows: flows, Pods: 4, ServiceEndpoints: []int{0, 1, 2}}
+	if err := n.SetupAntrea(ctx, antreaOpts); err != nil {
+		return nil, err
+	}
+	logStep("Antrea-like br-int set up")
+	if err := <-build; err != nil {
+		return nil, err
+	}
+	if err := startExporter(ctx, n); err != nil {
+		return nil, err
+	}
+	logStep("exporter answers")
+	ok = true
+	return n, nil
+}
+
+// startExporter (re)starts the exporter in the guest, as the sidecar runs
+// on a node: OVS at its default run directory, every collector that
+// applies (the Antrea agent's API is not there).
+func startExporter(ctx context.Context, n *testenv.KernelNode) error {
+	if err := n.Start(ctx, "exporter", n.GuestPath("datapath-exporter"),
+		fmt.Sprintf("--web.listen-address=:%d", exporterPort),
+		"--ovs.rundir="+testenv.GuestOVSRunDir,
+		"--collector.conntrack_zones", "--no-collector.antrea_agent"); err != nil {
+		return err
+	}
+	return testenv.WaitFor(ctx, func() bool {
+		_, err := scrapeAddr(ctx, n.Forwarded(exporterPort))
+		return err == nil
+	})
+}
+
+// nodeForTest returns the package's kernel node, or skips t (fails it in
+// CI) when it could not boot.
+func nodeForTest(t *testing.T) *testenv.KernelNode {
+	t.Helper()
+	if nodeErr != nil {
+		if testenv.InCI() {
+			t.Fatalf("kernel node (CI=true, so this fails instead of skipping): %v", nodeErr)
+		}
+		t.Skipf("kernel node: %v", nodeErr)
+	}
+	return node
+}
