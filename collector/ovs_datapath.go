@@ -98,19 +98,19 @@ var defaultCoveragePrefixes = []string{"datapath_drop_", "drop_action_"}
 var (
 	dpLookupsDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(Namespace, "ovs", "datapath_lookups_total"),
-		"Packets looked up in the OVS datapath's flow cache: hit (a megaflow matched), missed (sent up to ovs-vswitchd as an upcall), lost (dropped because the upcall could not be queued); read from ovs-vswitchd's dpctl/show over its control socket.",
+		"Packets looked up in the OVS datapath's flow cache: hit (a megaflow matched), missed (sent up to ovs-vswitchd as an upcall), lost (dropped because the upcall could not be queued); for system@ datapaths read from the kernel over generic netlink (OVS_DP_CMD_GET), for others from ovs-vswitchd's dpctl/show over its control socket.",
 		[]string{"datapath", "result"}, nil)
 	dpFlowsDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(Namespace, "ovs", "datapath_flows"),
-		"Flows (megaflows) in the OVS datapath, read from ovs-vswitchd's dpctl/show over its control socket.",
+		"Flows (megaflows) in the OVS datapath; for system@ datapaths read from the kernel over generic netlink (OVS_DP_CMD_GET), for others from ovs-vswitchd's dpctl/show over its control socket.",
 		[]string{"datapath"}, nil)
 	dpMasksDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(Namespace, "ovs", "datapath_masks"),
-		"Masks (megaflow wildcard patterns) in the OVS datapath, each costing a lookup per packet; from ovs-vswitchd's dpctl/show, for datapaths that report it (the kernel one).",
+		"Masks (megaflow wildcard patterns) in the OVS datapath, each costing a lookup per packet; for system@ datapaths read from the kernel over generic netlink (OVS_DP_CMD_GET), for others from ovs-vswitchd's dpctl/show, for datapaths that report it.",
 		[]string{"datapath"}, nil)
 	dpMaskHitsDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(Namespace, "ovs", "datapath_mask_hits_total"),
-		"Masks visited by packets looked up in the OVS datapath (divide by hit+missed for masks per packet); from ovs-vswitchd's dpctl/show, for datapaths that report it (the kernel one).",
+		"Masks visited by packets looked up in the OVS datapath (divide by hit+missed for masks per packet); for system@ datapaths read from the kernel over generic netlink (OVS_DP_CMD_GET), for others from ovs-vswitchd's dpctl/show, for datapaths that report it.",
 		[]string{"datapath"}, nil)
 	dpFlowLimitDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(Namespace, "ovs", "datapath_flow_limit"),
@@ -143,6 +143,7 @@ var (
 type ovsDatapathCollector struct {
 	cfg     OVSDatapathConfig
 	reader  *ovs.DatapathReader
+	kernel  *ovs.KernelDatapathReader // the system@ datapaths, over generic netlink
 	client  *ovs.Client
 	monitor *ovs.Monitor // nil with --ovs.bridge
 	logger  *slog.Logger
@@ -168,6 +169,7 @@ func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collec
 			CoverageEvents:   slices.Compact(events),
 			CoveragePrefixes: defaultCoveragePrefixes,
 		},
+		kernel: &ovs.KernelDatapathReader{},
 		logger: logger,
 	}
 	c.client, c.monitor = ovsSources(OVSConfig{RunDir: cfg.RunDir, Bridges: cfg.Bridges, Sources: cfg.Sources})
@@ -181,6 +183,7 @@ func (c *ovsDatapathCollector) Close() error {
 		c.monitor.Close()
 	}
 	c.reader.Close()
+	c.kernel.Close()
 	return c.client.Close()
 }
 
@@ -193,12 +196,20 @@ func (c *ovsDatapathCollector) Update(ctx context.Context, ch chan<- prometheus.
 		defer wg.Done()
 		meters, meterErr = c.readMeters(ctx)
 	}()
+	var kernel []ovs.DatapathStats
+	var kernelErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		kernel, kernelErr = c.kernel.Read(ctx)
+	}()
 	state, err := c.reader.Read(ctx)
 	wg.Wait()
-	c.logger.Debug("read datapath", "datapaths", len(state.Datapaths), "coverage_events", len(state.Coverage), "bridges_with_meters", len(meters))
+	state, kernelErr = withKernelDatapaths(state, kernel, kernelErr)
+	c.logger.Debug("read datapath", "datapaths", len(state.Datapaths), "kernel_datapaths", len(kernel), "coverage_events", len(state.Coverage), "bridges_with_meters", len(meters))
 	exportDatapathState(ch, state)
 	exportMeters(ch, meters)
-	return errors.Join(c.explain(err), meterErr)
+	return errors.Join(c.explain(err), kernelErr, meterErr)
 }
 
 // exportDatapathState sends the metrics of st.
@@ -211,6 +222,9 @@ func exportDatapathState(ch chan<- prometheus.Metric, st ovs.DatapathState) {
 		if d.HasMasks {
 			ch <- prometheus.MustNewConstMetric(dpMasksDesc, prometheus.GaugeValue, float64(d.Masks), d.Name)
 			ch <- prometheus.MustNewConstMetric(dpMaskHitsDesc, prometheus.CounterValue, float64(d.MaskHits), d.Name)
+		}
+		if d.HasCache {
+			ch <- prometheus.MustNewConstMetric(dpCacheHitsDesc, prometheus.CounterValue, float64(d.CacheHits), d.Name)
 		}
 	}
 	for _, u := range st.Upcalls {

@@ -19,7 +19,7 @@ import (
 func TestExportKernelDatapath(t *testing.T) {
 	st := ovs.DatapathState{
 		Datapaths: []ovs.DatapathStats{{Name: "system@ovs-system", Hit: 18304, Missed: 1297, Lost: 12, Flows: 37,
-			HasMasks: true, MaskHits: 52108, Masks: 9}},
+			HasMasks: true, MaskHits: 52108, Masks: 9, HasCache: true, CacheHits: 15040}},
 		Upcalls: []ovs.UpcallStats{{Datapath: "system@ovs-system", Flows: 37, FlowLimit: 200000, DumpDuration: 3 * time.Millisecond, Revalidators: 4}},
 		Memory:  &ovs.MemoryStats{Handlers: 13, Revalidators: 4},
 		Coverage: map[string]uint64{
@@ -53,6 +53,7 @@ func TestExportKernelDatapath(t *testing.T) {
 		"datapath_ovs_datapath_flows/system@ovs-system":                    37,
 		"datapath_ovs_datapath_masks/system@ovs-system":                    9,
 		"datapath_ovs_datapath_mask_hits_total/system@ovs-system":          52108,
+		"datapath_ovs_datapath_cache_hits_total/system@ovs-system":         15040,
 		"datapath_ovs_datapath_flow_limit/system@ovs-system":               200000,
 		"datapath_ovs_revalidator_dump_duration_seconds/system@ovs-system": 0.003,
 		"datapath_ovs_handler_threads":                                     13,

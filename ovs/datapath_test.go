@@ -36,6 +36,9 @@ func TestParseDpctlShow(t *testing.T) {
 		{name: "kernel datapath", fixture: "system-dpctl-show.txt",
 			want: []DatapathStats{{Name: "system@ovs-system", Hit: 18304, Missed: 1297, Lost: 12, Flows: 37,
 				HasMasks: true, MaskHits: 52108, Masks: 9, HasCache: true, CacheHits: 15040}}},
+		{name: "kernel datapath captured on Linux 6.1", fixture: "kernel-6.1-dpctl-show.txt",
+			want: []DatapathStats{{Name: "system@ovs-system", Hit: 2, Missed: 5, Lost: 0, Flows: 5,
+				HasMasks: true, MaskHits: 5, Masks: 1, HasCache: true, CacheHits: 1}}},
 		{name: "two datapaths", fixture: "two-datapaths-dpctl-show.txt",
 			want: []DatapathStats{
 				{Name: "netdev@ovs-netdev", Hit: 72, Missed: 8, Lost: 1, Flows: 1},

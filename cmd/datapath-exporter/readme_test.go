@@ -36,8 +36,9 @@ var metricsRow = regexp.MustCompile("^\\| `(datapath_[a-z_]+)` \\| (gauge|counte
 // openvswitch module); the test OVS uses the netdev datapath. Their export
 // is tested in collector.TestExportKernelDatapath.
 var kernelDatapathOnly = map[string]bool{
-	"datapath_ovs_datapath_masks":           true,
-	"datapath_ovs_datapath_mask_hits_total": true,
+	"datapath_ovs_datapath_masks":            true,
+	"datapath_ovs_datapath_mask_hits_total":  true,
+	"datapath_ovs_datapath_cache_hits_total": true,
 }
 
 // checkMetricsTable checks that docs/metrics.md's table lists exactly the
