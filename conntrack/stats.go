@@ -122,13 +122,14 @@ func checkStatsMessage(m netlink.Message, msgType uint16) (resID uint16, attrs [
 	return binary.BigEndian.Uint16(m.Data[2:4]), m.Data[nfgenmsgLen:], nil
 }
 
-// forEachU32 calls fn for each attribute of b, whose value must be a
-// 4-byte big-endian u32 when known(type) says the type is one this decoder
-// reads. Types it does not know are skipped, as libnetfilter_conntrack
-// does: the kernel extends these replies by adding attribute types
-// (CLASH_RESOLVE and CHAIN_TOOLONG came that way), and a reader that failed
-// on them would break at every kernel upgrade.
-func forEachU32(b []byte, known func(uint16) bool, fn func(typ uint16, v uint32)) error {
+// forEachU32 calls fn for each attribute of b that known(type) says this
+// decoder reads, whose value must be a 4-byte big-endian u32. Types up to
+// maxType that it does not read are ones the kernel retired (known, and
+// ignored). A type above maxType fails the decode, naming it: the kernel
+// grows these replies by adding attribute types (CLASH_RESOLVE and
+// CHAIN_TOOLONG came that way), and a counter this exporter has not been
+// taught is reported as such rather than passed over in silence.
+func forEachU32(b []byte, maxType uint16, known func(uint16) bool, fn func(typ uint16, v uint32)) error {
 	for len(b) > 0 {
 		if len(b) < unix.NLA_HDRLEN {
 			return fmt.Errorf("%d bytes left, shorter than an attribute header", len(b))
@@ -137,6 +138,9 @@ func forEachU32(b []byte, known func(uint16) bool, fn func(typ uint16, v uint32)
 		typ := binary.NativeEndian.Uint16(b[2:4]) & nlaTypeMask
 		if l < unix.NLA_HDRLEN || l > len(b) {
 			return fmt.Errorf("attribute %d of length %d with %d bytes left", typ, l, len(b))
+		}
+		if typ == 0 || typ > maxType {
+			return fmt.Errorf("unknown attribute type %d (this exporter knows types 1 to %d): a newer kernel's counter, or not a statistics reply", typ, maxType)
 		}
 		if known(typ) {
 			if l != unix.NLA_HDRLEN+4 {
@@ -191,7 +195,7 @@ func decodeGlobal(msgs []netlink.Message) (Global, error) {
 			return Global{}, fault.New(fault.Protocol, opStatsGlobal, "", err)
 		}
 		known := func(t uint16) bool { return t == ctaStatsGlobalEntries || t == ctaStatsGlobalMaxEntries }
-		err = forEachU32(attrs, known, func(t uint16, v uint32) {
+		err = forEachU32(attrs, ctaStatsGlobalMaxEntries, known, func(t uint16, v uint32) {
 			if t == ctaStatsGlobalEntries {
 				g.Entries, entries = uint64(v), true
 			} else {
@@ -237,7 +241,7 @@ func decodeCPUStats(msgs []netlink.Message) (CPUStats, int, error) {
 		}
 		seen[cpu] = true
 		var once [NumStats]bool
-		err = forEachU32(attrs, known, func(t uint16, v uint32) {
+		err = forEachU32(attrs, uint16(len(statOfAttr)-1), known, func(t uint16, v uint32) {
 			st := statOfAttr[t]
 			s.values[st] += uint64(v)
 			if !once[st] {

@@ -76,8 +76,8 @@ func TestDecodeCPUStats(t *testing.T) {
 	}
 
 	// What a kernel before CLASH_RESOLVE and CHAIN_TOOLONG sends, with a
-	// retired counter and an attribute from a kernel newer than this code.
-	old := statsMsg(ipctnlMsgCTGetStatsCPU, unix.AF_UNSPEC, 0, 0, [2]uint32{2, 5}, [2]uint32{5, 77}, [2]uint32{10, 3}, [2]uint32{99, 1})
+	// retired counter.
+	old := statsMsg(ipctnlMsgCTGetStatsCPU, unix.AF_UNSPEC, 0, 0, [2]uint32{2, 5}, [2]uint32{5, 77}, [2]uint32{10, 3})
 	got, _, err = decodeCPUStats([]netlink.Message{old})
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +107,8 @@ func TestDecodeCPUStats(t *testing.T) {
 		{"attribute past the end", []netlink.Message{withData(cpuMsg(0, 0), cpuMsg(0, 0).Data[:len(cpuMsg(0, 0).Data)-2])}, "bytes left"},
 		{"counter of 2 bytes", []netlink.Message{withData(cpuMsg(0, 0), []byte{0, 0, 0, 0, 6, 0, 2, 0, 0, 1, 0, 0})}, "4-byte u32"},
 		{"CPU twice", []netlink.Message{cpuMsg(0, 0), cpuMsg(0, 0)}, "twice"},
+		{"attribute of a newer kernel", []netlink.Message{statsMsg(ipctnlMsgCTGetStatsCPU, unix.AF_UNSPEC, 0, 0, [2]uint32{2, 5}, [2]uint32{16, 1})}, "unknown attribute type 16"},
+		{"attribute type 0", []netlink.Message{statsMsg(ipctnlMsgCTGetStatsCPU, unix.AF_UNSPEC, 0, 0, [2]uint32{0, 5})}, "unknown attribute type 0"},
 		{"counter from one CPU only", []netlink.Message{cpuMsg(0, 0), statsMsg(ipctnlMsgCTGetStatsCPU, unix.AF_UNSPEC, 0, 1, [2]uint32{2, 1})}, "of 2 CPUs"},
 	}
 	for _, tt := range bad {
@@ -124,7 +126,7 @@ func TestDecodeCPUStats(t *testing.T) {
 
 func TestDecodeGlobal(t *testing.T) {
 	ack := netlink.Message{Header: netlink.Header{Type: netlink.Error, Length: 36}, Data: make([]byte, 20)}
-	good := statsMsg(ipctnlMsgCTGetStats, unix.AF_UNSPEC, 0, 0, [2]uint32{1, 42}, [2]uint32{2, 262144}, [2]uint32{7, 9})
+	good := statsMsg(ipctnlMsgCTGetStats, unix.AF_UNSPEC, 0, 0, [2]uint32{1, 42}, [2]uint32{2, 262144})
 	g, err := decodeGlobal([]netlink.Message{good, ack})
 	if err != nil {
 		t.Fatal(err)
@@ -138,6 +140,7 @@ func TestDecodeGlobal(t *testing.T) {
 		want string
 	}{
 		{"empty reply", nil, "no statistics"},
+		{"unknown attribute", []netlink.Message{statsMsg(ipctnlMsgCTGetStats, unix.AF_UNSPEC, 0, 0, [2]uint32{1, 42}, [2]uint32{2, 262144}, [2]uint32{7, 9})}, "unknown attribute type 7"},
 		{"no entries", []netlink.Message{statsMsg(ipctnlMsgCTGetStats, unix.AF_UNSPEC, 0, 0, [2]uint32{2, 1})}, "CTA_STATS_GLOBAL_ENTRIES"},
 		{"no limit", []netlink.Message{statsMsg(ipctnlMsgCTGetStats, unix.AF_UNSPEC, 0, 0, [2]uint32{1, 1})}, "CTA_STATS_GLOBAL_MAX_ENTRIES"},
 		{"two messages", []netlink.Message{good, good}, "want one"},
