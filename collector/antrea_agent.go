@@ -80,7 +80,7 @@ func NewAntreaAgentCollector(cfg AntreaAgentConfig, tables *antrea.Tables, logge
 func (c *antreaAgentCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	r, err := c.client.Read(ctx)
 	if err != nil {
-		return antreaHint(err)
+		return withHint("antrea_agent", err)
 	}
 	c.tables.Learn(r, time.Now())
 	for _, t := range r.Tables {
@@ -92,31 +92,3 @@ func (c *antreaAgentCollector) Update(ctx context.Context, ch chan<- prometheus.
 
 // Close releases the client's idle connection.
 func (c *antreaAgentCollector) Close() error { return c.client.Close() }
-
-// antreaHint adds to a read error the fix, in terms of this exporter's
-// flags and deployment.
-func antreaHint(err error) error {
-	var hint string
-	switch {
-	case errors.Is(err, antrea.ErrToken):
-		hint = "check --antrea.token-file: it must hold the pod's service-account token (automountServiceAccountToken must not be false)"
-	case errors.Is(err, antrea.ErrAgentDown):
-		hint = "is antrea-agent running? check --antrea.agent-url (the agent's API server listens on port 10350); table names are kept from the last read"
-	case errors.Is(err, antrea.ErrUnauthorized):
-		hint = "the agent does not accept the token in --antrea.token-file: give the token of the pod's service account"
-	case errors.Is(err, antrea.ErrForbidden):
-		hint = "grant get on nonResourceURL /metrics to ServiceAccount kube-system/antrea-agent " +
-			"(deploy/antrea-sidecar's ClusterRole datapath-exporter-antrea-metrics and its ClusterRoleBinding)"
-	case errors.Is(err, antrea.ErrTLS):
-		hint = "check the agent's certificate, or give the CA that signs it with --antrea.ca-file"
-	case errors.Is(err, antrea.ErrTimeout):
-		hint = "the agent did not answer in time: raise --antrea.timeout if it is slow"
-	case errors.Is(err, antrea.ErrNotPrometheus), errors.Is(err, antrea.ErrNoFlowCount), errors.Is(err, antrea.ErrHTTPStatus):
-		hint = "check that --antrea.agent-url is the Antrea agent's API server (port 10350)"
-	case errors.Is(err, antrea.ErrTooLarge):
-		hint = "check that --antrea.agent-url is the Antrea agent's API server: its reply is far larger than an agent's"
-	default:
-		return err
-	}
-	return fmt.Errorf("%w (%s)", err, hint)
-}

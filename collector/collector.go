@@ -14,7 +14,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/datapath-exporter/datapath-exporter/antrea"
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 	"github.com/datapath-exporter/datapath-exporter/ovs"
 )
 
@@ -222,12 +225,12 @@ type Exporter struct {
 	flight   singleflight.Group
 
 	mu      sync.Mutex
-	lastErr map[string]string // last error logged per collector, "" when healthy
+	lastErr map[string][]string // failureKeys of the last failure per collector, nil when healthy
 }
 
 // NewExporter returns an Exporter running scrapers.
 func NewExporter(logger *slog.Logger, scrapers map[string]Scraper) *Exporter {
-	return &Exporter{scrapers: scrapers, logger: logger, lastErr: map[string]string{}}
+	return &Exporter{scrapers: scrapers, logger: logger, lastErr: map[string][]string{}}
 }
 
 // Describe sends nothing: which metrics the collectors send depends on what
@@ -299,24 +302,70 @@ func safeUpdate(ctx context.Context, c Collector, ch chan<- prometheus.Metric) (
 	return c.Update(ctx, ch)
 }
 
-// logResult logs a failure at error level when it starts or its cause
-// changes, and at debug level while it repeats, so a down OVS does not fill
-// the log with one line per scrape; recovery is logged once.
+// logResult logs a failure at error level when it starts or its kind or
+// operation changes, and at debug level while it repeats, so a down OVS
+// does not fill the log with one line per scrape; recovery is logged once,
+// and so is the recovery of some of the failures joined in one (a bridge
+// back, OVSDB still down). Failures are told apart by failureKeys, never by
+// their text, which may carry a changing duration or a remaining budget.
 func (e *Exporter) logResult(name string, err error) {
-	msg := ""
+	var keys []string
 	if err != nil {
-		msg = err.Error()
+		keys = failureKeys(err)
 	}
 	e.mu.Lock()
 	prev := e.lastErr[name]
-	e.lastErr[name] = msg
+	e.lastErr[name] = keys
 	e.mu.Unlock()
-	switch {
-	case err != nil && msg != prev:
-		e.logger.Error("collector failed", "collector", name, "err", msg)
-	case err != nil:
-		e.logger.Debug("collector still failing", "collector", name, "err", msg)
-	case prev != "":
-		e.logger.Info("collector recovered", "collector", name)
+	if err == nil {
+		if prev != nil {
+			e.logger.Info("collector recovered", "collector", name)
+		}
+		return
 	}
+	attrs := []any{"collector", name, "faults", strings.Join(keys, "; "), "err", err.Error()}
+	switch {
+	case !subset(keys, prev):
+		e.logger.Error("collector failed", attrs...)
+	case len(keys) < len(prev):
+		e.logger.Info("collector partly recovered", attrs...)
+	default:
+		e.logger.Debug("collector still failing", attrs...)
+	}
+}
+
+// subset reports whether every element of the sorted a is in the sorted b.
+func subset(a, b []string) bool {
+	for _, k := range a {
+		if _, found := slices.BinarySearch(b, k); !found {
+			return false
+		}
+	}
+	return true
+}
+
+// failureKeys identify a failure for the log by the kinds and operations
+// of the failures joined in err (one per bridge, say), sorted and without
+// repeats; an error that carries neither (not from a source: a panic, a
+// bad configuration) is identified by its text.
+func failureKeys(err error) []string {
+	var keys []string
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		kind, op := fault.KindOf(err), fault.OpOf(err)
+		if kind == fault.Unknown && op == "" {
+			keys = append(keys, "text: "+err.Error())
+			return
+		}
+		keys = append(keys, kind.String()+": "+op)
+	}
+	walk(err)
+	sort.Strings(keys)
+	return slices.Compact(keys)
 }

@@ -62,7 +62,7 @@ func (c *conntrackZonesCollector) Close() error { return c.reader.Close() }
 func (c *conntrackZonesCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	counts, err := c.reader.ZoneCounts(ctx)
 	if err != nil {
-		return conntrackHint(err, c.netns, "conntrack.zones-timeout", "raise TIMEOUT, or disable the conntrack_zones collector: it dumps the whole table")
+		return withHint("conntrack_zones", err)
 	}
 	for zone, n := range counts {
 		ch <- prometheus.MustNewConstMetric(ctZoneEntriesDesc, prometheus.GaugeValue, float64(n), strconv.Itoa(int(zone)))

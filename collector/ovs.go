@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"maps"
-	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -163,18 +161,14 @@ func (c *ovsCollector) inventory(ctx context.Context) (ovs.Inventory, error) {
 	if c.monitor == nil {
 		return ovs.Inventory{Bridges: c.cfg.Bridges}, nil
 	}
-	inv, err := c.monitor.Inventory(ctx)
-	if err != nil {
-		err = ovsHint(err, true)
-	}
-	return inv, err
+	return c.monitor.Inventory(ctx)
 }
 
 func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	inv, invErr := c.inventory(ctx)
 	var stale *ovs.StaleError
 	if invErr != nil && !errors.As(invErr, &stale) {
-		return invErr
+		return withHint("ovs", invErr)
 	}
 	bridges := inv.Bridges
 	if c.monitor != nil {
@@ -192,7 +186,6 @@ func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 		go func() {
 			defer wg.Done()
 			results[i], errs[i] = c.client.Tables(ctx, name, inv.TableConfig[name])
-			errs[i] = ovsHint(errs[i], false)
 		}()
 	}
 	wg.Wait()
@@ -226,7 +219,7 @@ func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 			}
 		}
 	}
-	return errors.Join(append(errs, invErr)...)
+	return withHint("ovs", errors.Join(append(errs, invErr)...))
 }
 
 // nameFromAgent returns tables with the names last learnt from the Antrea
@@ -277,24 +270,6 @@ func (c *ovsCollector) forget(keep []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	maps.DeleteFunc(c.exported, func(b string, _ map[uint8]bool) bool { return !slices.Contains(keep, b) })
-}
-
-// ovsHint adds to an error of package ovs the flag that changes its cause:
-// the source names causes, the flags are this collector's.
-func ovsHint(err error, discovery bool) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("%w; raise --ovs.timeout if it is only slow", err)
-	case discovery && errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%w; check --ovs.rundir, or pass --ovs.bridge to skip discovery", err)
-	case discovery:
-		return fmt.Errorf("%w; pass --ovs.bridge to skip discovery", err)
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%w; check --ovs.rundir", err)
-	}
-	return err
 }
 
 // Close stops the OVSDB monitor and ends the OpenFlow sessions kept between

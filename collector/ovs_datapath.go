@@ -198,7 +198,7 @@ func (c *ovsDatapathCollector) Update(ctx context.Context, ch chan<- prometheus.
 	c.logger.Debug("read datapath", "datapaths", len(state.Datapaths), "coverage_events", len(state.Coverage), "bridges_with_meters", len(meters))
 	exportDatapathState(ch, state)
 	exportMeters(ch, meters)
-	return errors.Join(c.explain(err), meterErr)
+	return withHint("ovs_datapath", errors.Join(err, meterErr))
 }
 
 // exportDatapathState sends the metrics of st.
@@ -245,7 +245,7 @@ func (c *ovsDatapathCollector) readMeters(ctx context.Context) ([]ovs.BridgeMete
 		inv, err := c.monitor.Inventory(ctx)
 		var stale *ovs.StaleError
 		if err != nil && !errors.As(err, &stale) {
-			return nil, fmt.Errorf("listing bridges for their meters: %w", ovsHint(err, true))
+			return nil, fmt.Errorf("listing bridges for their meters: %w", err)
 		}
 		bridges = inv.Bridges
 	}
@@ -270,25 +270,4 @@ func (c *ovsDatapathCollector) readMeters(ctx context.Context) ([]ovs.BridgeMete
 		}
 	}
 	return out, errors.Join(errs...)
-}
-
-// explain adds to a control-socket error what to do about it, naming the
-// flags this collector owns.
-func (c *ovsDatapathCollector) explain(err error) error {
-	var fe *ovs.FormatError
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ovs.ErrUnixctlTimeout):
-		return fmt.Errorf("%w; raise --ovs.timeout if ovs-vswitchd is only slow", err)
-	case errors.Is(err, ovs.ErrUnixctlNoDaemon) && c.cfg.CtlPath == "":
-		return fmt.Errorf("%w; --ovs.rundir must be the directory holding ovs-vswitchd.pid, or give the socket with --ovs.vswitchd-ctl", err)
-	case errors.Is(err, ovs.ErrUnixctlNoDaemon):
-		return fmt.Errorf("%w; check --ovs.vswitchd-ctl", err)
-	case errors.Is(err, ovs.ErrUnixctlStale):
-		return fmt.Errorf("%w; ovs-vswitchd is not running or is restarting", err)
-	case errors.As(err, &fe):
-		return fmt.Errorf("%w; this exporter does not know this OVS version's output: please report it with the line above (the datapath metrics of this scrape are incomplete)", err)
-	}
-	return err
 }

@@ -14,6 +14,7 @@ import (
 	ctnl "github.com/ti-mo/conntrack"
 	"github.com/ti-mo/netfilter"
 
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
@@ -40,7 +41,7 @@ func TestNewReaderBadNetnsPath(t *testing.T) {
 			}
 			// The path comes first, for the collector to put its flag
 			// in front; the flag itself is not the source's to name.
-			if !strings.HasPrefix(err.Error(), tt.path+": ") || strings.Contains(err.Error(), "--") {
+			if !strings.Contains(err.Error(), tt.path+": ") || fault.OpOf(err) != OpenNetnsOp || strings.Contains(err.Error(), "--") {
 				t.Errorf("NewReader(%q) error %q does not start with the path, or names a flag", tt.path, err)
 			}
 			for _, want := range []string{tt.want, "/run/netns/NAME", "/proc/PID/ns/net"} {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 )
 
 // DefaultNamesMaxAge is how long table names read with a table-features
@@ -92,7 +94,7 @@ func (c *Client) DBSocketPath() string { return filepath.Join(c.RunDir, "db.sock
 // closed an idle session) tries once more on a fresh one.
 func (c *Client) Tables(ctx context.Context, bridge, tableConfig string) (Bridge, error) {
 	var b Bridge
-	err := c.onSession(ctx, bridge, func(st *bridgeState) (err error) {
+	err := c.onSession(ctx, TablesOp, bridge, func(st *bridgeState) (err error) {
 		b, err = c.readTables(ctx, st, bridge, tableConfig)
 		return err
 	})
@@ -104,7 +106,10 @@ func (c *Client) Tables(ctx context.Context, bridge, tableConfig string) (Bridge
 // stream may be mid-message), and if it was a kept one, read runs once more
 // on a fresh session: a kept session fails that way when ovs-vswitchd
 // restarted or closed it while idle.
-func (c *Client) onSession(ctx context.Context, bridge string, read func(st *bridgeState) error) error {
+//
+// Its errors have op as their operation, whichever step failed (connect,
+// handshake, request), so that one failure of a bridge is one failure.
+func (c *Client) onSession(ctx context.Context, op, bridge string, read func(st *bridgeState) error) error {
 	st := c.state(bridge)
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -113,10 +118,16 @@ func (c *Client) onSession(ctx context.Context, bridge string, read func(st *bri
 		_, err = c.tryOnSession(ctx, st, bridge, read)
 	}
 	if err != nil {
-		return fmt.Errorf("bridge %s: %w", bridge, err)
+		return fault.New(fault.KindOf(err), op, c.SocketPath(bridge), fmt.Errorf("bridge %s: %w", bridge, err))
 	}
 	return nil
 }
+
+// The operations of the errors of Tables and Meters.
+const (
+	TablesOp = "reading OpenFlow tables on"
+	MetersOp = "reading OpenFlow meters on"
+)
 
 // tryOnSession is one attempt of onSession; it reports whether the session
 // was a kept one. Callers hold st.mu.

@@ -239,7 +239,7 @@ func TestFixtureSessions(t *testing.T) {
 				if !errors.As(r.err, &ve) {
 					t.Fatalf("want a VersionError, got %v", r.err)
 				}
-				for _, want := range []string{"OpenFlow11", "protocols="} {
+				for _, want := range []string{"OpenFlow11", "protocols column"} {
 					if !strings.Contains(r.err.Error(), want) {
 						t.Errorf("error %q does not mention %q", r.err, want)
 					}
