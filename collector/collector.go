@@ -26,7 +26,6 @@ import (
 
 	"github.com/datapath-exporter/datapath-exporter/antrea"
 	"github.com/datapath-exporter/datapath-exporter/internal/fault"
-	"github.com/datapath-exporter/datapath-exporter/ovs"
 )
 
 // Namespace prefixes every metric name.
@@ -128,36 +127,14 @@ type Shared struct {
 	// names the tables OVS leaves unnamed with them. Empty (and never
 	// filled) when the antrea_agent collector is off.
 	AntreaTables *antrea.Tables
-	// OVSRunDir and OVSBridges are bound by the ovs collector's flags
-	// (--ovs.rundir, --ovs.bridge) and read by every collector that talks
-	// to the same OVS (ovs_datapath), once the command line is parsed.
-	OVSRunDir  string
-	OVSBridges []string
-	// OVSNamesMaxAge is --ovs.table-names-refresh.
-	OVSNamesMaxAge time.Duration
-
-	ovsOnce    sync.Once
-	ovsClient  *ovs.Client
-	ovsMonitor *ovs.Monitor
-}
-
-// OVS returns the OpenFlow client and the OVSDB monitor (nil with
-// --ovs.bridge) that the collectors reading OVS share, made on first use
-// from a builder, once the flags are parsed: one kept OpenFlow session per
-// bridge and one OVSDB connection, whichever of those collectors are on.
-// Each collector closes them when it is closed (closing twice is harmless).
-func (s *Shared) OVS() (*ovs.Client, *ovs.Monitor) {
-	s.ovsOnce.Do(func() {
-		s.ovsClient = &ovs.Client{RunDir: s.OVSRunDir, NamesMaxAge: s.OVSNamesMaxAge}
-		if len(s.OVSBridges) == 0 {
-			s.ovsMonitor = ovs.StartMonitor(s.ovsClient.DBSocketPath())
-		}
-	})
-	return s.ovsClient, s.ovsMonitor
+	// OVS owns what the collectors reading OVS keep between scrapes,
+	// and the flags saying where that OVS is.
+	OVS *OVSSource
 }
 
 // Flags holds the command-line state of every registered collector.
 type Flags struct {
+	shared   *Shared
 	enabled  map[string]*bool
 	timeouts map[string]*time.Duration
 	builders map[string]builder
@@ -166,8 +143,8 @@ type Flags struct {
 // RegisterFlags binds --collector.NAME (with its --no- form) and every
 // collector's own flags to app.
 func RegisterFlags(app *kingpin.Application) *Flags {
-	f := &Flags{enabled: map[string]*bool{}, timeouts: map[string]*time.Duration{}, builders: map[string]builder{}}
-	shared := &Shared{AntreaTables: &antrea.Tables{}}
+	shared := &Shared{AntreaTables: &antrea.Tables{}, OVS: registerOVSSourceFlags(app)}
+	f := &Flags{shared: shared, enabled: map[string]*bool{}, timeouts: map[string]*time.Duration{}, builders: map[string]builder{}}
 	declared := map[string]*time.Duration{}
 	app.Flag("compat.antrea", "Also export the Antrea agent's metric names (antrea_agent_ovs_flow_count, antrea_agent_conntrack_*), "+
 		"so dashboards written for them work when the agent's Flow Exporter is off. Do not use while the agent exports its own conntrack metrics.").

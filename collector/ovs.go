@@ -3,7 +3,6 @@ package collector
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -26,19 +25,12 @@ func init() {
 		timeout:        ovsTimeoutFlag,
 		flags: func(app *kingpin.Application, shared *Shared) builder {
 			cfg := OVSConfig{}
-			app.Flag("ovs.rundir", "Directory holding OVS's db.sock, the bridges' <bridge>.mgmt OpenFlow sockets, and ovs-vswitchd's pidfile and control socket.").
-				Default("/var/run/openvswitch").StringVar(&shared.OVSRunDir)
-			app.Flag("ovs.bridge", "Bridge to read (repeatable). Default: every bridge in OVSDB.").
-				StringsVar(&shared.OVSBridges)
 			app.Flag("ovs.all-tables", "Export all tables, not only those that have a name, hold flows or have seen lookups.").
 				Default("false").BoolVar(&cfg.AllTables)
-			durationFlag(app, "ovs.table-names-refresh", "How long table names and limits read with a table-features request (OpenFlow 1.3+ bridges) are reused.",
-				ovs.DefaultNamesMaxAge.String(), &shared.OVSNamesMaxAge)
 			return func(logger *slog.Logger) (Collector, error) {
 				cfg.CompatAntrea = shared.CompatAntrea
 				cfg.AntreaTables = shared.AntreaTables
-				cfg.RunDir, cfg.Bridges, cfg.NamesMaxAge = shared.OVSRunDir, shared.OVSBridges, shared.OVSNamesMaxAge
-				cfg.Sources = shared.OVS
+				cfg.Source = shared.OVS
 				return NewOVSCollector(cfg, logger)
 			}
 		},
@@ -47,33 +39,34 @@ func init() {
 
 // OVSConfig configures the ovs collector.
 type OVSConfig struct {
+	// RunDir, Bridges and NamesMaxAge say where OVS is when Source is
+	// not set.
 	RunDir      string
 	Bridges     []string // empty: discover from OVSDB
-	AllTables   bool
 	NamesMaxAge time.Duration
+	AllTables   bool
 	// CompatAntrea also exports the Antrea agent's flow-count names for
 	// AntreaBridge.
 	CompatAntrea bool
 	// AntreaTables, if set, names the tables of AntreaBridge that OVS
 	// leaves unnamed, with the names last learnt from the Antrea agent.
 	AntreaTables *antrea.Tables
-	// Sources, if set, gives the OpenFlow client and OVSDB monitor shared
-	// with the other collectors reading OVS (Shared.OVS); unset, the
-	// collector makes its own from RunDir, Bridges and NamesMaxAge.
-	Sources func() (*ovs.Client, *ovs.Monitor)
+	// Source, if set, is the OVS source shared with the other collectors
+	// reading OVS (Shared.OVS); unset, the collector makes its own from
+	// RunDir, Bridges and NamesMaxAge.
+	Source *OVSSource
 }
 
-// ovsSources returns cfg's sources, or new ones of its own.
-func ovsSources(cfg OVSConfig) (*ovs.Client, *ovs.Monitor) {
-	if cfg.Sources != nil {
-		return cfg.Sources()
+// source returns cfg's OVS source, or a new one of its own, checked.
+func (cfg OVSConfig) source() (*OVSSource, error) {
+	s := cfg.Source
+	if s == nil {
+		s = &OVSSource{RunDir: cfg.RunDir, Bridges: cfg.Bridges, NamesMaxAge: cfg.NamesMaxAge}
 	}
-	client := &ovs.Client{RunDir: cfg.RunDir, NamesMaxAge: cfg.NamesMaxAge}
-	var monitor *ovs.Monitor
-	if len(cfg.Bridges) == 0 {
-		monitor = ovs.StartMonitor(client.DBSocketPath())
+	if err := s.check(); err != nil {
+		return nil, err
 	}
-	return client, monitor
+	return s, nil
 }
 
 // ovsTimeoutFlag is the deadline of both collectors that read OVS.
@@ -123,11 +116,8 @@ var (
 // ovsCollector exports per-table statistics of OVS bridges.
 type ovsCollector struct {
 	cfg    OVSConfig
-	client *ovs.Client
-	// monitor keeps the bridge inventory from OVSDB; nil with
-	// --ovs.bridge, which skips OVSDB.
-	monitor *ovs.Monitor
-	logger  *slog.Logger
+	source *OVSSource
+	logger *slog.Logger
 
 	mu sync.Mutex
 	// exported remembers, per bridge, the tables exported so far: a table
@@ -137,59 +127,27 @@ type ovsCollector struct {
 
 // NewOVSCollector checks cfg and returns the ovs collector.
 func NewOVSCollector(cfg OVSConfig, logger *slog.Logger) (Collector, error) {
-	if cfg.RunDir == "" {
-		return nil, errors.New("--ovs.rundir is empty: give the directory holding OVS's sockets, e.g. /var/run/openvswitch")
+	source, err := cfg.source()
+	if err != nil {
+		return nil, err
 	}
-	if cfg.NamesMaxAge < 0 {
-		return nil, fmt.Errorf("--ovs.table-names-refresh=%s: must not be negative", cfg.NamesMaxAge)
-	}
-	for _, b := range cfg.Bridges {
-		if b == "" {
-			return nil, errors.New("--ovs.bridge is empty: give a bridge name such as br-int")
-		}
-	}
-	c := &ovsCollector{cfg: cfg, logger: logger, exported: map[string]map[uint8]bool{}}
-	c.client, c.monitor = ovsSources(cfg)
-	return c, nil
+	source.open()
+	return &ovsCollector{cfg: cfg, source: source, logger: logger, exported: map[string]map[uint8]bool{}}, nil
 }
 
-// inventory returns the bridges to read and their OVSDB table
-// configuration: from the OVSDB monitor, or --ovs.bridge. A stale inventory
-// (ovsdb-server gone) is returned with its error: its bridges are still read
-// over OpenFlow, and the collector fails so that the staleness shows.
-func (c *ovsCollector) inventory(ctx context.Context) (ovs.Inventory, error) {
-	if c.monitor == nil {
-		return ovs.Inventory{Bridges: c.cfg.Bridges}, nil
-	}
-	return c.monitor.Inventory(ctx)
-}
-
+// Update reads every bridge of the inventory. A stale inventory
+// (ovsdb-server gone) is read all the same, and the collector fails so
+// that the staleness shows.
 func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	inv, invErr := c.inventory(ctx)
-	var stale *ovs.StaleError
-	if invErr != nil && !errors.As(invErr, &stale) {
-		return withHint("ovs", invErr)
+	inv, stale, err := c.source.Inventory(ctx)
+	if err != nil {
+		return withHint("ovs", err)
 	}
-	bridges := inv.Bridges
-	if c.monitor != nil {
-		c.client.Forget(bridges)
-		c.forget(bridges)
-	}
-
-	// Bridges are read in parallel, so one stuck bridge costs at most what
-	// is left of --ovs.timeout and the others are read meanwhile.
-	results := make([]ovs.Bridge, len(bridges))
-	errs := make([]error, len(bridges))
-	var wg sync.WaitGroup
-	for i, name := range bridges {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i], errs[i] = c.client.Tables(ctx, name, inv.TableConfig[name])
-		}()
-	}
-	wg.Wait()
-
+	c.forget(inv.Bridges)
+	client := c.source.Client()
+	results, errs := eachBridge(ctx, inv.Bridges, func(ctx context.Context, name string) (ovs.Bridge, error) {
+		return client.Tables(ctx, name, inv.TableConfig[name])
+	})
 	for i, b := range results {
 		if errs[i] != nil {
 			continue
@@ -219,7 +177,7 @@ func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 			}
 		}
 	}
-	return withHint("ovs", errors.Join(append(errs, invErr)...))
+	return withHint("ovs", errors.Join(append(errs, stale)...))
 }
 
 // nameFromAgent returns tables with the names last learnt from the Antrea
@@ -272,11 +230,6 @@ func (c *ovsCollector) forget(keep []string) {
 	maps.DeleteFunc(c.exported, func(b string, _ map[uint8]bool) bool { return !slices.Contains(keep, b) })
 }
 
-// Close stops the OVSDB monitor and ends the OpenFlow sessions kept between
-// scrapes.
-func (c *ovsCollector) Close() error {
-	if c.monitor != nil {
-		c.monitor.Close()
-	}
-	return c.client.Close()
-}
+// Close stops the OVS source (the OVSDB monitor and the OpenFlow sessions
+// kept between scrapes).
+func (c *ovsCollector) Close() error { return c.source.Close() }

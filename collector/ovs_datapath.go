@@ -31,8 +31,7 @@ func init() {
 			app.Flag("ovs.coverage-events", "ovs-vswitchd coverage counter to export as datapath_ovs_coverage_total (repeatable), in addition to the built-in list (upcall_flow_limit_*, netlink_overflow, datapath_drop_*, drop_action_*, ...).").
 				StringsVar(&cfg.CoverageEvents)
 			return func(logger *slog.Logger) (Collector, error) {
-				cfg.RunDir, cfg.Bridges = shared.OVSRunDir, shared.OVSBridges
-				cfg.Sources = shared.OVS
+				cfg.Source = shared.OVS
 				return NewOVSDatapathCollector(cfg, logger)
 			}
 		},
@@ -41,16 +40,19 @@ func init() {
 
 // OVSDatapathConfig configures the ovs_datapath collector.
 type OVSDatapathConfig struct {
-	RunDir  string // holds ovs-vswitchd.pid, its control socket and the bridges' .mgmt sockets
+	// RunDir holds ovs-vswitchd.pid, its control socket and the bridges'
+	// .mgmt sockets; Source's when Source is set.
+	RunDir  string
 	CtlPath string // explicit control socket; "" = found from RunDir's pidfile
 	// CoverageEvents extends DefaultCoverageEvents.
 	CoverageEvents []string
-	// Bridges whose meters are read; empty: every bridge in OVSDB.
+	// Bridges whose meters are read; empty: every bridge in OVSDB. Not
+	// used when Source is set.
 	Bridges []string
-	// Sources, if set, gives the OpenFlow client and OVSDB monitor shared
-	// with the ovs collector (Shared.OVS): meters are read on the same kept
-	// sessions. Unset, the collector makes its own.
-	Sources func() (*ovs.Client, *ovs.Monitor)
+	// Source, if set, is the OVS source shared with the ovs collector
+	// (Shared.OVS): meters are read on the same kept sessions. Unset, the
+	// collector makes its own from RunDir and Bridges.
+	Source *OVSSource
 }
 
 // DefaultCoverageEvents are the ovs-vswitchd coverage counters exported
@@ -141,15 +143,19 @@ var (
 // ovsDatapathCollector exports the datapath's state as ovs-vswitchd
 // reports it on its control socket, and the bridges' meter drops.
 type ovsDatapathCollector struct {
-	cfg     OVSDatapathConfig
-	reader  *ovs.DatapathReader
-	client  *ovs.Client
-	monitor *ovs.Monitor // nil with --ovs.bridge
-	logger  *slog.Logger
+	cfg    OVSDatapathConfig
+	reader *ovs.DatapathReader
+	source *OVSSource
+	logger *slog.Logger
 }
 
 // NewOVSDatapathCollector checks cfg and returns the ovs_datapath collector.
 func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collector, error) {
+	source := cfg.Source
+	if source == nil {
+		source = &OVSSource{RunDir: cfg.RunDir, Bridges: cfg.Bridges}
+	}
+	cfg.RunDir = source.RunDir
 	if cfg.RunDir == "" && cfg.CtlPath == "" {
 		return nil, errors.New("--ovs.rundir is empty: give the directory holding ovs-vswitchd.pid, e.g. /var/run/openvswitch, or --ovs.vswitchd-ctl")
 	}
@@ -168,20 +174,17 @@ func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collec
 			CoverageEvents:   slices.Compact(events),
 			CoveragePrefixes: defaultCoveragePrefixes,
 		},
+		source: source,
 		logger: logger,
 	}
-	c.client, c.monitor = ovsSources(OVSConfig{RunDir: cfg.RunDir, Bridges: cfg.Bridges, Sources: cfg.Sources})
+	source.open()
 	return c, nil
 }
 
-// Close stops the OVSDB monitor and ends the kept sessions and the control
-// socket connection.
+// Close ends the control socket connection and stops the OVS source.
 func (c *ovsDatapathCollector) Close() error {
-	if c.monitor != nil {
-		c.monitor.Close()
-	}
 	c.reader.Close()
-	return c.client.Close()
+	return c.source.Close()
 }
 
 func (c *ovsDatapathCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
@@ -240,29 +243,18 @@ func exportMeters(ch chan<- prometheus.Metric, bridges []ovs.BridgeMeters) {
 // inventory is stale its bridges are still read, and the staleness is the
 // ovs collector's to report.
 func (c *ovsDatapathCollector) readMeters(ctx context.Context) ([]ovs.BridgeMeters, error) {
-	bridges := c.cfg.Bridges
-	if c.monitor != nil {
-		inv, err := c.monitor.Inventory(ctx)
-		var stale *ovs.StaleError
-		if err != nil && !errors.As(err, &stale) {
-			return nil, fmt.Errorf("listing bridges for their meters: %w", err)
+	inv, _, err := c.source.Inventory(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing bridges for their meters: %w", err)
+	}
+	client := c.source.Client()
+	results, errs := eachBridge(ctx, inv.Bridges, func(ctx context.Context, name string) (ovs.BridgeMeters, error) {
+		m, err := client.Meters(ctx, name)
+		if err != nil {
+			return m, fmt.Errorf("meters: %w", err)
 		}
-		bridges = inv.Bridges
-	}
-	results := make([]ovs.BridgeMeters, len(bridges))
-	errs := make([]error, len(bridges))
-	var wg sync.WaitGroup
-	for i, name := range bridges {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i], errs[i] = c.client.Meters(ctx, name)
-			if errs[i] != nil {
-				errs[i] = fmt.Errorf("meters: %w", errs[i])
-			}
-		}()
-	}
-	wg.Wait()
+		return m, nil
+	})
 	var out []ovs.BridgeMeters
 	for i, b := range results {
 		if errs[i] == nil {

@@ -251,6 +251,23 @@ func (c *Client) Forget(keep []string) {
 	}
 }
 
+// Sessions returns the bridges that have a session open, sorted.
+func (c *Client) Sessions() []string {
+	c.mu.Lock()
+	states := maps.Clone(c.bridges)
+	c.mu.Unlock()
+	var out []string
+	for b, st := range states {
+		st.mu.Lock()
+		if st.conn != nil {
+			out = append(out, b)
+		}
+		st.mu.Unlock()
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Close closes every kept session. The Client can still be used: the next
 // read of a bridge opens a new one.
 func (c *Client) Close() error {
