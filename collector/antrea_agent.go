@@ -17,7 +17,7 @@ import (
 func init() {
 	register(registration{
 		name:           "antrea_agent",
-		help:           "table names and the agent's own flow counts of br-int, read from the Antrea agent's /metrics (names the ovs collector's br-int tables)",
+		help:           "table names and the agent's own flow counts of --antrea.bridge (br-int), read from the Antrea agent's /metrics (names the ovs collector's tables of that bridge)",
 		defaultEnabled: false,
 		timeout:        timeoutFlag{name: "antrea.timeout", def: "5s", help: "Deadline for one read of the agent's /metrics."},
 		flags: func(app *kingpin.Application, shared *Shared) builder {
@@ -31,6 +31,7 @@ func init() {
 			durationFlag(app, "antrea.refresh", "How long a read of the agent's /metrics is reused: the agent is read at most once per interval, whatever the scrape rate.",
 				"30s", &cfg.Refresh)
 			return func(logger *slog.Logger) (Collector, error) {
+				cfg.Bridge = shared.AntreaBridge
 				return NewAntreaAgentCollector(cfg, shared.AntreaTables, logger)
 			}
 		},
@@ -43,6 +44,9 @@ type AntreaAgentConfig struct {
 	TokenFile string
 	CAFile    string
 	Refresh   time.Duration
+	// Bridge is the bridge the agent programs, its ovsBridge setting
+	// ("": DefaultAntreaBridge); the agent's metrics carry no bridge label.
+	Bridge string
 }
 
 var antreaAgentFlowsDesc = prometheus.NewDesc(
@@ -54,6 +58,7 @@ var antreaAgentFlowsDesc = prometheus.NewDesc(
 // the ovs collector.
 type antreaAgentCollector struct {
 	client *antrea.Client
+	bridge string
 	tables *antrea.Tables
 	logger *slog.Logger
 }
@@ -74,7 +79,7 @@ func NewAntreaAgentCollector(cfg AntreaAgentConfig, tables *antrea.Tables, logge
 	if err != nil {
 		return nil, fmt.Errorf("--antrea.agent-url / --antrea.ca-file: %w", err)
 	}
-	return &antreaAgentCollector{client: client, tables: tables, logger: logger}, nil
+	return &antreaAgentCollector{client: client, bridge: antreaBridge(cfg.Bridge), tables: tables, logger: logger}, nil
 }
 
 func (c *antreaAgentCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
@@ -85,7 +90,7 @@ func (c *antreaAgentCollector) Update(ctx context.Context, ch chan<- prometheus.
 	c.tables.Learn(r, time.Now())
 	for _, t := range r.Tables {
 		ch <- prometheus.MustNewConstMetric(antreaAgentFlowsDesc, prometheus.GaugeValue, t.Flows,
-			AntreaBridge, strconv.Itoa(int(t.ID)), t.Name)
+			c.bridge, strconv.Itoa(int(t.ID)), t.Name)
 	}
 	return nil
 }

@@ -122,7 +122,11 @@ type Shared struct {
 	// ConntrackNetns is the network namespace file whose conntrack table
 	// the conntrack collectors read ("": the exporter's own).
 	ConntrackNetns string
-	// AntreaTables holds the br-int table names learnt from the Antrea
+	// AntreaBridge is the bridge Antrea's agent programs (--antrea.bridge,
+	// its ovsBridge setting): the agent's metrics carry no bridge label,
+	// and its names and the compat series apply to this bridge.
+	AntreaBridge string
+	// AntreaTables holds the AntreaBridge table names learnt from the Antrea
 	// agent: the antrea_agent collector records them, the ovs collector
 	// names the tables OVS leaves unnamed with them. Empty (and never
 	// filled) when the antrea_agent collector is off.
@@ -149,6 +153,8 @@ func RegisterFlags(app *kingpin.Application) *Flags {
 	app.Flag("compat.antrea", "Also export the Antrea agent's metric names (antrea_agent_ovs_flow_count, antrea_agent_conntrack_*), "+
 		"so dashboards written for them work when the agent's Flow Exporter is off. Do not use while the agent exports its own conntrack metrics.").
 		Default("false").BoolVar(&shared.CompatAntrea)
+	app.Flag("antrea.bridge", "The bridge Antrea's agent programs (its ovsBridge setting): the agent's table names and the --compat.antrea flow counts apply to it.").
+		Default(DefaultAntreaBridge).StringVar(&shared.AntreaBridge)
 	app.Flag("conntrack.netns", "Read the conntrack table of the network namespace at this path (e.g. /run/netns/NAME or a host's /proc/1/ns/net). Default: the exporter's own.").
 		StringVar(&shared.ConntrackNetns)
 	for _, r := range registry {

@@ -28,7 +28,7 @@ func init() {
 			app.Flag("ovs.all-tables", "Export all tables, not only those that have a name, hold flows or have seen lookups.").
 				Default("false").BoolVar(&cfg.AllTables)
 			return func(logger *slog.Logger) (Collector, error) {
-				cfg.CompatAntrea = shared.CompatAntrea
+				cfg.CompatAntrea, cfg.AntreaBridge = shared.CompatAntrea, shared.AntreaBridge
 				cfg.AntreaTables = shared.AntreaTables
 				cfg.Source = shared.OVS
 				return NewOVSCollector(cfg, logger)
@@ -45,6 +45,9 @@ type OVSConfig struct {
 	Bridges     []string // empty: discover from OVSDB
 	NamesMaxAge time.Duration
 	AllTables   bool
+	// AntreaBridge is the bridge Antrea's agent programs ("":
+	// DefaultAntreaBridge).
+	AntreaBridge string
 	// CompatAntrea also exports the Antrea agent's flow-count names for
 	// AntreaBridge.
 	CompatAntrea bool
@@ -73,9 +76,18 @@ func (cfg OVSConfig) source() (*OVSSource, error) {
 var ovsTimeoutFlag = timeoutFlag{name: "ovs.timeout", def: "2s",
 	help: "Deadline of one scrape of each OVS collector: every bridge in parallel (connect, handshake, statistics) for ovs; the commands on ovs-vswitchd's control socket and the meter statistics for ovs_datapath."}
 
-// AntreaBridge is the bridge whose tables the Antrea agent's metrics
-// describe (they carry no bridge label).
-const AntreaBridge = "br-int"
+// DefaultAntreaBridge is the default of --antrea.bridge: the bridge whose
+// tables the Antrea agent's metrics describe (they carry no bridge label)
+// unless the agent's ovsBridge setting names another.
+const DefaultAntreaBridge = "br-int"
+
+// antreaBridge returns bridge, or DefaultAntreaBridge for "".
+func antreaBridge(bridge string) string {
+	if bridge == "" {
+		return DefaultAntreaBridge
+	}
+	return bridge
+}
 
 var ovsTableLabels = []string{"bridge", "table_id", "table_name"}
 
@@ -106,10 +118,10 @@ const ovsDefaultFlowLimit = 1000000
 // Antrea agent names (--compat.antrea) for AntreaBridge.
 var (
 	antreaFlowCountDesc = prometheus.NewDesc("antrea_agent_ovs_flow_count",
-		"Flow count for each OVS flow table (Antrea agent name, served by datapath-exporter --compat.antrea; read from OVS over OpenFlow for br-int).",
+		"Flow count for each OVS flow table (Antrea agent name, served by datapath-exporter --compat.antrea; read from OVS over OpenFlow for --antrea.bridge, br-int by default).",
 		[]string{"table_id", "table_name"}, nil)
 	antreaTotalFlowsDesc = prometheus.NewDesc("antrea_agent_ovs_total_flow_count",
-		"Total flow count of all OVS flow tables (Antrea agent name, served by datapath-exporter --compat.antrea; read from OVS over OpenFlow for br-int).",
+		"Total flow count of all OVS flow tables (Antrea agent name, served by datapath-exporter --compat.antrea; read from OVS over OpenFlow for --antrea.bridge, br-int by default).",
 		nil, nil)
 )
 
@@ -131,6 +143,7 @@ func NewOVSCollector(cfg OVSConfig, logger *slog.Logger) (Collector, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.AntreaBridge = antreaBridge(cfg.AntreaBridge)
 	source.open()
 	return &ovsCollector{cfg: cfg, source: source, logger: logger, exported: map[string]map[uint8]bool{}}, nil
 }
@@ -153,10 +166,10 @@ func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 			continue
 		}
 		c.logger.Debug("read bridge", "bridge", b.Name, "openflow", b.Version.String(), "tables", len(b.Tables))
-		if b.Name == AntreaBridge {
+		if b.Name == c.cfg.AntreaBridge {
 			b.Tables = c.nameFromAgent(b.Tables)
 		}
-		compat := c.cfg.CompatAntrea && b.Name == AntreaBridge
+		compat := c.cfg.CompatAntrea && b.Name == c.cfg.AntreaBridge
 		if compat {
 			var total uint64
 			for _, t := range b.Tables {
