@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -20,7 +21,7 @@ import (
 func init() {
 	register(registration{
 		name:           "ovs",
-		help:           "per-table flow counts of OVS bridges, read over OpenFlow",
+		help:           "per-table flow counts and meter drops of OVS bridges, read over OpenFlow",
 		defaultEnabled: true,
 		timeout:        ovsTimeoutFlag,
 		flags: func(app *kingpin.Application, shared *Shared) builder {
@@ -74,7 +75,7 @@ func (cfg OVSConfig) source() (*OVSSource, error) {
 
 // ovsTimeoutFlag is the deadline of both collectors that read OVS.
 var ovsTimeoutFlag = timeoutFlag{name: "ovs.timeout", def: "2s",
-	help: "Deadline of one scrape of each OVS collector: every bridge in parallel (connect, handshake, statistics) for ovs; the commands on ovs-vswitchd's control socket and the meter statistics for ovs_datapath."}
+	help: "Deadline of one scrape of each OVS collector: every bridge in parallel (connect, handshake, table and meter statistics) for ovs; the commands on ovs-vswitchd's control socket for ovs_datapath."}
 
 // DefaultAntreaBridge is the default of --antrea.bridge: the bridge whose
 // tables the Antrea agent's metrics describe (they carry no bridge label)
@@ -109,6 +110,11 @@ var (
 		"Maximum number of flows OVS reports for the table (OpenFlow 1.0 table statistics, or table features for 1.3+); only for tables with a limit other than OVS's default of 1000000 (a flow_limit set in OVSDB Flow_Table).",
 		ovsTableLabels, nil)
 )
+
+var ovsMeterDroppedDesc = prometheus.NewDesc(
+	prometheus.BuildFQName(Namespace, "ovs", "meter_packets_dropped_total"),
+	"Packets dropped by the drop bands of an OpenFlow meter, read from OVS over OpenFlow 1.3+ meter statistics.",
+	[]string{"bridge", "meter_id"}, nil)
 
 // ovsDefaultFlowLimit is the max_entries OVS reports for a table without a
 // flow_limit in OVSDB (ofproto's query_tables). Such a table has no real
@@ -158,39 +164,73 @@ func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 	}
 	c.forget(inv.Bridges)
 	client := c.source.Client()
-	results, errs := eachBridge(ctx, inv.Bridges, func(ctx context.Context, name string) (ovs.Bridge, error) {
-		return client.Tables(ctx, name, inv.TableConfig[name])
+	readings, errs := eachBridge(ctx, inv.Bridges, func(ctx context.Context, name string) (bridgeReading, error) {
+		var r bridgeReading
+		b, err := client.Tables(ctx, name, inv.TableConfig[name])
+		if err != nil {
+			return r, err // the session is gone: the meters would fail the same way
+		}
+		r.tables = &b
+		m, err := client.Meters(ctx, name)
+		if err != nil {
+			return r, fmt.Errorf("meters: %w", err)
+		}
+		r.meters = &m
+		return r, nil
 	})
-	for i, b := range results {
-		if errs[i] != nil {
-			continue
+	for _, r := range readings {
+		if r.tables != nil {
+			c.logger.Debug("read bridge", "bridge", r.tables.Name, "openflow", r.tables.Version.String(), "tables", len(r.tables.Tables))
+			c.exportTables(ch, *r.tables)
 		}
-		c.logger.Debug("read bridge", "bridge", b.Name, "openflow", b.Version.String(), "tables", len(b.Tables))
-		if b.Name == c.cfg.AntreaBridge {
-			b.Tables = c.nameFromAgent(b.Tables)
-		}
-		compat := c.cfg.CompatAntrea && b.Name == c.cfg.AntreaBridge
-		if compat {
-			var total uint64
-			for _, t := range b.Tables {
-				total += t.Flows
-			}
-			ch <- prometheus.MustNewConstMetric(antreaTotalFlowsDesc, prometheus.GaugeValue, float64(total))
-		}
-		for _, t := range c.selectTables(b) {
-			labels := []string{b.Name, strconv.Itoa(int(t.ID)), t.Name}
-			ch <- prometheus.MustNewConstMetric(ovsFlowsDesc, prometheus.GaugeValue, float64(t.Flows), labels...)
-			ch <- prometheus.MustNewConstMetric(ovsLookupsDesc, prometheus.CounterValue, float64(t.Lookups), labels...)
-			ch <- prometheus.MustNewConstMetric(ovsMatchesDesc, prometheus.CounterValue, float64(t.Matches), labels...)
-			if t.HasLimit && t.Limit != ovsDefaultFlowLimit {
-				ch <- prometheus.MustNewConstMetric(ovsLimitDesc, prometheus.GaugeValue, float64(t.Limit), labels...)
-			}
-			if compat {
-				ch <- prometheus.MustNewConstMetric(antreaFlowCountDesc, prometheus.GaugeValue, float64(t.Flows), labels[1:]...)
-			}
+		if r.meters != nil {
+			exportMeters(ch, *r.meters)
 		}
 	}
 	return withHint("ovs", errors.Join(append(errs, stale)...))
+}
+
+// bridgeReading is what one scrape read of a bridge: its tables, then its
+// meters on the same session (nil where the read failed).
+type bridgeReading struct {
+	tables *ovs.Bridge
+	meters *ovs.BridgeMeters
+}
+
+// exportTables sends the metrics of b's tables.
+func (c *ovsCollector) exportTables(ch chan<- prometheus.Metric, b ovs.Bridge) {
+	if b.Name == c.cfg.AntreaBridge {
+		b.Tables = c.nameFromAgent(b.Tables)
+	}
+	compat := c.cfg.CompatAntrea && b.Name == c.cfg.AntreaBridge
+	if compat {
+		var total uint64
+		for _, t := range b.Tables {
+			total += t.Flows
+		}
+		ch <- prometheus.MustNewConstMetric(antreaTotalFlowsDesc, prometheus.GaugeValue, float64(total))
+	}
+	for _, t := range c.selectTables(b) {
+		labels := []string{b.Name, strconv.Itoa(int(t.ID)), t.Name}
+		ch <- prometheus.MustNewConstMetric(ovsFlowsDesc, prometheus.GaugeValue, float64(t.Flows), labels...)
+		ch <- prometheus.MustNewConstMetric(ovsLookupsDesc, prometheus.CounterValue, float64(t.Lookups), labels...)
+		ch <- prometheus.MustNewConstMetric(ovsMatchesDesc, prometheus.CounterValue, float64(t.Matches), labels...)
+		if t.HasLimit && t.Limit != ovsDefaultFlowLimit {
+			ch <- prometheus.MustNewConstMetric(ovsLimitDesc, prometheus.GaugeValue, float64(t.Limit), labels...)
+		}
+		if compat {
+			ch <- prometheus.MustNewConstMetric(antreaFlowCountDesc, prometheus.GaugeValue, float64(t.Flows), labels[1:]...)
+		}
+	}
+}
+
+// exportMeters sends the drops of b's meters (none for an OpenFlow
+// 1.0-only bridge).
+func exportMeters(ch chan<- prometheus.Metric, b ovs.BridgeMeters) {
+	for _, m := range b.Meters {
+		ch <- prometheus.MustNewConstMetric(ovsMeterDroppedDesc, prometheus.CounterValue, float64(m.Dropped),
+			b.Name, strconv.FormatUint(uint64(m.ID), 10))
+	}
 }
 
 // nameFromAgent returns tables with the names last learnt from the Antrea

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,7 +17,7 @@ import (
 func init() {
 	register(registration{
 		name:           "ovs_datapath",
-		help:           "OVS datapath flow cache, upcall and coverage statistics read from ovs-vswitchd's control socket, and OpenFlow meter drops",
+		help:           "OVS datapath flow cache, upcall and coverage statistics read from ovs-vswitchd's control socket",
 		defaultEnabled: true,
 		// Shared with the ovs collector: --ovs.timeout bounds every
 		// exchange with this OVS.
@@ -46,12 +44,8 @@ type OVSDatapathConfig struct {
 	CtlPath string // explicit control socket; "" = found from RunDir's pidfile
 	// CoverageEvents extends DefaultCoverageEvents.
 	CoverageEvents []string
-	// Bridges whose meters are read; empty: every bridge in OVSDB. Not
-	// used when Source is set.
-	Bridges []string
-	// Source, if set, is the OVS source shared with the ovs collector
-	// (Shared.OVS): meters are read on the same kept sessions. Unset, the
-	// collector makes its own from RunDir and Bridges.
+	// Source, if set, is the OVS source of the flags (Shared.OVS), whose
+	// RunDir is used; this collector keeps no OpenFlow session.
 	Source *OVSSource
 }
 
@@ -134,28 +128,21 @@ var (
 		prometheus.BuildFQName(Namespace, "ovs", "coverage_total"),
 		"ovs-vswitchd coverage counter (events since it started), for an allow-list of events; read from coverage/show over its control socket (0 for an event it has but never hit).",
 		[]string{"event"}, nil)
-	dpMeterDroppedDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "ovs", "meter_packets_dropped_total"),
-		"Packets dropped by the drop bands of an OpenFlow meter, read from OVS over OpenFlow 1.3+ meter statistics.",
-		[]string{"bridge", "meter_id"}, nil)
 )
 
 // ovsDatapathCollector exports the datapath's state as ovs-vswitchd
-// reports it on its control socket, and the bridges' meter drops.
+// reports it on its control socket.
 type ovsDatapathCollector struct {
 	cfg    OVSDatapathConfig
 	reader *ovs.DatapathReader
-	source *OVSSource
 	logger *slog.Logger
 }
 
 // NewOVSDatapathCollector checks cfg and returns the ovs_datapath collector.
 func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collector, error) {
-	source := cfg.Source
-	if source == nil {
-		source = &OVSSource{RunDir: cfg.RunDir, Bridges: cfg.Bridges}
+	if cfg.Source != nil {
+		cfg.RunDir = cfg.Source.RunDir
 	}
-	cfg.RunDir = source.RunDir
 	if cfg.RunDir == "" && cfg.CtlPath == "" {
 		return nil, errors.New("--ovs.rundir is empty: give the directory holding ovs-vswitchd.pid, e.g. /var/run/openvswitch, or --ovs.vswitchd-ctl")
 	}
@@ -174,34 +161,19 @@ func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collec
 			CoverageEvents:   slices.Compact(events),
 			CoveragePrefixes: defaultCoveragePrefixes,
 		},
-		source: source,
 		logger: logger,
 	}
-	source.open()
 	return c, nil
 }
 
-// Close ends the control socket connection and stops the OVS source.
-func (c *ovsDatapathCollector) Close() error {
-	c.reader.Close()
-	return c.source.Close()
-}
+// Close ends the control socket connection.
+func (c *ovsDatapathCollector) Close() error { return c.reader.Close() }
 
 func (c *ovsDatapathCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	var wg sync.WaitGroup
-	var meters []ovs.BridgeMeters
-	var meterErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		meters, meterErr = c.readMeters(ctx)
-	}()
 	state, err := c.reader.Read(ctx)
-	wg.Wait()
-	c.logger.Debug("read datapath", "datapaths", len(state.Datapaths), "coverage_events", len(state.Coverage), "bridges_with_meters", len(meters))
+	c.logger.Debug("read datapath", "datapaths", len(state.Datapaths), "coverage_events", len(state.Coverage))
 	exportDatapathState(ch, state)
-	exportMeters(ch, meters)
-	return withHint("ovs_datapath", errors.Join(err, meterErr))
+	return withHint("ovs_datapath", err)
 }
 
 // exportDatapathState sends the metrics of st.
@@ -227,39 +199,4 @@ func exportDatapathState(ch chan<- prometheus.Metric, st ovs.DatapathState) {
 	for event, v := range st.Coverage {
 		ch <- prometheus.MustNewConstMetric(dpCoverageDesc, prometheus.CounterValue, float64(v), event)
 	}
-}
-
-func exportMeters(ch chan<- prometheus.Metric, bridges []ovs.BridgeMeters) {
-	for _, b := range bridges {
-		for _, m := range b.Meters {
-			ch <- prometheus.MustNewConstMetric(dpMeterDroppedDesc, prometheus.CounterValue, float64(m.Dropped),
-				b.Name, strconv.FormatUint(uint64(m.ID), 10))
-		}
-	}
-}
-
-// readMeters reads the meters of every bridge in parallel, on the kept
-// sessions. Bridges that allow only OpenFlow 1.0 have none. While the OVSDB
-// inventory is stale its bridges are still read, and the staleness is the
-// ovs collector's to report.
-func (c *ovsDatapathCollector) readMeters(ctx context.Context) ([]ovs.BridgeMeters, error) {
-	inv, _, err := c.source.Inventory(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing bridges for their meters: %w", err)
-	}
-	client := c.source.Client()
-	results, errs := eachBridge(ctx, inv.Bridges, func(ctx context.Context, name string) (ovs.BridgeMeters, error) {
-		m, err := client.Meters(ctx, name)
-		if err != nil {
-			return m, fmt.Errorf("meters: %w", err)
-		}
-		return m, nil
-	})
-	var out []ovs.BridgeMeters
-	for i, b := range results {
-		if errs[i] == nil {
-			out = append(out, b)
-		}
-	}
-	return out, errors.Join(errs...)
 }

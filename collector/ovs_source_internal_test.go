@@ -13,10 +13,29 @@ import (
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
-// TestOVSSourceForgetsDeletedBridges runs ovs_datapath alone
-// (--no-collector.ovs), as the binary wires it: the OpenFlow sessions it
-// opens to read meters are the OVS source's, and a deleted bridge's session
-// is closed though the ovs collector, which used to forget them, is off.
+// buildFromFlags builds the collectors from args as the binary does, and
+// returns them with the OVS source they share.
+func buildFromFlags(t *testing.T, args ...string) (map[string]Scraper, *OVSSource) {
+	t.Helper()
+	app := kingpin.New("test", "")
+	f := RegisterFlags(app)
+	if _, err := app.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	scrapers, err := f.Build(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range scrapers {
+		t.Cleanup(func() { s.Collector.(io.Closer).Close() })
+	}
+	return scrapers, f.shared.OVS
+}
+
+// TestOVSSourceForgetsDeletedBridges builds the collectors as the binary
+// does: the OpenFlow sessions are the OVS source's, and a deleted bridge's
+// session is closed. ovs_datapath alone (--no-collector.ovs) opens none:
+// it reads the control socket only.
 func TestOVSSourceForgetsDeletedBridges(t *testing.T) {
 	o := testenv.OVSForTest(t)
 	for _, br := range []string{"br0", "br1"} {
@@ -24,24 +43,17 @@ func TestOVSSourceForgetsDeletedBridges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	app := kingpin.New("test", "")
-	f := RegisterFlags(app)
-	if _, err := app.Parse([]string{"--no-collector.ovs", "--no-collector.conntrack", "--ovs.rundir=" + o.RunDir, "--ovs.timeout=10s"}); err != nil {
-		t.Fatal(err)
+	if _, source := buildFromFlags(t, "--no-collector.ovs", "--no-collector.conntrack", "--ovs.rundir="+o.RunDir); source.Client() != nil {
+		t.Errorf("ovs_datapath alone opened the OVS source (sessions on %q)", source.Client().Sessions())
 	}
-	scrapers, err := f.Build(slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, s := range scrapers {
-		if name != "ovs_datapath" {
-			t.Errorf("collector %s enabled, want ovs_datapath alone", name)
-		}
-		t.Cleanup(func() { s.Collector.(io.Closer).Close() })
+
+	scrapers, source := buildFromFlags(t, "--no-collector.ovs_datapath", "--no-collector.conntrack", "--ovs.rundir="+o.RunDir, "--ovs.timeout=10s")
+	if len(scrapers) != 1 || scrapers["ovs"].Collector == nil {
+		t.Fatalf("collectors %v, want ovs alone", scrapers)
 	}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewExporter(slog.New(slog.DiscardHandler), scrapers))
-	client := f.shared.OVS.Client()
+	client := source.Client()
 	waitSessions := func(what string, want ...string) {
 		t.Helper()
 		deadline := time.Now().Add(15 * time.Second)
