@@ -88,12 +88,18 @@ func (c *antreaAgentCollector) Update(ctx context.Context, ch chan<- prometheus.
 		return withHint("antrea_agent", err)
 	}
 	c.tables.Learn(r, time.Now())
-	for _, t := range r.Tables {
-		ch <- prometheus.MustNewConstMetric(antreaAgentFlowsDesc, prometheus.GaugeValue, t.Flows,
-			c.bridge, strconv.Itoa(int(t.ID)), t.Name)
-	}
+	exportAgentTables(ch, c.bridge, r)
 	return nil
 }
 
 // Close releases the client's idle connection.
 func (c *antreaAgentCollector) Close() error { return c.client.Close() }
+
+// exportAgentTables sends the agent's own flow count of each table of
+// bridge.
+func exportAgentTables(ch chan<- prometheus.Metric, bridge string, r antrea.Reading) {
+	for _, t := range r.Tables {
+		ch <- prometheus.MustNewConstMetric(antreaAgentFlowsDesc, prometheus.GaugeValue, t.Flows,
+			bridge, strconv.Itoa(int(t.ID)), t.Name)
+	}
+}

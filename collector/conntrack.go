@@ -93,9 +93,16 @@ func (c *conntrackCollector) Update(ctx context.Context, ch chan<- prometheus.Me
 	if err != nil {
 		return withHint("conntrack", err)
 	}
+	exportConntrack(ch, s, c.compat)
+	return nil
+}
+
+// exportConntrack sends the metrics of s, and with compat the Antrea
+// agent's names.
+func exportConntrack(ch chan<- prometheus.Metric, s conntrack.Snapshot, compat bool) {
 	ch <- prometheus.MustNewConstMetric(ctEntriesDesc, prometheus.GaugeValue, float64(s.Global.Entries))
 	ch <- prometheus.MustNewConstMetric(ctLimitDesc, prometheus.GaugeValue, float64(s.Global.Limit))
-	if c.compat {
+	if compat {
 		ch <- prometheus.MustNewConstMetric(antreaCtTotalDesc, prometheus.GaugeValue, float64(s.Global.Entries))
 		ch <- prometheus.MustNewConstMetric(antreaCtMaxDesc, prometheus.GaugeValue, float64(s.Global.Limit))
 	}
@@ -114,5 +121,4 @@ func (c *conntrackCollector) Update(ctx context.Context, ch chan<- prometheus.Me
 	} {
 		ch <- prometheus.MustNewConstMetric(ctStatDesc, prometheus.CounterValue, float64(st.value), st.name)
 	}
-	return nil
 }

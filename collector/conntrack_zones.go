@@ -64,11 +64,17 @@ func (c *conntrackZonesCollector) Update(ctx context.Context, ch chan<- promethe
 	if err != nil {
 		return withHint("conntrack_zones", err)
 	}
+	exportZones(ch, counts, c.compat)
+	return nil
+}
+
+// exportZones sends the entries of each zone, and with compat the Antrea
+// agent's name for Antrea's zone.
+func exportZones(ch chan<- prometheus.Metric, counts map[uint16]uint64, compat bool) {
 	for zone, n := range counts {
 		ch <- prometheus.MustNewConstMetric(ctZoneEntriesDesc, prometheus.GaugeValue, float64(n), strconv.Itoa(int(zone)))
 	}
-	if c.compat {
+	if compat {
 		ch <- prometheus.MustNewConstMetric(antreaCtAntreaDesc, prometheus.GaugeValue, float64(counts[AntreaCtZone]))
 	}
-	return nil
 }

@@ -197,12 +197,19 @@ type bridgeReading struct {
 	meters *ovs.BridgeMeters
 }
 
-// exportTables sends the metrics of b's tables.
+// exportTables sends the metrics of b's tables: the collector's state
+// (the agent's names, the tables exported before) picks them, then
+// exportBridge converts.
 func (c *ovsCollector) exportTables(ch chan<- prometheus.Metric, b ovs.Bridge) {
 	if b.Name == c.cfg.AntreaBridge {
 		b.Tables = c.nameFromAgent(b.Tables)
 	}
-	compat := c.cfg.CompatAntrea && b.Name == c.cfg.AntreaBridge
+	exportBridge(ch, b, c.selectTables(b), c.cfg.CompatAntrea && b.Name == c.cfg.AntreaBridge)
+}
+
+// exportBridge sends the metrics of the selected tables of b, and with
+// compat the Antrea agent's names (the total over all of b's tables).
+func exportBridge(ch chan<- prometheus.Metric, b ovs.Bridge, selected []ovs.Table, compat bool) {
 	if compat {
 		var total uint64
 		for _, t := range b.Tables {
@@ -210,7 +217,7 @@ func (c *ovsCollector) exportTables(ch chan<- prometheus.Metric, b ovs.Bridge) {
 		}
 		ch <- prometheus.MustNewConstMetric(antreaTotalFlowsDesc, prometheus.GaugeValue, float64(total))
 	}
-	for _, t := range c.selectTables(b) {
+	for _, t := range selected {
 		labels := []string{b.Name, strconv.Itoa(int(t.ID)), t.Name}
 		ch <- prometheus.MustNewConstMetric(ovsFlowsDesc, prometheus.GaugeValue, float64(t.Flows), labels...)
 		ch <- prometheus.MustNewConstMetric(ovsLookupsDesc, prometheus.CounterValue, float64(t.Lookups), labels...)
