@@ -189,15 +189,15 @@ func (c *Client) readTables(ctx context.Context, st *bridgeState, bridge, tableC
 			t.Name = f.Name
 			t.Limit, t.HasLimit = uint64(f.MaxEntries), true
 		}
-		t.Name = userName(t.ID, t.Name)
+		t.Name = ownTableName(t.ID, t.Name)
 		b.Tables = append(b.Tables, t)
 	}
 	return b, nil
 }
 
-// userName hides OVS's default table name "tableN": such a table has no
-// name of its own.
-func userName(id uint8, name string) string {
+// ownTableName is the name a table was given, if any: OVS reports a table
+// without one by its default name "tableN", which is hidden.
+func ownTableName(id uint8, name string) string {
 	if name == "table"+strconv.Itoa(int(id)) {
 		return ""
 	}
