@@ -114,7 +114,11 @@ func durationFlag(app *kingpin.Application, name, help, def string, d *time.Dura
 	app.Flag(name, help).Default(def).SetValue(durationValue{flag: name, d: d})
 }
 
-// Shared are the options that concern every collector.
+// Shared is what more than one collector uses, each piece with one owner:
+// options of several collectors, the OVS source (the owner of the OVS
+// connections and of the flags saying where OVS is) and the store of the
+// names the antrea_agent collector learns for the ovs collector. It opens
+// nothing itself.
 type Shared struct {
 	// CompatAntrea makes the collectors also export the Antrea agent's
 	// metric names (--compat.antrea).
