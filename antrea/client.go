@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 )
 
 // Errors a read can wrap; test with errors.Is.
@@ -205,7 +207,7 @@ func (c *Client) Read(ctx context.Context) (Reading, error) {
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
-		return Reading{}, fmt.Errorf("%w: waiting for the read in flight: %v", ErrTimeout, ctx.Err())
+		return Reading{}, fault.New(fault.Timeout, "GET", c.url, fmt.Errorf("%w: waiting for the read in flight: %v", ErrTimeout, ctx.Err()))
 	}
 	defer func() { <-c.sem }()
 	now := c.now()
@@ -225,7 +227,7 @@ func (c *Client) read(ctx context.Context) (Reading, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
 	if err != nil {
-		return Reading{}, fmt.Errorf("building request for %s: %w", c.url, err)
+		return Reading{}, fault.Wrap("building request for", c.url, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "text/plain;version=0.0.4;q=1,*/*;q=0.1")
@@ -237,27 +239,30 @@ func (c *Client) read(ctx context.Context) (Reading, error) {
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusUnauthorized:
-		return Reading{}, fmt.Errorf("GET %s: %w", c.url, ErrUnauthorized)
+		return Reading{}, fault.New(fault.Permission, "GET", c.url, ErrUnauthorized)
 	case http.StatusForbidden:
-		return Reading{}, fmt.Errorf("GET %s: %w", c.url, ErrForbidden)
+		return Reading{}, fault.New(fault.Permission, "GET", c.url, ErrForbidden)
 	default:
-		return Reading{}, fmt.Errorf("GET %s: %w: %s", c.url, ErrHTTPStatus, resp.Status)
+		return Reading{}, fault.New(fault.Remote, "GET", c.url, fmt.Errorf("%w: %s", ErrHTTPStatus, resp.Status))
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "text/plain" && mt != "application/openmetrics-text") {
-			return Reading{}, fmt.Errorf("GET %s: %w: Content-Type %q", c.url, ErrNotPrometheus, truncate(ct))
+			return Reading{}, fault.New(fault.Protocol, "GET", c.url, fmt.Errorf("%w: Content-Type %q", ErrNotPrometheus, truncate(ct)))
 		}
 	}
 	r, err := Parse(resp.Body, c.maxBody)
 	if err != nil {
 		if errors.Is(err, ErrNotPrometheus) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrNoFlowCount) {
-			return Reading{}, fmt.Errorf("GET %s: %w", c.url, err)
+			return Reading{}, fault.New(fault.Protocol, "GET", c.url, err)
 		}
 		return Reading{}, c.classify(ctx, err)
 	}
 	return r, nil
 }
+
+// TokenOp is the operation of every error about the bearer token.
+const TokenOp = "reading the bearer token"
 
 // token reads the bearer token. Errors name the file, never its content.
 func (c *Client) token() (string, error) {
@@ -265,17 +270,17 @@ func (c *Client) token() (string, error) {
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
-			return "", fmt.Errorf("%w: reading %s: %v", ErrToken, c.tokenFile, pe.Err)
+			return "", fault.New(fault.KindOf(err), TokenOp, c.tokenFile, fmt.Errorf("%w: %v", ErrToken, pe.Err))
 		}
-		return "", fmt.Errorf("%w: reading %s", ErrToken, c.tokenFile)
+		return "", fault.New(fault.KindOf(err), TokenOp, c.tokenFile, ErrToken)
 	}
 	token := strings.TrimSpace(string(b))
 	if token == "" {
-		return "", fmt.Errorf("%w: %s is empty", ErrToken, c.tokenFile)
+		return "", fault.New(fault.Protocol, TokenOp, c.tokenFile, fmt.Errorf("%w: the file is empty", ErrToken))
 	}
 	for i := 0; i < len(token); i++ {
 		if token[i] < 0x21 || token[i] > 0x7e {
-			return "", fmt.Errorf("%w: %s holds a character not allowed in a bearer token (at byte %d)", ErrToken, c.tokenFile, i)
+			return "", fault.New(fault.Protocol, TokenOp, c.tokenFile, fmt.Errorf("%w: the file holds a character not allowed in a bearer token (at byte %d)", ErrToken, i))
 		}
 	}
 	return token, nil
@@ -291,15 +296,15 @@ func (c *Client) classify(ctx context.Context, err error) error {
 	)
 	switch {
 	case errors.Is(err, ErrTLS):
-		return fmt.Errorf("GET %s: %w", c.url, unwrapURL(err))
+		return fault.New(fault.Refused, "GET", c.url, unwrapURL(err))
 	case errors.As(err, &certErr), errors.As(err, &recErr), errors.As(err, &alertErr):
-		return fmt.Errorf("GET %s: %w: %v", c.url, ErrTLS, unwrapURL(err))
+		return fault.New(fault.Refused, "GET", c.url, fmt.Errorf("%w: %v", ErrTLS, unwrapURL(err)))
 	case errors.Is(err, context.DeadlineExceeded), ctx.Err() != nil, errors.As(err, &netErr) && netErr.Timeout():
-		return fmt.Errorf("GET %s: %w", c.url, ErrTimeout)
+		return fault.New(fault.Timeout, "GET", c.url, ErrTimeout)
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EHOSTUNREACH):
-		return fmt.Errorf("GET %s: %w: %v", c.url, ErrAgentDown, unwrapURL(err))
+		return fault.New(fault.Refused, "GET", c.url, fmt.Errorf("%w: %v", ErrAgentDown, unwrapURL(err)))
 	}
-	return fmt.Errorf("GET %s: %w", c.url, unwrapURL(err))
+	return fault.Wrap("GET", c.url, unwrapURL(err))
 }
 
 // unwrapURL drops url.Error's "Get URL:" prefix, which the caller's message

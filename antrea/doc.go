@@ -1,5 +1,5 @@
 // Package antrea reads what the Antrea agent knows about the OpenFlow tables
-// of br-int and that Open vSwitch does not: each table's name, and the
+// of its bridge (br-int unless configured) and that Open vSwitch does not: each table's name, and the
 // agent's own count of the flows it installed there.
 //
 // A real Antrea agent never names its tables in OVS (OVSDB Flow_Table stays
@@ -17,6 +17,8 @@
 // ovs and antrea_agent collectors share.
 //
 // The package knows nothing of Prometheus client libraries or of the
-// exporter's flags; its errors wrap the sentinel errors below so the caller
-// can add the fix that names its own flags.
+// exporter's flags: its errors are *fault.Error values (internal/fault) of a
+// kind, with the operation and URL or file, wrapping the sentinel errors of
+// client.go where one kind has several causes (HTTP 401 or 403), so that
+// the caller can add the fix that names its own flags.
 package antrea

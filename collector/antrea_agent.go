@@ -17,7 +17,7 @@ import (
 func init() {
 	register(registration{
 		name:           "antrea_agent",
-		help:           "table names and the agent's own flow counts of br-int, read from the Antrea agent's /metrics (names the ovs collector's br-int tables)",
+		help:           "table names and the agent's own flow counts of --antrea.bridge (br-int), read from the Antrea agent's /metrics (names the ovs collector's tables of that bridge)",
 		defaultEnabled: false,
 		timeout:        timeoutFlag{name: "antrea.timeout", def: "5s", help: "Deadline for one read of the agent's /metrics."},
 		flags: func(app *kingpin.Application, shared *Shared) builder {
@@ -31,6 +31,7 @@ func init() {
 			durationFlag(app, "antrea.refresh", "How long a read of the agent's /metrics is reused: the agent is read at most once per interval, whatever the scrape rate.",
 				"30s", &cfg.Refresh)
 			return func(logger *slog.Logger) (Collector, error) {
+				cfg.Bridge = shared.AntreaBridge
 				return NewAntreaAgentCollector(cfg, shared.AntreaTables, logger)
 			}
 		},
@@ -43,6 +44,9 @@ type AntreaAgentConfig struct {
 	TokenFile string
 	CAFile    string
 	Refresh   time.Duration
+	// Bridge is the bridge the agent programs, its ovsBridge setting
+	// ("": DefaultAntreaBridge); the agent's metrics carry no bridge label.
+	Bridge string
 }
 
 var antreaAgentFlowsDesc = prometheus.NewDesc(
@@ -54,6 +58,7 @@ var antreaAgentFlowsDesc = prometheus.NewDesc(
 // the ovs collector.
 type antreaAgentCollector struct {
 	client *antrea.Client
+	bridge string
 	tables *antrea.Tables
 	logger *slog.Logger
 }
@@ -74,49 +79,27 @@ func NewAntreaAgentCollector(cfg AntreaAgentConfig, tables *antrea.Tables, logge
 	if err != nil {
 		return nil, fmt.Errorf("--antrea.agent-url / --antrea.ca-file: %w", err)
 	}
-	return &antreaAgentCollector{client: client, tables: tables, logger: logger}, nil
+	return &antreaAgentCollector{client: client, bridge: antreaBridge(cfg.Bridge), tables: tables, logger: logger}, nil
 }
 
 func (c *antreaAgentCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	r, err := c.client.Read(ctx)
 	if err != nil {
-		return antreaHint(err)
+		return withHint("antrea_agent", err)
 	}
 	c.tables.Learn(r, time.Now())
-	for _, t := range r.Tables {
-		ch <- prometheus.MustNewConstMetric(antreaAgentFlowsDesc, prometheus.GaugeValue, t.Flows,
-			AntreaBridge, strconv.Itoa(int(t.ID)), t.Name)
-	}
+	exportAgentTables(ch, c.bridge, r)
 	return nil
 }
 
 // Close releases the client's idle connection.
 func (c *antreaAgentCollector) Close() error { return c.client.Close() }
 
-// antreaHint adds to a read error the fix, in terms of this exporter's
-// flags and deployment.
-func antreaHint(err error) error {
-	var hint string
-	switch {
-	case errors.Is(err, antrea.ErrToken):
-		hint = "check --antrea.token-file: it must hold the pod's service-account token (automountServiceAccountToken must not be false)"
-	case errors.Is(err, antrea.ErrAgentDown):
-		hint = "is antrea-agent running? check --antrea.agent-url (the agent's API server listens on port 10350); table names are kept from the last read"
-	case errors.Is(err, antrea.ErrUnauthorized):
-		hint = "the agent does not accept the token in --antrea.token-file: give the token of the pod's service account"
-	case errors.Is(err, antrea.ErrForbidden):
-		hint = "grant get on nonResourceURL /metrics to ServiceAccount kube-system/antrea-agent " +
-			"(deploy/antrea-sidecar's ClusterRole datapath-exporter-antrea-metrics and its ClusterRoleBinding)"
-	case errors.Is(err, antrea.ErrTLS):
-		hint = "check the agent's certificate, or give the CA that signs it with --antrea.ca-file"
-	case errors.Is(err, antrea.ErrTimeout):
-		hint = "the agent did not answer in time: raise --antrea.timeout if it is slow"
-	case errors.Is(err, antrea.ErrNotPrometheus), errors.Is(err, antrea.ErrNoFlowCount), errors.Is(err, antrea.ErrHTTPStatus):
-		hint = "check that --antrea.agent-url is the Antrea agent's API server (port 10350)"
-	case errors.Is(err, antrea.ErrTooLarge):
-		hint = "check that --antrea.agent-url is the Antrea agent's API server: its reply is far larger than an agent's"
-	default:
-		return err
+// exportAgentTables sends the agent's own flow count of each table of
+// bridge.
+func exportAgentTables(ch chan<- prometheus.Metric, bridge string, r antrea.Reading) {
+	for _, t := range r.Tables {
+		ch <- prometheus.MustNewConstMetric(antreaAgentFlowsDesc, prometheus.GaugeValue, t.Flows,
+			bridge, strconv.Itoa(int(t.ID)), t.Name)
 	}
-	return fmt.Errorf("%w (%s)", err, hint)
 }

@@ -14,7 +14,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,7 +25,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/datapath-exporter/datapath-exporter/antrea"
-	"github.com/datapath-exporter/datapath-exporter/ovs"
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 )
 
 // Namespace prefixes every metric name.
@@ -112,7 +114,11 @@ func durationFlag(app *kingpin.Application, name, help, def string, d *time.Dura
 	app.Flag(name, help).Default(def).SetValue(durationValue{flag: name, d: d})
 }
 
-// Shared are the options that concern every collector.
+// Shared is what more than one collector uses, each piece with one owner:
+// options of several collectors, the OVS source (the owner of the OVS
+// connections and of the flags saying where OVS is) and the store of the
+// names the antrea_agent collector learns for the ovs collector. It opens
+// nothing itself.
 type Shared struct {
 	// CompatAntrea makes the collectors also export the Antrea agent's
 	// metric names (--compat.antrea).
@@ -120,41 +126,23 @@ type Shared struct {
 	// ConntrackNetns is the network namespace file whose conntrack table
 	// the conntrack collectors read ("": the exporter's own).
 	ConntrackNetns string
-	// AntreaTables holds the br-int table names learnt from the Antrea
+	// AntreaBridge is the bridge Antrea's agent programs (--antrea.bridge,
+	// its ovsBridge setting): the agent's metrics carry no bridge label,
+	// and its names and the compat series apply to this bridge.
+	AntreaBridge string
+	// AntreaTables holds the AntreaBridge table names learnt from the Antrea
 	// agent: the antrea_agent collector records them, the ovs collector
 	// names the tables OVS leaves unnamed with them. Empty (and never
 	// filled) when the antrea_agent collector is off.
 	AntreaTables *antrea.Tables
-	// OVSRunDir and OVSBridges are bound by the ovs collector's flags
-	// (--ovs.rundir, --ovs.bridge) and read by every collector that talks
-	// to the same OVS (ovs_datapath), once the command line is parsed.
-	OVSRunDir  string
-	OVSBridges []string
-	// OVSNamesMaxAge is --ovs.table-names-refresh.
-	OVSNamesMaxAge time.Duration
-
-	ovsOnce    sync.Once
-	ovsClient  *ovs.Client
-	ovsMonitor *ovs.Monitor
-}
-
-// OVS returns the OpenFlow client and the OVSDB monitor (nil with
-// --ovs.bridge) that the collectors reading OVS share, made on first use
-// from a builder, once the flags are parsed: one kept OpenFlow session per
-// bridge and one OVSDB connection, whichever of those collectors are on.
-// Each collector closes them when it is closed (closing twice is harmless).
-func (s *Shared) OVS() (*ovs.Client, *ovs.Monitor) {
-	s.ovsOnce.Do(func() {
-		s.ovsClient = &ovs.Client{RunDir: s.OVSRunDir, NamesMaxAge: s.OVSNamesMaxAge}
-		if len(s.OVSBridges) == 0 {
-			s.ovsMonitor = ovs.StartMonitor(s.ovsClient.DBSocketPath())
-		}
-	})
-	return s.ovsClient, s.ovsMonitor
+	// OVS owns what the collectors reading OVS keep between scrapes,
+	// and the flags saying where that OVS is.
+	OVS *OVSSource
 }
 
 // Flags holds the command-line state of every registered collector.
 type Flags struct {
+	shared   *Shared
 	enabled  map[string]*bool
 	timeouts map[string]*time.Duration
 	builders map[string]builder
@@ -163,12 +151,14 @@ type Flags struct {
 // RegisterFlags binds --collector.NAME (with its --no- form) and every
 // collector's own flags to app.
 func RegisterFlags(app *kingpin.Application) *Flags {
-	f := &Flags{enabled: map[string]*bool{}, timeouts: map[string]*time.Duration{}, builders: map[string]builder{}}
-	shared := &Shared{AntreaTables: &antrea.Tables{}}
+	shared := &Shared{AntreaTables: &antrea.Tables{}, OVS: registerOVSSourceFlags(app)}
+	f := &Flags{shared: shared, enabled: map[string]*bool{}, timeouts: map[string]*time.Duration{}, builders: map[string]builder{}}
 	declared := map[string]*time.Duration{}
 	app.Flag("compat.antrea", "Also export the Antrea agent's metric names (antrea_agent_ovs_flow_count, antrea_agent_conntrack_*), "+
 		"so dashboards written for them work when the agent's Flow Exporter is off. Do not use while the agent exports its own conntrack metrics.").
 		Default("false").BoolVar(&shared.CompatAntrea)
+	app.Flag("antrea.bridge", "The bridge Antrea's agent programs (its ovsBridge setting): the agent's table names and the --compat.antrea flow counts apply to it.").
+		Default(DefaultAntreaBridge).StringVar(&shared.AntreaBridge)
 	app.Flag("conntrack.netns", "Read the conntrack table of the network namespace at this path (e.g. /run/netns/NAME or a host's /proc/1/ns/net). Default: the exporter's own.").
 		StringVar(&shared.ConntrackNetns)
 	for _, r := range registry {
@@ -222,12 +212,12 @@ type Exporter struct {
 	flight   singleflight.Group
 
 	mu      sync.Mutex
-	lastErr map[string]string // last error logged per collector, "" when healthy
+	lastErr map[string][]string // failureKeys of the last failure per collector, nil when healthy
 }
 
 // NewExporter returns an Exporter running scrapers.
 func NewExporter(logger *slog.Logger, scrapers map[string]Scraper) *Exporter {
-	return &Exporter{scrapers: scrapers, logger: logger, lastErr: map[string]string{}}
+	return &Exporter{scrapers: scrapers, logger: logger, lastErr: map[string][]string{}}
 }
 
 // Describe sends nothing: which metrics the collectors send depends on what
@@ -299,24 +289,70 @@ func safeUpdate(ctx context.Context, c Collector, ch chan<- prometheus.Metric) (
 	return c.Update(ctx, ch)
 }
 
-// logResult logs a failure at error level when it starts or its cause
-// changes, and at debug level while it repeats, so a down OVS does not fill
-// the log with one line per scrape; recovery is logged once.
+// logResult logs a failure at error level when it starts or its kind or
+// operation changes, and at debug level while it repeats, so a down OVS
+// does not fill the log with one line per scrape; recovery is logged once,
+// and so is the recovery of some of the failures joined in one (a bridge
+// back, OVSDB still down). Failures are told apart by failureKeys, never by
+// their text, which may carry a changing duration or a remaining budget.
 func (e *Exporter) logResult(name string, err error) {
-	msg := ""
+	var keys []string
 	if err != nil {
-		msg = err.Error()
+		keys = failureKeys(err)
 	}
 	e.mu.Lock()
 	prev := e.lastErr[name]
-	e.lastErr[name] = msg
+	e.lastErr[name] = keys
 	e.mu.Unlock()
-	switch {
-	case err != nil && msg != prev:
-		e.logger.Error("collector failed", "collector", name, "err", msg)
-	case err != nil:
-		e.logger.Debug("collector still failing", "collector", name, "err", msg)
-	case prev != "":
-		e.logger.Info("collector recovered", "collector", name)
+	if err == nil {
+		if prev != nil {
+			e.logger.Info("collector recovered", "collector", name)
+		}
+		return
 	}
+	attrs := []any{"collector", name, "faults", strings.Join(keys, "; "), "err", err.Error()}
+	switch {
+	case !subset(keys, prev):
+		e.logger.Error("collector failed", attrs...)
+	case len(keys) < len(prev):
+		e.logger.Info("collector partly recovered", attrs...)
+	default:
+		e.logger.Debug("collector still failing", attrs...)
+	}
+}
+
+// subset reports whether every element of the sorted a is in the sorted b.
+func subset(a, b []string) bool {
+	for _, k := range a {
+		if _, found := slices.BinarySearch(b, k); !found {
+			return false
+		}
+	}
+	return true
+}
+
+// failureKeys identify a failure for the log by the kinds and operations
+// of the failures joined in err (one per bridge, say), sorted and without
+// repeats; an error that carries neither (not from a source: a panic, a
+// bad configuration) is identified by its text.
+func failureKeys(err error) []string {
+	var keys []string
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		kind, op := fault.KindOf(err), fault.OpOf(err)
+		if kind == fault.Unknown && op == "" {
+			keys = append(keys, "text: "+err.Error())
+			return
+		}
+		keys = append(keys, kind.String()+": "+op)
+	}
+	walk(err)
+	sort.Strings(keys)
+	return slices.Compact(keys)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/datapath-exporter/datapath-exporter/collector"
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
@@ -79,10 +80,22 @@ func (c *scriptedCollector) Update(_ context.Context, ch chan<- prometheus.Metri
 		msg, c.script = c.script[0], c.script[1:]
 	}
 	if msg != "" {
-		return errors.New(msg)
+		return scriptedError(msg)
 	}
 	ch <- prometheus.MustNewConstMetric(scriptedDesc, prometheus.GaugeValue, 1, c.name)
 	return nil
+}
+
+// scriptedError turns a script step into an error: "KIND:OP:TEXT" is a
+// source's failure of that kind and operation, anything else an error of
+// no kind with that text.
+func scriptedError(step string) error {
+	kinds := map[string]fault.Kind{"timeout": fault.Timeout, "closed": fault.Closed, "notfound": fault.NotFound}
+	parts := strings.SplitN(step, ":", 3)
+	if k, ok := kinds[parts[0]]; ok && len(parts) == 3 {
+		return fault.New(k, parts[1], "/run/test.sock", errors.New(parts[2]))
+	}
+	return errors.New(step)
 }
 
 func TestExporterSharesOneRunBetweenScrapes(t *testing.T) {
@@ -162,44 +175,73 @@ func TestExporterFailingCollector(t *testing.T) {
 }
 
 func TestExporterLogsChangesOnly(t *testing.T) {
-	var buf testenv.SyncBuffer
-	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	reg := newRegistry(t, logger, map[string]collector.Collector{
-		"flaky": &scriptedCollector{name: "flaky", script: []string{"e1", "e1", "e1", "e2", "", "", "e1"}},
-		"good":  &scriptedCollector{name: "good"},
-	})
-	// One scrape per step of the script: the last one fails again.
-	for range 7 {
-		gather(t, reg)
+	tests := []struct {
+		name                 string
+		script               []string
+		failed, stillFailing []string // the err attribute of each line
+		recovered            int
+	}{
+		{
+			name:         "errors of no kind, told apart by their text",
+			script:       []string{"e1", "e1", "e1", "e2", "", "", "e1"},
+			failed:       []string{"e1", "e2", "e1"},
+			stillFailing: []string{"e1", "e1"},
+			recovered:    1,
+		},
+		{
+			// The text of a source's failure changes at every scrape
+			// (a duration, a budget): only its kind and operation count.
+			name: "faults, told apart by kind and operation",
+			script: []string{"closed:monitor:stale for 1s", "closed:monitor:stale for 2s", "closed:monitor:stale for 3s",
+				"timeout:monitor:no answer within 2ms", "timeout:read:no answer within 1ms", "", "", "closed:monitor:stale for 9s"},
+			failed: []string{"monitor /run/test.sock: stale for 1s", "monitor /run/test.sock: no answer within 2ms",
+				"read /run/test.sock: no answer within 1ms", "monitor /run/test.sock: stale for 9s"},
+			stillFailing: []string{"monitor /run/test.sock: stale for 2s", "monitor /run/test.sock: stale for 3s"},
+			recovered:    1,
+		},
 	}
-	var failed, stillFailing, recovered []string
-	for line := range strings.Lines(buf.String()) {
-		switch {
-		case strings.Contains(line, `msg="collector failed"`):
-			failed = append(failed, attr(line, "err"))
-			if !strings.Contains(line, "level=ERROR") || !strings.Contains(line, "collector=flaky") {
-				t.Errorf("failure logged as %q, want level ERROR and collector=flaky", line)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf testenv.SyncBuffer
+			logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			reg := newRegistry(t, logger, map[string]collector.Collector{
+				"flaky": &scriptedCollector{name: "flaky", script: tt.script},
+				"good":  &scriptedCollector{name: "good"},
+			})
+			// One scrape per step of the script.
+			for range tt.script {
+				gather(t, reg)
 			}
-		case strings.Contains(line, `msg="collector still failing"`):
-			stillFailing = append(stillFailing, attr(line, "err"))
-			if !strings.Contains(line, "level=DEBUG") {
-				t.Errorf("repeated failure logged as %q, want level DEBUG", line)
+			var failed, stillFailing, recovered []string
+			for line := range strings.Lines(buf.String()) {
+				switch {
+				case strings.Contains(line, `msg="collector failed"`):
+					failed = append(failed, attr(line, "err"))
+					if !strings.Contains(line, "level=ERROR") || !strings.Contains(line, "collector=flaky") {
+						t.Errorf("failure logged as %q, want level ERROR and collector=flaky", line)
+					}
+				case strings.Contains(line, `msg="collector still failing"`):
+					stillFailing = append(stillFailing, attr(line, "err"))
+					if !strings.Contains(line, "level=DEBUG") {
+						t.Errorf("repeated failure logged as %q, want level DEBUG", line)
+					}
+				case strings.Contains(line, `msg="collector recovered"`):
+					recovered = append(recovered, attr(line, "collector"))
+				}
 			}
-		case strings.Contains(line, `msg="collector recovered"`):
-			recovered = append(recovered, attr(line, "collector"))
-		}
-	}
-	if want := []string{"e1", "e2", "e1"}; strings.Join(failed, ",") != strings.Join(want, ",") {
-		t.Errorf("errors logged: %q, want %q (once per distinct error)", failed, want)
-	}
-	if want := []string{"e1", "e1"}; strings.Join(stillFailing, ",") != strings.Join(want, ",") {
-		t.Errorf("repeats logged at debug: %q, want %q", stillFailing, want)
-	}
-	if want := []string{"flaky"}; strings.Join(recovered, ",") != strings.Join(want, ",") {
-		t.Errorf("recoveries logged: %q, want %q", recovered, want)
-	}
-	if t.Failed() {
-		t.Logf("log:\n%s", buf.String())
+			if strings.Join(failed, ",") != strings.Join(tt.failed, ",") {
+				t.Errorf("errors logged: %q, want %q (once per distinct failure)", failed, tt.failed)
+			}
+			if strings.Join(stillFailing, ",") != strings.Join(tt.stillFailing, ",") {
+				t.Errorf("repeats logged at debug: %q, want %q", stillFailing, tt.stillFailing)
+			}
+			if len(recovered) != tt.recovered || (len(recovered) > 0 && recovered[0] != "flaky") {
+				t.Errorf("recoveries logged: %q, want %d of flaky", recovered, tt.recovered)
+			}
+			if t.Failed() {
+				t.Logf("log:\n%s", buf.String())
+			}
+		})
 	}
 }
 

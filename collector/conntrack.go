@@ -2,11 +2,8 @@ package collector
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -105,26 +102,9 @@ func NewConntrackCollector(cfg ConntrackConfig, _ *slog.Logger) (Collector, erro
 func newConntrackReader(cfg ConntrackConfig) (*conntrack.Reader, error) {
 	r, err := conntrack.NewReader(cfg.Config)
 	if err != nil {
-		if errors.Is(err, os.ErrPermission) {
-			return nil, fmt.Errorf("--conntrack.netns=%w; to read the exporter's own namespace, leave --conntrack.netns empty", err)
-		}
-		return nil, fmt.Errorf("--conntrack.netns=%w", err)
+		return nil, fmt.Errorf("--conntrack.netns=%s: %w", cfg.NetnsPath, withHint("conntrack", err))
 	}
 	return r, nil
-}
-
-// conntrackHint adds to an error of package conntrack the flags that change
-// its cause: the source names causes, the flags are the collectors'.
-func conntrackHint(err error, netns, timeoutFlag, slowHint string) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("%w; %s", err, strings.ReplaceAll(slowHint, "TIMEOUT", "--"+timeoutFlag))
-	case netns != "" && errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("%w; to read the exporter's own namespace instead, leave --conntrack.netns empty", err)
-	}
-	return err
 }
 
 // Close releases the network namespace held open since start.
@@ -133,11 +113,18 @@ func (c *conntrackCollector) Close() error { return c.reader.Close() }
 func (c *conntrackCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	s, err := c.reader.Read(ctx)
 	if err != nil {
-		return conntrackHint(err, c.netns, "conntrack.timeout", "raise TIMEOUT if the kernel is only slow")
+		return withHint("conntrack", err)
 	}
+	exportConntrack(ch, s, c.compat)
+	return nil
+}
+
+// exportConntrack sends the metrics of s, and with compat the Antrea
+// agent's names.
+func exportConntrack(ch chan<- prometheus.Metric, s conntrack.Snapshot, compat bool) {
 	ch <- prometheus.MustNewConstMetric(ctEntriesDesc, prometheus.GaugeValue, float64(s.Global.Entries))
 	ch <- prometheus.MustNewConstMetric(ctLimitDesc, prometheus.GaugeValue, float64(s.Global.Limit))
-	if c.compat {
+	if compat {
 		ch <- prometheus.MustNewConstMetric(antreaCtTotalDesc, prometheus.GaugeValue, float64(s.Global.Entries))
 		ch <- prometheus.MustNewConstMetric(antreaCtMaxDesc, prometheus.GaugeValue, float64(s.Global.Limit))
 	}
@@ -148,5 +135,4 @@ func (c *conntrackCollector) Update(ctx context.Context, ch chan<- prometheus.Me
 			ch <- prometheus.MustNewConstMetric(ctStatDescs[st], prometheus.CounterValue, float64(s.Stats.Value(st)))
 		}
 	}
-	return nil
 }

@@ -68,8 +68,15 @@ func (c *conntrackZonesCollector) Close() error { return c.reader.Close() }
 func (c *conntrackZonesCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	counts, err := c.reader.ZoneCounts(ctx)
 	if err != nil {
-		return conntrackHint(err, c.netns, "conntrack.zones-timeout", "raise TIMEOUT, or disable the conntrack_zones collector: it dumps the whole table")
+		return withHint("conntrack_zones", err)
 	}
+	exportZones(ch, counts, c.compat)
+	return nil
+}
+
+// exportZones sends the entries of each zone, Antrea's zones always (0 when
+// empty), and with compat the Antrea agent's name for Antrea's zone.
+func exportZones(ch chan<- prometheus.Metric, counts map[uint16]uint64, compat bool) {
 	for _, zone := range antreaZones {
 		if _, ok := counts[zone]; !ok {
 			counts[zone] = 0
@@ -78,8 +85,7 @@ func (c *conntrackZonesCollector) Update(ctx context.Context, ch chan<- promethe
 	for zone, n := range counts {
 		ch <- prometheus.MustNewConstMetric(ctZoneEntriesDesc, prometheus.GaugeValue, float64(n), strconv.Itoa(int(zone)))
 	}
-	if c.compat {
+	if compat {
 		ch <- prometheus.MustNewConstMetric(antreaCtAntreaDesc, prometheus.GaugeValue, float64(counts[AntreaCtZone]))
 	}
-	return nil
 }

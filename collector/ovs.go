@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"maps"
-	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -23,24 +21,17 @@ import (
 func init() {
 	register(registration{
 		name:           "ovs",
-		help:           "per-table flow counts of OVS bridges, read over OpenFlow",
+		help:           "per-table flow counts and meter drops of OVS bridges, read over OpenFlow",
 		defaultEnabled: true,
 		timeout:        ovsTimeoutFlag,
 		flags: func(app *kingpin.Application, shared *Shared) builder {
 			cfg := OVSConfig{}
-			app.Flag("ovs.rundir", "Directory holding OVS's db.sock, the bridges' <bridge>.mgmt OpenFlow sockets, and ovs-vswitchd's pidfile and control socket.").
-				Default("/var/run/openvswitch").StringVar(&shared.OVSRunDir)
-			app.Flag("ovs.bridge", "Bridge to read (repeatable). Default: every bridge in OVSDB.").
-				StringsVar(&shared.OVSBridges)
 			app.Flag("ovs.all-tables", "Export all tables, not only those that have a name, hold flows or have seen lookups.").
 				Default("false").BoolVar(&cfg.AllTables)
-			durationFlag(app, "ovs.table-names-refresh", "How long table names and limits read with a table-features request (OpenFlow 1.3+ bridges) are reused.",
-				ovs.DefaultNamesMaxAge.String(), &shared.OVSNamesMaxAge)
 			return func(logger *slog.Logger) (Collector, error) {
-				cfg.CompatAntrea = shared.CompatAntrea
+				cfg.CompatAntrea, cfg.AntreaBridge = shared.CompatAntrea, shared.AntreaBridge
 				cfg.AntreaTables = shared.AntreaTables
-				cfg.RunDir, cfg.Bridges, cfg.NamesMaxAge = shared.OVSRunDir, shared.OVSBridges, shared.OVSNamesMaxAge
-				cfg.Sources = shared.OVS
+				cfg.Source = shared.OVS
 				return NewOVSCollector(cfg, logger)
 			}
 		},
@@ -49,42 +40,55 @@ func init() {
 
 // OVSConfig configures the ovs collector.
 type OVSConfig struct {
+	// RunDir, Bridges and NamesMaxAge say where OVS is when Source is
+	// not set.
 	RunDir      string
 	Bridges     []string // empty: discover from OVSDB
-	AllTables   bool
 	NamesMaxAge time.Duration
+	AllTables   bool
+	// AntreaBridge is the bridge Antrea's agent programs ("":
+	// DefaultAntreaBridge).
+	AntreaBridge string
 	// CompatAntrea also exports the Antrea agent's flow-count names for
 	// AntreaBridge.
 	CompatAntrea bool
 	// AntreaTables, if set, names the tables of AntreaBridge that OVS
 	// leaves unnamed, with the names last learnt from the Antrea agent.
 	AntreaTables *antrea.Tables
-	// Sources, if set, gives the OpenFlow client and OVSDB monitor shared
-	// with the other collectors reading OVS (Shared.OVS); unset, the
-	// collector makes its own from RunDir, Bridges and NamesMaxAge.
-	Sources func() (*ovs.Client, *ovs.Monitor)
+	// Source, if set, is the OVS source shared with the other collectors
+	// reading OVS (Shared.OVS); unset, the collector makes its own from
+	// RunDir, Bridges and NamesMaxAge.
+	Source *OVSSource
 }
 
-// ovsSources returns cfg's sources, or new ones of its own.
-func ovsSources(cfg OVSConfig) (*ovs.Client, *ovs.Monitor) {
-	if cfg.Sources != nil {
-		return cfg.Sources()
+// source returns cfg's OVS source, or a new one of its own, checked.
+func (cfg OVSConfig) source() (*OVSSource, error) {
+	s := cfg.Source
+	if s == nil {
+		s = &OVSSource{RunDir: cfg.RunDir, Bridges: cfg.Bridges, NamesMaxAge: cfg.NamesMaxAge}
 	}
-	client := &ovs.Client{RunDir: cfg.RunDir, NamesMaxAge: cfg.NamesMaxAge}
-	var monitor *ovs.Monitor
-	if len(cfg.Bridges) == 0 {
-		monitor = ovs.StartMonitor(client.DBSocketPath())
+	if err := s.check(); err != nil {
+		return nil, err
 	}
-	return client, monitor
+	return s, nil
 }
 
 // ovsTimeoutFlag is the deadline of both collectors that read OVS.
 var ovsTimeoutFlag = timeoutFlag{name: "ovs.timeout", def: "2s",
-	help: "Deadline of one scrape of each OVS collector: every bridge in parallel (connect, handshake, statistics) for ovs; the commands on ovs-vswitchd's control socket and the meter statistics for ovs_datapath."}
+	help: "Deadline of one scrape of each OVS collector: every bridge in parallel (connect, handshake, table and meter statistics) for ovs; the commands on ovs-vswitchd's control socket for ovs_datapath."}
 
-// AntreaBridge is the bridge whose tables the Antrea agent's metrics
-// describe (they carry no bridge label).
-const AntreaBridge = "br-int"
+// DefaultAntreaBridge is the default of --antrea.bridge: the bridge whose
+// tables the Antrea agent's metrics describe (they carry no bridge label)
+// unless the agent's ovsBridge setting names another.
+const DefaultAntreaBridge = "br-int"
+
+// antreaBridge returns bridge, or DefaultAntreaBridge for "".
+func antreaBridge(bridge string) string {
+	if bridge == "" {
+		return DefaultAntreaBridge
+	}
+	return bridge
+}
 
 var ovsTableLabels = []string{"bridge", "table_id", "table_name"}
 
@@ -107,6 +111,11 @@ var (
 		ovsTableLabels, nil)
 )
 
+var ovsMeterDroppedDesc = prometheus.NewDesc(
+	prometheus.BuildFQName(Namespace, "ovs", "meter_packets_dropped_total"),
+	"Packets dropped by the drop bands of an OpenFlow meter, read from OVS over OpenFlow 1.3+ meter statistics.",
+	[]string{"bridge", "meter_id"}, nil)
+
 // ovsDefaultFlowLimit is the max_entries OVS reports for a table without a
 // flow_limit in OVSDB (ofproto's query_tables). Such a table has no real
 // limit worth a series per table and node: OVS does not enforce it.
@@ -115,21 +124,18 @@ const ovsDefaultFlowLimit = 1000000
 // Antrea agent names (--compat.antrea) for AntreaBridge.
 var (
 	antreaFlowCountDesc = prometheus.NewDesc("antrea_agent_ovs_flow_count",
-		"Flow count for each OVS flow table (Antrea agent name, served by datapath-exporter --compat.antrea; read from OVS over OpenFlow for br-int).",
+		"Flow count for each OVS flow table (Antrea agent name, served by datapath-exporter --compat.antrea; read from OVS over OpenFlow for --antrea.bridge, br-int by default).",
 		[]string{"table_id", "table_name"}, nil)
 	antreaTotalFlowsDesc = prometheus.NewDesc("antrea_agent_ovs_total_flow_count",
-		"Total flow count of all OVS flow tables (Antrea agent name, served by datapath-exporter --compat.antrea; read from OVS over OpenFlow for br-int).",
+		"Total flow count of all OVS flow tables (Antrea agent name, served by datapath-exporter --compat.antrea; read from OVS over OpenFlow for --antrea.bridge, br-int by default).",
 		nil, nil)
 )
 
 // ovsCollector exports per-table statistics of OVS bridges.
 type ovsCollector struct {
 	cfg    OVSConfig
-	client *ovs.Client
-	// monitor keeps the bridge inventory from OVSDB; nil with
-	// --ovs.bridge, which skips OVSDB.
-	monitor *ovs.Monitor
-	logger  *slog.Logger
+	source *OVSSource
+	logger *slog.Logger
 
 	mu sync.Mutex
 	// exported remembers, per bridge, the tables exported so far: a table
@@ -139,94 +145,99 @@ type ovsCollector struct {
 
 // NewOVSCollector checks cfg and returns the ovs collector.
 func NewOVSCollector(cfg OVSConfig, logger *slog.Logger) (Collector, error) {
-	if cfg.RunDir == "" {
-		return nil, errors.New("--ovs.rundir is empty: give the directory holding OVS's sockets, e.g. /var/run/openvswitch")
-	}
-	if cfg.NamesMaxAge < 0 {
-		return nil, fmt.Errorf("--ovs.table-names-refresh=%s: must not be negative", cfg.NamesMaxAge)
-	}
-	for _, b := range cfg.Bridges {
-		if b == "" {
-			return nil, errors.New("--ovs.bridge is empty: give a bridge name such as br-int")
-		}
-	}
-	c := &ovsCollector{cfg: cfg, logger: logger, exported: map[string]map[uint8]bool{}}
-	c.client, c.monitor = ovsSources(cfg)
-	return c, nil
-}
-
-// inventory returns the bridges to read and their OVSDB table
-// configuration: from the OVSDB monitor, or --ovs.bridge. A stale inventory
-// (ovsdb-server gone) is returned with its error: its bridges are still read
-// over OpenFlow, and the collector fails so that the staleness shows.
-func (c *ovsCollector) inventory(ctx context.Context) (ovs.Inventory, error) {
-	if c.monitor == nil {
-		return ovs.Inventory{Bridges: c.cfg.Bridges}, nil
-	}
-	inv, err := c.monitor.Inventory(ctx)
+	source, err := cfg.source()
 	if err != nil {
-		err = ovsHint(err, true)
+		return nil, err
 	}
-	return inv, err
+	cfg.AntreaBridge = antreaBridge(cfg.AntreaBridge)
+	source.open()
+	return &ovsCollector{cfg: cfg, source: source, logger: logger, exported: map[string]map[uint8]bool{}}, nil
 }
 
+// Update reads every bridge of the inventory. A stale inventory
+// (ovsdb-server gone) is read all the same, and the collector fails so
+// that the staleness shows.
 func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	inv, invErr := c.inventory(ctx)
-	var stale *ovs.StaleError
-	if invErr != nil && !errors.As(invErr, &stale) {
-		return invErr
+	inv, stale, err := c.source.Inventory(ctx)
+	if err != nil {
+		return withHint("ovs", err)
 	}
-	bridges := inv.Bridges
-	if c.monitor != nil {
-		c.client.Forget(bridges)
-		c.forget(bridges)
-	}
-
-	// Bridges are read in parallel, so one stuck bridge costs at most what
-	// is left of --ovs.timeout and the others are read meanwhile.
-	results := make([]ovs.Bridge, len(bridges))
-	errs := make([]error, len(bridges))
-	var wg sync.WaitGroup
-	for i, name := range bridges {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i], errs[i] = c.client.Tables(ctx, name, inv.TableConfig[name])
-			errs[i] = ovsHint(errs[i], false)
-		}()
-	}
-	wg.Wait()
-
-	for i, b := range results {
-		if errs[i] != nil {
-			continue
+	c.forget(inv.Bridges)
+	client := c.source.Client()
+	readings, errs := eachBridge(ctx, inv.Bridges, func(ctx context.Context, name string) (bridgeReading, error) {
+		var r bridgeReading
+		b, err := client.Tables(ctx, name, inv.TableConfig[name])
+		if err != nil {
+			return r, err // the session is gone: the meters would fail the same way
 		}
-		c.logger.Debug("read bridge", "bridge", b.Name, "openflow", b.Version.String(), "tables", len(b.Tables))
-		if b.Name == AntreaBridge {
-			b.Tables = c.nameFromAgent(b.Tables)
+		r.tables = &b
+		m, err := client.Meters(ctx, name)
+		if err != nil {
+			return r, fmt.Errorf("meters: %w", err)
 		}
-		compat := c.cfg.CompatAntrea && b.Name == AntreaBridge
+		r.meters = &m
+		return r, nil
+	})
+	for _, r := range readings {
+		if r.tables != nil {
+			c.logger.Debug("read bridge", "bridge", r.tables.Name, "openflow", r.tables.Version.String(), "tables", len(r.tables.Tables))
+			c.exportTables(ch, *r.tables)
+		}
+		if r.meters != nil {
+			exportMeters(ch, *r.meters)
+		}
+	}
+	return withHint("ovs", errors.Join(append(errs, stale)...))
+}
+
+// bridgeReading is what one scrape read of a bridge: its tables, then its
+// meters on the same session (nil where the read failed).
+type bridgeReading struct {
+	tables *ovs.Bridge
+	meters *ovs.BridgeMeters
+}
+
+// exportTables sends the metrics of b's tables: the collector's state
+// (the agent's names, the tables exported before) picks them, then
+// exportBridge converts.
+func (c *ovsCollector) exportTables(ch chan<- prometheus.Metric, b ovs.Bridge) {
+	if b.Name == c.cfg.AntreaBridge {
+		b.Tables = c.nameFromAgent(b.Tables)
+	}
+	exportBridge(ch, b, c.selectTables(b), c.cfg.CompatAntrea && b.Name == c.cfg.AntreaBridge)
+}
+
+// exportBridge sends the metrics of the selected tables of b, and with
+// compat the Antrea agent's names (the total over all of b's tables).
+func exportBridge(ch chan<- prometheus.Metric, b ovs.Bridge, selected []ovs.Table, compat bool) {
+	if compat {
+		var total uint64
+		for _, t := range b.Tables {
+			total += t.Flows
+		}
+		ch <- prometheus.MustNewConstMetric(antreaTotalFlowsDesc, prometheus.GaugeValue, float64(total))
+	}
+	for _, t := range selected {
+		labels := []string{b.Name, strconv.Itoa(int(t.ID)), t.Name}
+		ch <- prometheus.MustNewConstMetric(ovsFlowsDesc, prometheus.GaugeValue, float64(t.Flows), labels...)
+		ch <- prometheus.MustNewConstMetric(ovsLookupsDesc, prometheus.CounterValue, float64(t.Lookups), labels...)
+		ch <- prometheus.MustNewConstMetric(ovsMatchesDesc, prometheus.CounterValue, float64(t.Matches), labels...)
+		if t.HasLimit && t.Limit != ovsDefaultFlowLimit {
+			ch <- prometheus.MustNewConstMetric(ovsLimitDesc, prometheus.GaugeValue, float64(t.Limit), labels...)
+		}
 		if compat {
-			var total uint64
-			for _, t := range b.Tables {
-				total += t.Flows
-			}
-			ch <- prometheus.MustNewConstMetric(antreaTotalFlowsDesc, prometheus.GaugeValue, float64(total))
-		}
-		for _, t := range c.selectTables(b) {
-			labels := []string{b.Name, strconv.Itoa(int(t.ID)), t.Name}
-			ch <- prometheus.MustNewConstMetric(ovsFlowsDesc, prometheus.GaugeValue, float64(t.Flows), labels...)
-			ch <- prometheus.MustNewConstMetric(ovsLookupsDesc, prometheus.CounterValue, float64(t.Lookups), labels...)
-			ch <- prometheus.MustNewConstMetric(ovsMatchesDesc, prometheus.CounterValue, float64(t.Matches), labels...)
-			if t.HasLimit && t.Limit != ovsDefaultFlowLimit {
-				ch <- prometheus.MustNewConstMetric(ovsLimitDesc, prometheus.GaugeValue, float64(t.Limit), labels...)
-			}
-			if compat {
-				ch <- prometheus.MustNewConstMetric(antreaFlowCountDesc, prometheus.GaugeValue, float64(t.Flows), labels[1:]...)
-			}
+			ch <- prometheus.MustNewConstMetric(antreaFlowCountDesc, prometheus.GaugeValue, float64(t.Flows), labels[1:]...)
 		}
 	}
-	return errors.Join(append(errs, invErr)...)
+}
+
+// exportMeters sends the drops of b's meters (none for an OpenFlow
+// 1.0-only bridge).
+func exportMeters(ch chan<- prometheus.Metric, b ovs.BridgeMeters) {
+	for _, m := range b.Meters {
+		ch <- prometheus.MustNewConstMetric(ovsMeterDroppedDesc, prometheus.CounterValue, float64(m.Dropped),
+			b.Name, strconv.FormatUint(uint64(m.ID), 10))
+	}
 }
 
 // nameFromAgent returns tables with the names last learnt from the Antrea
@@ -279,29 +290,6 @@ func (c *ovsCollector) forget(keep []string) {
 	maps.DeleteFunc(c.exported, func(b string, _ map[uint8]bool) bool { return !slices.Contains(keep, b) })
 }
 
-// ovsHint adds to an error of package ovs the flag that changes its cause:
-// the source names causes, the flags are this collector's.
-func ovsHint(err error, discovery bool) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("%w; raise --ovs.timeout if it is only slow", err)
-	case discovery && errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%w; check --ovs.rundir, or pass --ovs.bridge to skip discovery", err)
-	case discovery:
-		return fmt.Errorf("%w; pass --ovs.bridge to skip discovery", err)
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%w; check --ovs.rundir", err)
-	}
-	return err
-}
-
-// Close stops the OVSDB monitor and ends the OpenFlow sessions kept between
-// scrapes.
-func (c *ovsCollector) Close() error {
-	if c.monitor != nil {
-		c.monitor.Close()
-	}
-	return c.client.Close()
-}
+// Close stops the OVS source (the OVSDB monitor and the OpenFlow sessions
+// kept between scrapes).
+func (c *ovsCollector) Close() error { return c.source.Close() }

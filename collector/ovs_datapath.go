@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,7 +17,7 @@ import (
 func init() {
 	register(registration{
 		name:           "ovs_datapath",
-		help:           "OVS datapath flow cache, upcall and coverage statistics read from ovs-vswitchd's control socket, and OpenFlow meter drops",
+		help:           "OVS datapath flow cache, upcall and coverage statistics read from ovs-vswitchd's control socket",
 		defaultEnabled: true,
 		// Shared with the ovs collector: --ovs.timeout bounds every
 		// exchange with this OVS.
@@ -31,8 +29,7 @@ func init() {
 			app.Flag("ovs.coverage-events", "ovs-vswitchd coverage counter to export as datapath_ovs_coverage_total (repeatable), in addition to the built-in list (upcall_flow_limit_*, netlink_overflow, datapath_drop_*, drop_action_*, ...).").
 				StringsVar(&cfg.CoverageEvents)
 			return func(logger *slog.Logger) (Collector, error) {
-				cfg.RunDir, cfg.Bridges = shared.OVSRunDir, shared.OVSBridges
-				cfg.Sources = shared.OVS
+				cfg.Source = shared.OVS
 				return NewOVSDatapathCollector(cfg, logger)
 			}
 		},
@@ -41,16 +38,15 @@ func init() {
 
 // OVSDatapathConfig configures the ovs_datapath collector.
 type OVSDatapathConfig struct {
-	RunDir  string // holds ovs-vswitchd.pid, its control socket and the bridges' .mgmt sockets
+	// RunDir holds ovs-vswitchd.pid, its control socket and the bridges'
+	// .mgmt sockets; Source's when Source is set.
+	RunDir  string
 	CtlPath string // explicit control socket; "" = found from RunDir's pidfile
 	// CoverageEvents extends DefaultCoverageEvents.
 	CoverageEvents []string
-	// Bridges whose meters are read; empty: every bridge in OVSDB.
-	Bridges []string
-	// Sources, if set, gives the OpenFlow client and OVSDB monitor shared
-	// with the ovs collector (Shared.OVS): meters are read on the same kept
-	// sessions. Unset, the collector makes its own.
-	Sources func() (*ovs.Client, *ovs.Monitor)
+	// Source, if set, is the OVS source of the flags (Shared.OVS), whose
+	// RunDir is used; this collector keeps no OpenFlow session.
+	Source *OVSSource
 }
 
 // DefaultCoverageEvents are the ovs-vswitchd coverage counters exported
@@ -132,25 +128,22 @@ var (
 		prometheus.BuildFQName(Namespace, "ovs", "coverage_total"),
 		"ovs-vswitchd coverage counter (events since it started), for an allow-list of events; read from coverage/show over its control socket (0 for an event it has but never hit).",
 		[]string{"event"}, nil)
-	dpMeterDroppedDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "ovs", "meter_packets_dropped_total"),
-		"Packets dropped by the drop bands of an OpenFlow meter, read from OVS over OpenFlow 1.3+ meter statistics.",
-		[]string{"bridge", "meter_id"}, nil)
 )
 
 // ovsDatapathCollector exports the datapath's state as ovs-vswitchd
-// reports it on its control socket, and the bridges' meter drops.
+// reports it on its control socket.
 type ovsDatapathCollector struct {
-	cfg     OVSDatapathConfig
-	reader  *ovs.DatapathReader
-	kernel  *ovs.KernelDatapathReader // the system@ datapaths, over generic netlink
-	client  *ovs.Client
-	monitor *ovs.Monitor // nil with --ovs.bridge
-	logger  *slog.Logger
+	cfg    OVSDatapathConfig
+	reader *ovs.DatapathReader
+	kernel *ovs.KernelDatapathReader // the system@ datapaths, over generic netlink
+	logger *slog.Logger
 }
 
 // NewOVSDatapathCollector checks cfg and returns the ovs_datapath collector.
 func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collector, error) {
+	if cfg.Source != nil {
+		cfg.RunDir = cfg.Source.RunDir
+	}
 	if cfg.RunDir == "" && cfg.CtlPath == "" {
 		return nil, errors.New("--ovs.rundir is empty: give the directory holding ovs-vswitchd.pid, e.g. /var/run/openvswitch, or --ovs.vswitchd-ctl")
 	}
@@ -172,44 +165,30 @@ func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collec
 		kernel: &ovs.KernelDatapathReader{},
 		logger: logger,
 	}
-	c.client, c.monitor = ovsSources(OVSConfig{RunDir: cfg.RunDir, Bridges: cfg.Bridges, Sources: cfg.Sources})
 	return c, nil
 }
 
-// Close stops the OVSDB monitor and ends the kept sessions and the control
-// socket connection.
+// Close ends the control socket connection and the generic netlink socket.
 func (c *ovsDatapathCollector) Close() error {
-	if c.monitor != nil {
-		c.monitor.Close()
-	}
-	c.reader.Close()
-	c.kernel.Close()
-	return c.client.Close()
+	return errors.Join(c.reader.Close(), c.kernel.Close())
 }
 
 func (c *ovsDatapathCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	var wg sync.WaitGroup
-	var meters []ovs.BridgeMeters
-	var meterErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		meters, meterErr = c.readMeters(ctx)
-	}()
+	// The kernel's statistics are read beside the control socket's, so
+	// they come while ovs-vswitchd is stopped or restarting.
 	var kernel []ovs.DatapathStats
 	var kernelErr error
-	wg.Add(1)
+	done := make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(done)
 		kernel, kernelErr = c.kernel.Read(ctx)
 	}()
 	state, err := c.reader.Read(ctx)
-	wg.Wait()
+	<-done
 	state, kernelErr = withKernelDatapaths(state, kernel, kernelErr)
-	c.logger.Debug("read datapath", "datapaths", len(state.Datapaths), "kernel_datapaths", len(kernel), "coverage_events", len(state.Coverage), "bridges_with_meters", len(meters))
+	c.logger.Debug("read datapath", "datapaths", len(state.Datapaths), "kernel_datapaths", len(kernel), "coverage_events", len(state.Coverage))
 	exportDatapathState(ch, state)
-	exportMeters(ch, meters)
-	return errors.Join(c.explain(err), kernelErr, meterErr)
+	return withHint("ovs_datapath", errors.Join(err, kernelErr))
 }
 
 // exportDatapathState sends the metrics of st.
@@ -238,71 +217,4 @@ func exportDatapathState(ch chan<- prometheus.Metric, st ovs.DatapathState) {
 	for event, v := range st.Coverage {
 		ch <- prometheus.MustNewConstMetric(dpCoverageDesc, prometheus.CounterValue, float64(v), event)
 	}
-}
-
-func exportMeters(ch chan<- prometheus.Metric, bridges []ovs.BridgeMeters) {
-	for _, b := range bridges {
-		for _, m := range b.Meters {
-			ch <- prometheus.MustNewConstMetric(dpMeterDroppedDesc, prometheus.CounterValue, float64(m.Dropped),
-				b.Name, strconv.FormatUint(uint64(m.ID), 10))
-		}
-	}
-}
-
-// readMeters reads the meters of every bridge in parallel, on the kept
-// sessions. Bridges that allow only OpenFlow 1.0 have none. While the OVSDB
-// inventory is stale its bridges are still read, and the staleness is the
-// ovs collector's to report.
-func (c *ovsDatapathCollector) readMeters(ctx context.Context) ([]ovs.BridgeMeters, error) {
-	bridges := c.cfg.Bridges
-	if c.monitor != nil {
-		inv, err := c.monitor.Inventory(ctx)
-		var stale *ovs.StaleError
-		if err != nil && !errors.As(err, &stale) {
-			return nil, fmt.Errorf("listing bridges for their meters: %w", ovsHint(err, true))
-		}
-		bridges = inv.Bridges
-	}
-	results := make([]ovs.BridgeMeters, len(bridges))
-	errs := make([]error, len(bridges))
-	var wg sync.WaitGroup
-	for i, name := range bridges {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i], errs[i] = c.client.Meters(ctx, name)
-			if errs[i] != nil {
-				errs[i] = fmt.Errorf("meters: %w", errs[i])
-			}
-		}()
-	}
-	wg.Wait()
-	var out []ovs.BridgeMeters
-	for i, b := range results {
-		if errs[i] == nil {
-			out = append(out, b)
-		}
-	}
-	return out, errors.Join(errs...)
-}
-
-// explain adds to a control-socket error what to do about it, naming the
-// flags this collector owns.
-func (c *ovsDatapathCollector) explain(err error) error {
-	var fe *ovs.FormatError
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ovs.ErrUnixctlTimeout):
-		return fmt.Errorf("%w; raise --ovs.timeout if ovs-vswitchd is only slow", err)
-	case errors.Is(err, ovs.ErrUnixctlNoDaemon) && c.cfg.CtlPath == "":
-		return fmt.Errorf("%w; --ovs.rundir must be the directory holding ovs-vswitchd.pid, or give the socket with --ovs.vswitchd-ctl", err)
-	case errors.Is(err, ovs.ErrUnixctlNoDaemon):
-		return fmt.Errorf("%w; check --ovs.vswitchd-ctl", err)
-	case errors.Is(err, ovs.ErrUnixctlStale):
-		return fmt.Errorf("%w; ovs-vswitchd is not running or is restarting", err)
-	case errors.As(err, &fe):
-		return fmt.Errorf("%w; this exporter does not know this OVS version's output: please report it with the line above (the datapath metrics of this scrape are incomplete)", err)
-	}
-	return err
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 	"github.com/datapath-exporter/datapath-exporter/ovs"
 )
 
@@ -55,9 +54,9 @@ func withKernelDatapaths(st ovs.DatapathState, kernel []ovs.DatapathStats, kerne
 	case errors.Is(kernelErr, ovs.ErrNoKernelDatapathFamily) && len(fromCtl) == 0:
 		return out, nil
 	case errors.Is(kernelErr, ovs.ErrNoKernelDatapathFamily):
-		return out, fmt.Errorf("ovs-vswitchd reports %s, but %w", strings.Join(fromCtl, ", "), kernelHint(kernelErr))
+		return out, fmt.Errorf("ovs-vswitchd reports %s, but %w", strings.Join(fromCtl, ", "), kernelErr)
 	case kernelErr != nil:
-		return out, fmt.Errorf("kernel datapath statistics: %w", kernelHint(kernelErr))
+		return out, fmt.Errorf("kernel datapath statistics: %w", kernelErr)
 	}
 	var missing []string
 	for _, name := range fromCtl {
@@ -71,17 +70,4 @@ func withKernelDatapaths(st ovs.DatapathState, kernel []ovs.DatapathStats, kerne
 			strings.Join(missing, ", "), ovs.KernelOp)
 	}
 	return out, nil
-}
-
-// kernelHint adds to an error of the kernel read what to do about it.
-func kernelHint(err error) error {
-	switch fault.KindOf(err) {
-	case fault.Permission:
-		return fmt.Errorf("%w; OVS_DP_CMD_GET needs no capability: check a seccomp or LSM policy denying generic netlink sockets", err)
-	case fault.Timeout:
-		return fmt.Errorf("%w; raise --ovs.timeout if the kernel is only slow", err)
-	case fault.Protocol:
-		return fmt.Errorf("%w; this exporter does not know this kernel's reply: please report it (the kernel datapath metrics of this scrape are left out)", err)
-	}
-	return err
 }

@@ -39,7 +39,7 @@ func TestWithKernelDatapaths(t *testing.T) {
 		{name: "undecodable reply: no system@ series, never dpctl/show's", ctl: []ovs.DatapathStats{netdev, ctlSystem}, kernelErr: protocol,
 			want: []ovs.DatapathStats{netdev}, wantErr: "unknown attribute type 10"},
 		{name: "permission", ctl: []ovs.DatapathStats{ctlSystem}, kernelErr: permission,
-			want: []ovs.DatapathStats{}, wantErr: "needs no capability"},
+			want: []ovs.DatapathStats{}, wantErr: "operation not permitted"},
 		{name: "another network namespace", ctl: []ovs.DatapathStats{ctlSystem}, kernel: []ovs.DatapathStats{},
 			want: []ovs.DatapathStats{}, wantErr: "network namespace"},
 	}
@@ -47,6 +47,9 @@ func TestWithKernelDatapaths(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctl := ovs.DatapathState{Datapaths: tt.ctl, Memory: &ovs.MemoryStats{Handlers: 1}}
 			got, err := withKernelDatapaths(ctl, tt.kernel, tt.kernelErr)
+			if tt.name == "permission" && !strings.Contains(withHint("ovs_datapath", err).Error(), "needs no capability") {
+				t.Errorf("the hint of %v does not say OVS_DP_CMD_GET needs no capability", err)
+			}
 			if tt.wantErr == "" && err != nil {
 				t.Fatal(err)
 			}

@@ -131,8 +131,14 @@ func newDatapathCollector(t *testing.T, cfg collector.OVSDatapathConfig) collect
 
 func TestOVSDatapathCollectorEqualsAppctl(t *testing.T) {
 	o, _ := datapathTestOVS(t)
-	c := newDatapathCollector(t, collector.OVSDatapathConfig{RunDir: o.RunDir, CoverageEvents: []string{"no_such_event_here"}})
-	reg := newRegistry(t, promslog.NewNopLogger(), map[string]collector.Collector{"ovs_datapath": c})
+	source := &collector.OVSSource{RunDir: o.RunDir}
+	c := newDatapathCollector(t, collector.OVSDatapathConfig{Source: source, CoverageEvents: []string{"no_such_event_here"}})
+	// The meters are the ovs collector's: it reads OpenFlow per bridge.
+	ovsc, err := newOVSCollector(t, collector.OVSConfig{Source: source})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := newRegistry(t, promslog.NewNopLogger(), map[string]collector.Collector{"ovs_datapath": c, "ovs": ovsc})
 
 	// Read ovs-appctl before and after the scrape, until nothing moved in
 	// between (a revalidator round can change the dump duration).
@@ -151,8 +157,10 @@ func TestOVSDatapathCollectorEqualsAppctl(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	if got := mfs.value(t, "datapath_scrape_collector_success", "collector", "ovs_datapath"); got != 1 {
-		t.Fatalf("success = %v", got)
+	for _, name := range []string{"ovs_datapath", "ovs"} {
+		if got := mfs.value(t, "datapath_scrape_collector_success", "collector", name); got != 1 {
+			t.Fatalf("%s success = %v", name, got)
+		}
 	}
 
 	if len(want.Datapaths) != 1 || want.Datapaths[0].Name != "netdev@ovs-netdev" {
@@ -209,7 +217,8 @@ func TestOVSDatapathCollectorEqualsAppctl(t *testing.T) {
 		t.Error("an event this OVS does not have was exported")
 	}
 
-	// Meters: br0's meter 1 dropped packets; br10 (OpenFlow 1.0) has none.
+	// Meters (the ovs collector's): br0's meter 1 dropped packets; br10
+	// (OpenFlow 1.0) has none.
 	if want.Meters["1"] == 0 {
 		t.Fatalf("meter 1 dropped nothing: %v", want.Meters)
 	}
@@ -394,9 +403,7 @@ func TestOVSDatapathCollectorBadReplies(t *testing.T) {
 				}
 			}()
 			var logs testenv.SyncBuffer
-			// No OVS behind it: meters cannot be read either; the
-			// bridge list is given so that only br0's .mgmt is missed.
-			reg := datapathFaultExporter(t, collector.OVSDatapathConfig{RunDir: dir, CtlPath: path, Bridges: []string{"br0"}}, time.Second, &logs)
+			reg := datapathFaultExporter(t, collector.OVSDatapathConfig{RunDir: dir, CtlPath: path}, time.Second, &logs)
 			start := time.Now()
 			mfs := gather(t, reg)
 			if took := time.Since(start); took > 3*time.Second {

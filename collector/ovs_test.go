@@ -480,3 +480,35 @@ func updateWithin(t *testing.T, c collector.Collector, d time.Duration) error {
 	<-done
 	return err
 }
+
+// TestOVSCollectorAntreaBridge checks that the compat series follow
+// --antrea.bridge: an agent configured with another ovsBridge than br-int.
+func TestOVSCollectorAntreaBridge(t *testing.T) {
+	o := testenv.OVSForTest(t)
+	for _, br := range []string{"br-int", "br-antrea"} {
+		if err := o.AddBridge(br, "OpenFlow13"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := o.AddFlows("br-antrea", []string{"table=0,priority=1,actions=drop", "table=0,priority=2,ip,actions=drop"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		bridge string
+		want   float64 // antrea_agent_ovs_total_flow_count
+	}{
+		{"br-antrea", 3}, // its own 2 and the NORMAL flow of a new bridge
+		{"", 1},          // br-int: the NORMAL flow alone
+	} {
+		t.Run("bridge="+tt.bridge, func(t *testing.T) {
+			c, err := newOVSCollector(t, collector.OVSConfig{RunDir: o.RunDir, Bridges: []string{"br-int", "br-antrea"}, CompatAntrea: true, AntreaBridge: tt.bridge})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mfs := gather(t, newRegistry(t, promslog.NewNopLogger(), map[string]collector.Collector{"ovs": c}))
+			if got := mfs.value(t, "antrea_agent_ovs_total_flow_count"); got != tt.want {
+				t.Errorf("antrea_agent_ovs_total_flow_count = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

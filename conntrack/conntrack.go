@@ -21,6 +21,8 @@ import (
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 )
 
 // Config says which conntrack table to read. How long to wait is the
@@ -82,32 +84,36 @@ func NewReader(cfg Config) (*Reader, error) {
 	return r, nil
 }
 
-const netnsHint = "give a network namespace file such as /run/netns/NAME or /proc/PID/ns/net"
+// What a network namespace file is, for the errors of openNetns.
+const netnsWhat = "want a network namespace file such as /run/netns/NAME or /proc/PID/ns/net"
 
-// openNetns opens and checks a network namespace file. Its errors start
-// with the path, so a caller can put the flag that named it in front.
+// OpenNetnsOp is the operation of openNetns's errors.
+const OpenNetnsOp = "opening network namespace"
+
+// openNetns opens and checks a network namespace file.
 func openNetns(path string) (*os.File, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
-			return nil, fmt.Errorf("%s: %w: opening another process's network namespace needs root (or CAP_SYS_ADMIN and CAP_SYS_PTRACE); as a sidecar, read the pod's own namespace instead", path, err)
+			return nil, fault.New(fault.Permission, OpenNetnsOp, path,
+				fmt.Errorf("%w: opening another process's network namespace needs CAP_SYS_ADMIN and CAP_SYS_PTRACE", err))
 		}
-		return nil, fmt.Errorf("%s: %w: %s", path, err, netnsHint)
+		return nil, fault.New(fault.KindOf(err), OpenNetnsOp, path, fmt.Errorf("%w: %s", err, netnsWhat))
 	}
 	var st unix.Statfs_t
 	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: %w: %s", path, err, netnsHint)
+		return nil, fault.New(fault.KindOf(err), OpenNetnsOp, path, fmt.Errorf("%w: %s", err, netnsWhat))
 	}
 	if st.Type != unix.NSFS_MAGIC {
 		f.Close()
-		return nil, fmt.Errorf("%s: not a namespace file (filesystem type %#x, want nsfs): %s", path, st.Type, netnsHint)
+		return nil, fault.New(fault.NotFound, OpenNetnsOp, path, fmt.Errorf("not a namespace file (filesystem type %#x, want nsfs): %s", st.Type, netnsWhat))
 	}
 	// /proc/PID/ns/{mnt,pid,...} are nsfs too; only a network namespace will do.
 	typ, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE)
 	if err == nil && typ != unix.CLONE_NEWNET {
 		f.Close()
-		return nil, fmt.Errorf("%s: a namespace, but not a network namespace: %s", path, netnsHint)
+		return nil, fault.New(fault.NotFound, OpenNetnsOp, path, fmt.Errorf("a namespace, but not a network namespace: %s", netnsWhat))
 	}
 	return f, nil
 }
@@ -122,18 +128,18 @@ func (r *Reader) Read(ctx context.Context) (Snapshot, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {
-		return Snapshot{}, errors.New("reading conntrack: reader is closed")
+		return Snapshot{}, fault.New(fault.Closed, ReadOp, r.cfg.NetnsPath, errors.New("reader is closed"))
 	}
 
 	if err := ctx.Err(); err != nil {
-		return Snapshot{}, fmt.Errorf("reading conntrack over netlink: %w", err)
+		return Snapshot{}, fault.Wrap(ReadOp, r.cfg.NetnsPath, err)
 	}
 	budget := budgetOf(ctx)
 	select {
 	case r.turn <- struct{}{}:
 		defer func() { <-r.turn }()
 	case <-ctx.Done():
-		return Snapshot{}, fmt.Errorf("reading conntrack over netlink%s: another read held the socket%s: %w", r.where(), budget, ctx.Err())
+		return Snapshot{}, fault.Wrap(ReadOp, r.cfg.NetnsPath, fmt.Errorf("another read held the socket%s: %w", budget, ctx.Err()))
 	}
 	// The kept socket is taken: only a read that succeeds puts it back.
 	kept := r.conn
@@ -166,7 +172,7 @@ func (r *Reader) Read(ctx context.Context) (Snapshot, error) {
 		defer func() { done <- res }()
 		defer func() {
 			if p := recover(); p != nil {
-				res.err = fmt.Errorf("reading conntrack over netlink: the netlink library or decoder panicked (an unexpected or empty kernel reply): %v", p)
+				res.err = fault.New(fault.Protocol, ReadOp, r.cfg.NetnsPath, fmt.Errorf("the netlink library or decoder panicked (an unexpected or empty kernel reply): %v", p))
 			}
 		}()
 
@@ -174,7 +180,7 @@ func (r *Reader) Read(ctx context.Context) (Snapshot, error) {
 		if c == nil {
 			var err error
 			if c, err = netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: r.nsFD}); err != nil {
-				res.err = r.explain("dialling ctnetlink", err)
+				res.err = r.explain(ReadOp, DialOp, err)
 				return
 			}
 		}
@@ -189,7 +195,7 @@ func (r *Reader) Read(ctx context.Context) (Snapshot, error) {
 		}
 		res.snap, res.err = r.query(c)
 		if res.err != nil {
-			res.err = r.explain("requesting statistics", res.err)
+			res.err = r.explain(ReadOp, "requesting statistics", res.err)
 		}
 	}()
 
@@ -208,8 +214,8 @@ func (r *Reader) Read(ctx context.Context) (Snapshot, error) {
 		if res := <-done; res.conn != nil { // closing the socket has woken the blocked receive
 			closeOnce.Do(func() { _ = res.conn.Close() })
 		}
-		return Snapshot{}, fmt.Errorf("reading conntrack over netlink%s: no answer%s, gave up and closed the socket: %w (one known cause: with mdlayher/netlink >= v1.10 StatsGlobal never returns, so it is pinned at v1.7.2)",
-			r.where(), budget, ctx.Err())
+		return Snapshot{}, fault.Wrap(ReadOp, r.cfg.NetnsPath, fmt.Errorf("no answer%s, gave up and closed the socket: %w (one known cause: with mdlayher/netlink >= v1.10 StatsGlobal never returns, so it is pinned at v1.7.2)",
+			budget, ctx.Err()))
 	}
 }
 
@@ -258,38 +264,48 @@ func statsRequest(msgType uint16, flags netlink.HeaderFlags) netlink.Message {
 	}
 }
 
-func (r *Reader) where() string {
-	if r.cfg.NetnsPath == "" {
-		return ""
-	}
-	return " in " + r.cfg.NetnsPath
-}
+// ReadOp is the operation of Read's errors that come from no one step.
+const ReadOp = "reading conntrack over netlink"
 
-// explain turns the errors operators hit into ones that say what to change.
-// The original error stays wrapped, so errors.Is(err, os.ErrPermission) and
-// errors.Is(err, syscall.EPERM) keep working.
-func (r *Reader) explain(step string, err error) error {
+// The steps of a read, the operations of their errors. EnterNetnsOp is
+// dialling into another namespace, i.e. setns(2), which fails for want of
+// a privilege of its own.
+const (
+	DialOp       = "dialling ctnetlink"
+	EnterNetnsOp = "entering network namespace"
+)
+
+// explain classifies the errors of a step of a read (whole: ReadOp or
+// ZonesOp), saying what they mean for conntrack. The original error stays wrapped, so errors.Is(err,
+// os.ErrPermission) and errors.Is(err, syscall.EPERM) keep working.
+func (r *Reader) explain(whole, step string, err error) error {
+	path := r.cfg.NetnsPath
+	if kind := fault.KindOf(err); kind == fault.Timeout || kind == fault.Closed {
+		// Where a deadline strikes is chance: the failure is of the
+		// whole read, whichever step it stopped.
+		return fault.New(kind, whole, path, fmt.Errorf("%s: %w", step, err))
+	}
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {
-		return fmt.Errorf("reading conntrack over netlink%s: %s: %w", r.where(), step, err)
+		return fault.Wrap(step, path, err)
 	}
 	switch errno {
 	case syscall.EPERM, syscall.EACCES:
-		if step == "dialling ctnetlink" && r.cfg.NetnsPath != "" {
+		if step == DialOp && path != "" {
 			// The socket itself needs no privilege: this is setns(2).
-			return fmt.Errorf("reading conntrack over netlink: %w: entering the network namespace %s needs CAP_SYS_ADMIN (run as root, or as a sidecar reading the pod's own namespace with securityContext.capabilities.add: [NET_ADMIN]) (%s: %w)",
-				errno, r.cfg.NetnsPath, step, err)
+			return fault.New(fault.Permission, EnterNetnsOp, path,
+				fmt.Errorf("%w: entering another network namespace needs CAP_SYS_ADMIN (%s: %w)", errno, step, err))
 		}
-		return fmt.Errorf("reading conntrack over netlink: %w: the exporter needs CAP_NET_ADMIN in the network namespace it reads (securityContext.capabilities.add: [NET_ADMIN]) (%s: %w)",
-			errno, step, err)
+		return fault.New(fault.Permission, step, path,
+			fmt.Errorf("%w: reading conntrack needs CAP_NET_ADMIN in the network namespace it reads (%w)", errno, err))
 	case syscall.ENOENT, syscall.EPROTONOSUPPORT, syscall.EOPNOTSUPP, syscall.EAFNOSUPPORT:
-		return fmt.Errorf("reading conntrack over netlink%s: %w: the kernel has no conntrack netlink interface: load nf_conntrack and nf_conntrack_netlink (modprobe nf_conntrack_netlink) (%s: %w)",
-			r.where(), errno, step, err)
+		return fault.New(fault.NotFound, step, path,
+			fmt.Errorf("%w: the kernel has no conntrack netlink interface (nf_conntrack or nf_conntrack_netlink not loaded) (%w)", errno, err))
 	case syscall.EINVAL:
-		return fmt.Errorf("reading conntrack over netlink%s: %w: the kernel did not recognise the request; if nf_conntrack_netlink is not loaded, load it (modprobe nf_conntrack_netlink) (%s: %w)",
-			r.where(), errno, step, err)
+		return fault.New(fault.Protocol, step, path,
+			fmt.Errorf("%w: the kernel did not recognise the request (nf_conntrack_netlink not loaded?) (%w)", errno, err))
 	}
-	return fmt.Errorf("reading conntrack over netlink%s: %s: %w", r.where(), step, err)
+	return fault.Wrap(step, path, err)
 }
 
 // Close releases the namespace file, after any Read in progress returns.

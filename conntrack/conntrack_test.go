@@ -13,6 +13,7 @@ import (
 
 	"github.com/mdlayher/netlink"
 
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
@@ -39,7 +40,7 @@ func TestNewReaderBadNetnsPath(t *testing.T) {
 			}
 			// The path comes first, for the collector to put its flag
 			// in front; the flag itself is not the source's to name.
-			if !strings.HasPrefix(err.Error(), tt.path+": ") || strings.Contains(err.Error(), "--") {
+			if !strings.Contains(err.Error(), tt.path+": ") || fault.OpOf(err) != OpenNetnsOp || strings.Contains(err.Error(), "--") {
 				t.Errorf("NewReader(%q) error %q does not start with the path, or names a flag", tt.path, err)
 			}
 			for _, want := range []string{tt.want, "/run/netns/NAME", "/proc/PID/ns/net"} {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
@@ -157,7 +158,7 @@ func TestConntrackPermission(t *testing.T) {
 		{
 			name:    "root without CAP_NET_ADMIN, own namespace",
 			setpriv: "--inh-caps=-net_admin --bounding-set=-net_admin",
-			want:    []string{"operation not permitted", "CAP_NET_ADMIN", "capabilities.add: [NET_ADMIN]", "is permission: true"},
+			want:    []string{"operation not permitted", "CAP_NET_ADMIN", "kind: permission denied", "is permission: true"},
 		},
 		{
 			name:    "root without CAP_NET_ADMIN, private namespace",
@@ -174,7 +175,7 @@ func TestConntrackPermission(t *testing.T) {
 			name:    "root without any capability, private namespace",
 			setpriv: capsOff,
 			netns:   ns.Path,
-			want:    []string{"operation not permitted", "CAP_SYS_ADMIN", "the pod's own namespace", "is permission: true"},
+			want:    []string{"operation not permitted", "CAP_SYS_ADMIN", "op: entering network namespace", "kind: permission denied", "is permission: true"},
 		},
 		{
 			name:    "nobody, own namespace",
@@ -247,6 +248,8 @@ func permissionChild() {
 		return err
 	}()
 	fmt.Printf("error: %v\n", err)
+	fmt.Printf("kind: %v\n", fault.KindOf(err))
+	fmt.Printf("op: %s\n", fault.OpOf(err))
 	fmt.Printf("is permission: %v\n", errors.Is(err, os.ErrPermission))
 	fmt.Printf("is EPERM: %v\n", errors.Is(err, syscall.EPERM))
 }

@@ -102,6 +102,14 @@ func (s CPUStats) Reported(st Stat) bool {
 	return st >= 0 && st < NumStats && s.reported[st]
 }
 
+// Set records v as the counter's sum, reported: for building a snapshot
+// without a kernel (the collector's conversion tests).
+func (s *CPUStats) Set(st Stat, v uint64) {
+	if st >= 0 && st < NumStats {
+		s.values[st], s.reported[st] = v, true
+	}
+}
+
 // A reply message is checked against what the kernel's ctnetlink writes
 // for these requests: the message type of the request, an nfgenmsg of
 // family AF_UNSPEC and version NFNETLINK_V0, then attributes.

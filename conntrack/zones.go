@@ -10,6 +10,8 @@ import (
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 )
 
 // Netlink constants for a ctnetlink dump (linux/netfilter/nfnetlink.h,
@@ -24,6 +26,10 @@ const (
 	zoneDumpBuffer = 1 << 18
 )
 
+// ZonesOp is the operation of ZoneCounts's errors that come from no one
+// step.
+const ZonesOp = "counting conntrack zones"
+
 // ZoneCounts returns the number of entries in each conntrack zone (zone 0
 // is the default zone). Unlike Read it is O(n): the kernel keeps no
 // per-zone count, so the whole table is dumped. The dump is streamed
@@ -35,17 +41,17 @@ func (r *Reader) ZoneCounts(ctx context.Context) (map[uint16]uint64, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {
-		return nil, errors.New("counting conntrack zones: reader is closed")
+		return nil, fault.New(fault.Closed, ZonesOp, r.cfg.NetnsPath, errors.New("reader is closed"))
 	}
 	budget := budgetOf(ctx)
 	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: r.nsFD})
 	if err != nil {
-		return nil, r.explain("dialling ctnetlink", err)
+		return nil, r.explain(ZonesOp, DialOp, err)
 	}
 	defer c.Close()
 	if deadline, ok := ctx.Deadline(); ok {
 		if err := c.SetDeadline(deadline); err != nil {
-			return nil, fmt.Errorf("counting conntrack zones: %w", err)
+			return nil, fault.Wrap(ZonesOp, r.cfg.NetnsPath, err)
 		}
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
@@ -60,11 +66,11 @@ func (r *Reader) ZoneCounts(ctx context.Context) (map[uint16]uint64, error) {
 		Data: []byte{unix.AF_UNSPEC, 0, 0, 0},
 	}
 	if _, err := c.Send(req); err != nil {
-		return nil, r.explain("requesting a dump", err)
+		return nil, r.explain(ZonesOp, "requesting a dump", err)
 	}
 	rc, err := c.SyscallConn()
 	if err != nil {
-		return nil, fmt.Errorf("counting conntrack zones: %w", err)
+		return nil, fault.Wrap(ZonesOp, r.cfg.NetnsPath, err)
 	}
 	counts := map[uint16]uint64{}
 	buf := make([]byte, zoneDumpBuffer)
@@ -80,14 +86,14 @@ func (r *Reader) ZoneCounts(ctx context.Context) (map[uint16]uint64, error) {
 		}
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, syscall.ETIMEDOUT) {
-				return nil, fmt.Errorf("counting conntrack zones%s: the dump did not finish%s (%d entries counted): %w",
-					r.where(), budget, total(counts), errors.Join(ctx.Err(), err))
+				return nil, fault.New(fault.Timeout, ZonesOp, r.cfg.NetnsPath, fmt.Errorf("the dump did not finish%s (%d entries counted): %w",
+					budget, total(counts), errors.Join(ctx.Err(), err)))
 			}
-			return nil, r.explain("reading the dump", err)
+			return nil, r.explain(ZonesOp, "reading the dump", err)
 		}
 		done, err := countZones(buf[:n], counts)
 		if err != nil {
-			return nil, r.explain("reading the dump", err)
+			return nil, r.explain(ZonesOp, "reading the dump", err)
 		}
 		if done {
 			return counts, nil

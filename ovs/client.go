@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 )
 
 // DefaultNamesMaxAge is how long table names read with a table-features
@@ -92,7 +94,7 @@ func (c *Client) DBSocketPath() string { return filepath.Join(c.RunDir, "db.sock
 // closed an idle session) tries once more on a fresh one.
 func (c *Client) Tables(ctx context.Context, bridge, tableConfig string) (Bridge, error) {
 	var b Bridge
-	err := c.onSession(ctx, bridge, func(st *bridgeState) (err error) {
+	err := c.onSession(ctx, TablesOp, bridge, func(st *bridgeState) (err error) {
 		b, err = c.readTables(ctx, st, bridge, tableConfig)
 		return err
 	})
@@ -104,7 +106,10 @@ func (c *Client) Tables(ctx context.Context, bridge, tableConfig string) (Bridge
 // stream may be mid-message), and if it was a kept one, read runs once more
 // on a fresh session: a kept session fails that way when ovs-vswitchd
 // restarted or closed it while idle.
-func (c *Client) onSession(ctx context.Context, bridge string, read func(st *bridgeState) error) error {
+//
+// Its errors have op as their operation, whichever step failed (connect,
+// handshake, request), so that one failure of a bridge is one failure.
+func (c *Client) onSession(ctx context.Context, op, bridge string, read func(st *bridgeState) error) error {
 	st := c.state(bridge)
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -113,10 +118,16 @@ func (c *Client) onSession(ctx context.Context, bridge string, read func(st *bri
 		_, err = c.tryOnSession(ctx, st, bridge, read)
 	}
 	if err != nil {
-		return fmt.Errorf("bridge %s: %w", bridge, err)
+		return fault.New(fault.KindOf(err), op, c.SocketPath(bridge), fmt.Errorf("bridge %s: %w", bridge, err))
 	}
 	return nil
 }
+
+// The operations of the errors of Tables and Meters.
+const (
+	TablesOp = "reading OpenFlow tables on"
+	MetersOp = "reading OpenFlow meters on"
+)
 
 // tryOnSession is one attempt of onSession; it reports whether the session
 // was a kept one. Callers hold st.mu.
@@ -178,15 +189,15 @@ func (c *Client) readTables(ctx context.Context, st *bridgeState, bridge, tableC
 			t.Name = f.Name
 			t.Limit, t.HasLimit = uint64(f.MaxEntries), true
 		}
-		t.Name = userName(t.ID, t.Name)
+		t.Name = ownTableName(t.ID, t.Name)
 		b.Tables = append(b.Tables, t)
 	}
 	return b, nil
 }
 
-// userName hides OVS's default table name "tableN": such a table has no
-// name of its own.
-func userName(id uint8, name string) string {
+// ownTableName is the name a table was given, if any: OVS reports a table
+// without one by its default name "tableN", which is hidden.
+func ownTableName(id uint8, name string) string {
 	if name == "table"+strconv.Itoa(int(id)) {
 		return ""
 	}
@@ -238,6 +249,23 @@ func (c *Client) Forget(keep []string) {
 	for _, st := range gone {
 		st.close()
 	}
+}
+
+// Sessions returns the bridges that have a session open, sorted.
+func (c *Client) Sessions() []string {
+	c.mu.Lock()
+	states := maps.Clone(c.bridges)
+	c.mu.Unlock()
+	var out []string
+	for b, st := range states {
+		st.mu.Lock()
+		if st.conn != nil {
+			out = append(out, b)
+		}
+		st.mu.Unlock()
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Close closes every kept session. The Client can still be used: the next

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"syscall"
 	"time"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 )
 
 // maxReplyBytes bounds the total size of one multipart reply, so that a
@@ -56,20 +57,21 @@ func newConn(ctx context.Context, nc net.Conn, name string) (*Conn, error) {
 	return c, nil
 }
 
-// explainDialError turns the usual failures of connecting to a management
-// socket into messages that name the cause and the fix.
+// explainDialError classifies a failure to connect to a management socket
+// and says what it means for OVS; what to do about it is the collector's.
 func explainDialError(path string, err error) error {
-	switch {
-	case errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOENT):
-		return fmt.Errorf("no socket at %s: is ovs-vswitchd running, does the bridge exist, and is this the directory holding its .mgmt sockets? (%w)", path, err)
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("connection refused on %s: a stale socket, ovs-vswitchd is not running or is restarting (%w)", path, err)
-	case errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
-		return fmt.Errorf("permission denied connecting to %s: the exporter must run as the socket's owner (root in Antrea's agent pod) (%w)", path, err)
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("timed out connecting to %s: ovs-vswitchd is not answering (%w)", path, err)
+	const op = "connect"
+	switch kind := fault.KindOf(err); kind {
+	case fault.NotFound:
+		return fault.New(kind, op, path, fmt.Errorf("no socket at %s: is ovs-vswitchd running, does the bridge exist, and is this the directory holding its .mgmt sockets? (%w)", path, err))
+	case fault.Refused:
+		return fault.New(kind, op, path, fmt.Errorf("connection refused on %s: a stale socket, ovs-vswitchd is not running or is restarting (%w)", path, err))
+	case fault.Permission:
+		return fault.New(kind, op, path, fmt.Errorf("permission denied connecting to %s: only the socket's owner may connect (%w)", path, err))
+	case fault.Timeout:
+		return fault.New(kind, op, path, fmt.Errorf("timed out connecting to %s: ovs-vswitchd is not answering (%w)", path, err))
 	}
-	return fmt.Errorf("connecting to %s: %w", path, err)
+	return fault.Wrap(op, path, fmt.Errorf("connecting to %s: %w", path, err))
 }
 
 // Version returns the negotiated OpenFlow version.
@@ -120,7 +122,7 @@ func (c *Conn) receive() (Message, error) {
 	}
 	var h Header
 	if err := h.UnmarshalBinary(hb[:]); err != nil {
-		return Message{}, fmt.Errorf("%s: %w", c.path, err)
+		return Message{}, c.protocolError(err)
 	}
 	body := make([]byte, int(h.Length)-headerLen)
 	if _, err := io.ReadFull(c.c, body); err != nil {
@@ -142,15 +144,20 @@ func (c *Conn) ioError(op string, err error) error {
 	}
 	switch {
 	case errors.Is(ctxErr, context.Canceled):
-		return fmt.Errorf("%s %s: canceled: %w", op, c.path, errors.Join(ctxErr, err))
+		return fault.New(fault.Closed, op, c.path, fmt.Errorf("canceled: %w", errors.Join(ctxErr, err)))
 	case errors.Is(ctxErr, context.DeadlineExceeded):
-		return fmt.Errorf("%s %s: timed out: ovs-vswitchd did not answer in time: %w", op, c.path, errors.Join(ctxErr, err))
+		return fault.New(fault.Timeout, op, c.path, fmt.Errorf("timed out: ovs-vswitchd did not answer in time: %w", errors.Join(ctxErr, err)))
 	case errors.As(err, &ne) && ne.Timeout():
-		return fmt.Errorf("%s %s: timed out: ovs-vswitchd did not answer in time: %w", op, c.path, err)
+		return fault.New(fault.Timeout, op, c.path, fmt.Errorf("timed out: ovs-vswitchd did not answer in time: %w", err))
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
-		return fmt.Errorf("%s %s: ovs-vswitchd closed the connection (restarting, or the bridge was deleted): %w", op, c.path, err)
+		return fault.New(fault.Closed, op, c.path, fmt.Errorf("ovs-vswitchd closed the connection (restarting, or the bridge was deleted): %w", err))
 	}
-	return fmt.Errorf("%s %s: %w", op, c.path, err)
+	return fault.Wrap(op, c.path, err)
+}
+
+// protocolError is a reply from c's peer that cannot be decoded.
+func (c *Conn) protocolError(err error) error {
+	return fault.New(fault.Protocol, "decoding a reply from", c.path, err)
 }
 
 // handshake exchanges HELLOs and picks the version. The switch may answer
@@ -179,7 +186,7 @@ func (c *Conn) handshake(ctx context.Context) error {
 		case typeHello:
 			h, err := decodeHello(m.Body)
 			if err != nil {
-				return fmt.Errorf("OpenFlow handshake with %s: %w", c.path, err)
+				return fmt.Errorf("OpenFlow handshake: %w", c.protocolError(err))
 			}
 			theirs := h.Versions
 			if theirs == 0 {
@@ -192,25 +199,25 @@ func (c *Conn) handshake(ctx context.Context) error {
 			}
 			common := ours & theirs
 			if common == 0 {
-				return &VersionError{Path: c.path, Ours: ours, Theirs: theirs}
+				return fault.New(fault.Refused, "OpenFlow handshake with", c.path, &VersionError{Path: c.path, Ours: ours, Theirs: theirs})
 			}
 			c.version = common.highest()
 			return nil
 		case typeError:
 			oe, err := decodeError(m.Version, m.Body)
 			if err != nil {
-				return fmt.Errorf("OpenFlow handshake with %s: %w", c.path, err)
+				return fmt.Errorf("OpenFlow handshake: %w", c.protocolError(err))
 			}
 			if oe.Type == 0 { // HELLO_FAILED
-				return &VersionError{Path: c.path, Ours: ours, Detail: oe.Error()}
+				return fault.New(fault.Refused, "OpenFlow handshake with", c.path, &VersionError{Path: c.path, Ours: ours, Detail: oe.Error()})
 			}
-			return fmt.Errorf("OpenFlow handshake with %s: %w", c.path, oe)
+			return fault.New(fault.Remote, "OpenFlow handshake with", c.path, oe)
 		case typeEchoRequest:
 			if err := c.send(Message{Header: Header{Version: m.Version, Type: typeEchoReply, XID: m.XID}, Body: m.Body}); err != nil {
 				return err
 			}
 		default:
-			return fmt.Errorf("OpenFlow handshake with %s: expected HELLO, got message type %d", c.path, m.Type)
+			return fmt.Errorf("OpenFlow handshake: %w", c.protocolError(fmt.Errorf("expected HELLO, got message type %d", m.Type)))
 		}
 	}
 }
@@ -228,8 +235,7 @@ func (e *VersionError) Error() string {
 	if e.Theirs != 0 {
 		allowed = e.Theirs.String()
 	}
-	msg := fmt.Sprintf("%s allows no OpenFlow version this exporter speaks (ours: %s; the bridge's: %s): "+
-		"add one to the bridge's protocols, e.g. `ovs-vsctl set bridge BR protocols=OpenFlow10,OpenFlow13,OpenFlow15`",
+	msg := fmt.Sprintf("%s allows no OpenFlow version this exporter speaks (ours: %s; the bridge's: %s, as its protocols column says)",
 		e.Path, e.Ours, allowed)
 	if e.Detail != "" {
 		msg += " (" + e.Detail + ")"
@@ -270,7 +276,7 @@ func (c *Conn) multipartWithBody(ctx context.Context, kind uint16, body []byte) 
 			return nil, err
 		}
 		if m.Version != c.version {
-			return nil, fmt.Errorf("%s: reply in %s on a connection negotiated for %s", c.path, m.Version, c.version)
+			return nil, c.protocolError(fmt.Errorf("reply in %s on a connection negotiated for %s", m.Version, c.version))
 		}
 		switch {
 		case m.Type == typeEchoRequest:
@@ -283,21 +289,21 @@ func (c *Conn) multipartWithBody(ctx context.Context, kind uint16, body []byte) 
 		case m.Type == typeError:
 			oe, err := decodeError(m.Version, m.Body)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", c.path, err)
+				return nil, c.protocolError(err)
 			}
-			return nil, fmt.Errorf("%s: %w", c.path, oe)
+			return nil, fault.New(fault.Remote, "multipart request to", c.path, oe)
 		case m.Type != replyType:
-			return nil, fmt.Errorf("%s: expected a multipart reply, got message type %d", c.path, m.Type)
+			return nil, c.protocolError(fmt.Errorf("expected a multipart reply, got message type %d", m.Type))
 		}
 		part, err := decodeMultipartReply(c.version, m.Body)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", c.path, err)
+			return nil, c.protocolError(err)
 		}
 		if part.Kind != kind {
-			return nil, fmt.Errorf("%s: asked for multipart kind %d, got %d", c.path, kind, part.Kind)
+			return nil, c.protocolError(fmt.Errorf("asked for multipart kind %d, got %d", kind, part.Kind))
 		}
 		if len(out)+len(part.Body) > maxReplyBytes {
-			return nil, fmt.Errorf("%s: multipart reply exceeds %d bytes", c.path, maxReplyBytes)
+			return nil, c.protocolError(fmt.Errorf("multipart reply exceeds %d bytes", maxReplyBytes))
 		}
 		out = append(out, part.Body...)
 		if !part.More {
@@ -315,7 +321,7 @@ func (c *Conn) TableStats(ctx context.Context) ([]TableStats, error) {
 	}
 	ts, err := decodeTableStats(c.version, b)
 	if err != nil {
-		return nil, fmt.Errorf("reading table stats from %s: %w", c.path, err)
+		return nil, fmt.Errorf("reading table stats: %w", fault.New(fault.Protocol, "decoding table stats from", c.path, err))
 	}
 	return ts, nil
 }
@@ -324,7 +330,7 @@ func (c *Conn) TableStats(ctx context.Context) ([]TableStats, error) {
 // 1.3 and later). The reply is several times larger than the statistics.
 func (c *Conn) TableFeatures(ctx context.Context) ([]TableFeatures, error) {
 	if c.version == OpenFlow10 {
-		return nil, fmt.Errorf("reading table features from %s: not part of OpenFlow 1.0 (the table stats carry names there)", c.path)
+		return nil, fault.New(fault.Protocol, "reading table features from", c.path, errors.New("not part of OpenFlow 1.0 (the table stats carry names there)"))
 	}
 	b, err := c.multipart(ctx, multipartTableFeatures)
 	if err != nil {
@@ -332,7 +338,7 @@ func (c *Conn) TableFeatures(ctx context.Context) ([]TableFeatures, error) {
 	}
 	tf, err := decodeTableFeatures(b)
 	if err != nil {
-		return nil, fmt.Errorf("reading table features from %s: %w", c.path, err)
+		return nil, fmt.Errorf("reading table features: %w", fault.New(fault.Protocol, "decoding table features from", c.path, err))
 	}
 	return tf, nil
 }

@@ -294,7 +294,7 @@ func TestHandshake(t *testing.T) {
 			name:       "no common version",
 			script:     func(sw *switchSide) { sw.readHello(); sw.send(helloMsg(3, encodeHello(2, 3))) },
 			versionErr: true,
-			wantErr:    []string{"test allows no OpenFlow version", "OpenFlow11, OpenFlow12", "protocols="},
+			wantErr:    []string{"test allows no OpenFlow version", "OpenFlow11, OpenFlow12", "protocols column"},
 		},
 		{
 			name:       "no bitmap, version 0",
@@ -309,7 +309,7 @@ func TestHandshake(t *testing.T) {
 					Body: catBytes(beU16(0), beU16(0), []byte("We support version 0x02, you support versions 0x01, 0x04, 0x05, 0x06, no common versions."))})
 			},
 			versionErr: true,
-			wantErr:    []string{"the bridge's: unknown", "We support version 0x02", "protocols="},
+			wantErr:    []string{"the bridge's: unknown", "We support version 0x02", "protocols column"},
 		},
 		{
 			name: "BAD_REQUEST instead of HELLO",
@@ -554,7 +554,7 @@ func TestTableStatsScripted(t *testing.T) {
 				sw.send(Message{Header: Header{Version: sw.version, Type: typeError, XID: xid}, Body: catBytes(beU16(1), beU16(2), []byte("\x04\x12\x00\x10junk"))})
 			},
 			ofType:  1 + 1,
-			wantErr: []string{"reading table stats: test: switch answered with OpenFlow error BAD_REQUEST code 2"},
+			wantErr: []string{"reading table stats: multipart request to test: switch answered with OpenFlow error BAD_REQUEST code 2"},
 		},
 		{
 			name: "short ERROR reply",
@@ -574,7 +574,7 @@ func TestTableStatsScripted(t *testing.T) {
 			name:    "entries not a multiple of 24 bytes",
 			serve:   func(sw *switchSide, xid uint32) { sw.reply(xid, multipartTable, body[:25]) },
 			short:   true,
-			wantErr: []string{"reading table stats from test"},
+			wantErr: []string{"decoding table stats from test"},
 		},
 		{
 			name: "hang-up after a part with MORE",

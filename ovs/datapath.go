@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 )
 
 // Parsers for the text replies of ovs-vswitchd's unixctl commands that
@@ -29,6 +31,9 @@ func (e *FormatError) Error() string {
 	}
 	return fmt.Sprintf("unexpected %s reply: %s: %q", e.Command, e.Reason, truncateText(e.Line, 200))
 }
+
+// Unwrap gives the kind (fault.Protocol) and the operation (the command).
+func (e *FormatError) Unwrap() error { return fault.New(fault.Protocol, e.Command, "", nil) }
 
 // maxParsedLines bounds the work on one reply; with the reply size bound it
 // only matters to fuzzing.

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 )
 
 // DatapathState is what one read of ovs-vswitchd's control socket yields.
@@ -151,7 +153,7 @@ func (r *DatapathReader) selectCoverage(ctx context.Context, conn *UnixctlConn, 
 		if !asked {
 			text, err := conn.Call(ctx, "coverage/read-counter", name)
 			switch {
-			case errors.Is(err, ErrUnixctlCommand):
+			case fault.Is(err, fault.Remote):
 				// "No such counter" (not in this OVS version), or an OVS
 				// without read-counter: not reported.
 				has = false

@@ -239,7 +239,7 @@ func TestFixtureSessions(t *testing.T) {
 				if !errors.As(r.err, &ve) {
 					t.Fatalf("want a VersionError, got %v", r.err)
 				}
-				for _, want := range []string{"OpenFlow11", "protocols="} {
+				for _, want := range []string{"OpenFlow11", "protocols column"} {
 					if !strings.Contains(r.err.Error(), want) {
 						t.Errorf("error %q does not mention %q", r.err, want)
 					}
@@ -291,7 +291,7 @@ func checkFixtureStats(t *testing.T, v Version, stats []TableStats) {
 				t.Errorf("table %d: max entries %d (%v), want OVS's 1000000", s.ID, s.MaxEntries, s.HasMaxEntries)
 			}
 			wantName := fixtureNames[int(s.ID)]
-			if got := userName(s.ID, s.Name); got != wantName {
+			if got := ownTableName(s.ID, s.Name); got != wantName {
 				t.Errorf("table %d: name %q (raw %q), want %q", s.ID, got, s.Name, wantName)
 			}
 		} else if s.Name != "" || s.HasMaxEntries {
@@ -306,7 +306,7 @@ func checkFixtureFeatures(t *testing.T, fs []TableFeatures) {
 		t.Fatalf("%d tables in features, want 254", len(fs))
 	}
 	for _, f := range fs {
-		if got, want := userName(f.ID, f.Name), fixtureNames[int(f.ID)]; got != want {
+		if got, want := ownTableName(f.ID, f.Name), fixtureNames[int(f.ID)]; got != want {
 			t.Errorf("table %d: name %q (raw %q), want %q", f.ID, got, f.Name, want)
 		}
 		if f.MaxEntries != 1000000 {

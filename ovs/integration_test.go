@@ -386,7 +386,7 @@ func TestTablesErrors(t *testing.T) {
 				return func(ctx context.Context) error { _, err := c.Tables(ctx, "brold", ""); return err }
 			},
 			timeout: 2 * time.Second, within: time.Second,
-			want: []string{"bridge brold", "brold.mgmt", "allows no OpenFlow version", "OpenFlow11, OpenFlow12", "protocols="},
+			want: []string{"bridge brold", "brold.mgmt", "allows no OpenFlow version", "OpenFlow11, OpenFlow12", "protocols column"},
 			check: func(t *testing.T, err error) {
 				var ve *ovs.VersionError
 				if !errors.As(err, &ve) {

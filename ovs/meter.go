@@ -188,7 +188,7 @@ type BridgeMeters struct {
 // bands drop) and their statistics.
 func (c *Client) Meters(ctx context.Context, bridge string) (BridgeMeters, error) {
 	var out BridgeMeters
-	err := c.onSession(ctx, bridge, func(st *bridgeState) error {
+	err := c.onSession(ctx, MetersOp, bridge, func(st *bridgeState) error {
 		conn := st.conn
 		out = BridgeMeters{Name: bridge, Version: conn.Version()}
 		if conn.Version() == OpenFlow10 {

@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 )
 
 // Inventory is what OVSDB says about the bridges: their names, the OpenFlow
@@ -47,18 +49,26 @@ type Monitor struct {
 
 // StaleError is Inventory's error while the monitor is not connected: the
 // inventory it returns with it is the last one received, as old as Since.
+// Its kind is fault.Closed and its operation MonitorOp, whatever the cause of
+// the disconnection, so that a log de-duplicated on (kind, operation) sees
+// one failure however long it lasts; the text says how long.
 type StaleError struct {
 	Path  string
 	Since time.Time
 	Err   error
 }
 
+// MonitorOp is the operation of every error of Inventory.
+const MonitorOp = "monitor OVSDB"
+
 func (e *StaleError) Error() string {
 	return fmt.Sprintf("OVSDB inventory from %s is stale (disconnected %s ago, reconnecting): %v",
 		e.Path, time.Since(e.Since).Round(time.Millisecond), e.Err)
 }
 
-func (e *StaleError) Unwrap() error { return e.Err }
+// Unwrap gives the kind and operation (a *fault.Error around the cause),
+// and through it the cause.
+func (e *StaleError) Unwrap() error { return fault.New(fault.Closed, MonitorOp, e.Path, e.Err) }
 
 // Backoff between reconnection attempts.
 const (
@@ -105,12 +115,12 @@ func (m *Monitor) Inventory(ctx context.Context) (Inventory, error) {
 		case everOK:
 			return inv, &StaleError{Path: m.path, Since: since, Err: err}
 		case failed:
-			return Inventory{}, fmt.Errorf("no OVSDB inventory from %s yet (retrying): %w", m.path, err)
+			return Inventory{}, fault.New(fault.KindOf(err), MonitorOp, m.path, fmt.Errorf("no OVSDB inventory from %s yet (retrying): %w", m.path, err))
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return Inventory{}, fmt.Errorf("waiting for the first OVSDB inventory from %s: %w (last error: %v)", m.path, ctx.Err(), err)
+			return Inventory{}, fault.New(fault.KindOf(ctx.Err()), MonitorOp, m.path, fmt.Errorf("waiting for the first OVSDB inventory: %w (last error: %v)", ctx.Err(), err))
 		}
 	}
 }
@@ -191,7 +201,7 @@ func (m *Monitor) session(ctx context.Context) error {
 		return ctx.Err()
 	}
 	if _, err := nc.Write(monitorRequest); err != nil {
-		return fmt.Errorf("sending the monitor request to %s: %w", m.path, err)
+		return fault.Wrap("sending the monitor request to", m.path, err)
 	}
 	rows := map[string]map[string]map[string]any{"Bridge": {}, "Flow_Table": {}}
 	lr := &limitedReader{r: nc, max: monitorMaxMessage}
@@ -199,7 +209,11 @@ func (m *Monitor) session(ctx context.Context) error {
 	for {
 		var msg rpcMessage
 		if err := dec.Decode(&msg); err != nil {
-			return fmt.Errorf("reading from ovsdb-server at %s: %w", m.path, err)
+			kind := fault.KindOf(err)
+			if kind == fault.Unknown {
+				kind = fault.Protocol // not JSON, or too large
+			}
+			return fault.New(kind, "reading from ovsdb-server at", m.path, err)
 		}
 		// What the decoder holds beyond this message starts the next.
 		lr.n = bufferedLen(dec)
@@ -207,19 +221,19 @@ func (m *Monitor) session(ctx context.Context) error {
 		case msg.Method == "echo":
 			reply, _ := json.Marshal(rpcMessage{ID: msg.ID, Result: orEmptyArray(msg.Params), Error: json.RawMessage("null")})
 			if _, err := nc.Write(reply); err != nil {
-				return fmt.Errorf("answering ovsdb-server's echo at %s: %w", m.path, err)
+				return fault.Wrap("answering ovsdb-server's echo at", m.path, err)
 			}
 		case msg.Method == "update":
 			var params []json.RawMessage
 			if err := json.Unmarshal(msg.Params, &params); err != nil || len(params) != 2 {
-				return fmt.Errorf("ovsdb-server at %s sent an update that is not [id, table-updates]: %.200s", m.path, msg.Params)
+				return fault.New(fault.Protocol, "reading from ovsdb-server at", m.path, fmt.Errorf("an update that is not [id, table-updates]: %.200s", msg.Params))
 			}
 			if err := m.apply(rows, params[1]); err != nil {
 				return err
 			}
 		case string(msg.ID) == monitorID:
 			if len(msg.Error) > 0 && string(msg.Error) != "null" {
-				return fmt.Errorf("ovsdb-server at %s refused the monitor request: %s", m.path, msg.Error)
+				return fault.New(fault.Remote, "monitor request to", m.path, fmt.Errorf("ovsdb-server refused the monitor request: %s", msg.Error))
 			}
 			if err := m.apply(rows, msg.Result); err != nil {
 				return err
@@ -240,7 +254,7 @@ func orEmptyArray(r json.RawMessage) json.RawMessage {
 func (m *Monitor) apply(rows map[string]map[string]map[string]any, raw json.RawMessage) error {
 	inv, err := applyTableUpdates(rows, raw)
 	if err != nil {
-		return fmt.Errorf("ovsdb-server at %s: %w", m.path, err)
+		return fault.New(fault.Protocol, "reading from ovsdb-server at", m.path, err)
 	}
 	m.setState(func() {
 		m.inv, m.synced, m.everOK, m.err = inv, true, true, nil

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 	"github.com/datapath-exporter/datapath-exporter/ovs"
 )
@@ -94,6 +95,9 @@ func TestMonitorFollowsOVSDB(t *testing.T) {
 		t.Errorf("stale inventory = %v, want the last one", stale.Bridges)
 	}
 	_, err = m.Inventory(testenv.Context(t, time.Second))
+	if fault.KindOf(err) != fault.Closed || fault.OpOf(err) != ovs.MonitorOp {
+		t.Errorf("stale error %v: kind %v, op %q, want %v, %q", err, fault.KindOf(err), fault.OpOf(err), fault.Closed, ovs.MonitorOp)
+	}
 	for _, want := range []string{"stale", "db.sock", "reconnecting"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("stale error %v does not mention %q", err, want)

@@ -729,8 +729,8 @@ func TestUserName(t *testing.T) {
 		{1, "", ""},
 	}
 	for _, tt := range tests {
-		if got := userName(tt.id, tt.name); got != tt.want {
-			t.Errorf("userName(%d, %q) = %q, want %q", tt.id, tt.name, got, tt.want)
+		if got := ownTableName(tt.id, tt.name); got != tt.want {
+			t.Errorf("ownTableName(%d, %q) = %q, want %q", tt.id, tt.name, got, tt.want)
 		}
 	}
 }

@@ -12,8 +12,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 )
 
 // ovs-vswitchd's control socket ("unixctl"): the unix socket ovs-appctl talks
@@ -29,63 +30,32 @@ import (
 // few KiB; dpctl/show grows with the number of ports (about 50 bytes each).
 const DefaultUnixctlMaxReply = 4 << 20
 
-// Kinds of unixctl failure, for errors.Is. Every *UnixctlError wraps one.
-var (
-	// ErrUnixctlNoDaemon: no pidfile, or no socket where it points: the
-	// daemon is not running or the directory is the wrong one.
-	ErrUnixctlNoDaemon = errors.New("ovs-vswitchd's control socket not found")
-	// ErrUnixctlStale: a socket file nobody listens on (the daemon died
-	// without removing it, or is restarting).
-	ErrUnixctlStale = errors.New("stale control socket: nothing listens on it")
-	// ErrUnixctlPermission: the socket exists but may not be connected to.
-	ErrUnixctlPermission = errors.New("permission denied on the control socket")
-	// ErrUnixctlTimeout: the daemon did not answer before the deadline.
-	ErrUnixctlTimeout = errors.New("ovs-vswitchd did not answer in time")
-	// ErrUnixctlProtocol: what came back is not a JSON-RPC reply.
-	ErrUnixctlProtocol = errors.New("reply is not JSON-RPC")
-	// ErrUnixctlTooLarge: the reply exceeded the size bound.
-	ErrUnixctlTooLarge = errors.New("reply too large")
-	// ErrUnixctlClosed: the daemon closed the connection (exiting or
-	// restarting).
-	ErrUnixctlClosed = errors.New("ovs-vswitchd closed the connection")
-	// ErrUnixctlCommand: the daemon answered with an error (an unknown
-	// command, bad arguments, a failure of the command itself).
-	ErrUnixctlCommand = errors.New("ovs-vswitchd answered with an error")
+// What went wrong on a control socket, in the words of its errors; the
+// errors are *fault.Error values whose kind says the same for callers.
+const (
+	unixctlNoDaemon   = "ovs-vswitchd's control socket not found"
+	unixctlStale      = "stale control socket: nothing listens on it"
+	unixctlPermission = "permission denied on the control socket"
+	unixctlTimeout    = "ovs-vswitchd did not answer in time"
+	unixctlProtocol   = "reply is not JSON-RPC"
+	unixctlTooLarge   = "reply too large"
+	unixctlClosed     = "ovs-vswitchd closed the connection"
+	unixctlCommand    = "ovs-vswitchd answered with an error"
 )
 
-// UnixctlError is a failed unixctl exchange.
-type UnixctlError struct {
-	Kind    error  // one of the ErrUnixctl* values
-	Path    string // the socket (or the pidfile, when the socket was not found)
-	Command string // "" when the failure came before any command
-	Detail  string // the daemon's own words, or more about the cause
-	Err     error  // the underlying error, if any
-}
-
-func (e *UnixctlError) Error() string {
-	var b strings.Builder
-	if e.Command != "" {
-		fmt.Fprintf(&b, "%s on %s: ", e.Command, e.Path)
-	} else {
-		fmt.Fprintf(&b, "%s: ", e.Path)
+// unixctlError is a failed unixctl exchange: op is the command, or what
+// came before any ("connect", "read pidfile"); path is the socket, or the
+// pidfile when the socket was not found; what says what went wrong and
+// detail (the daemon's own words, or more about the cause) and err add to it.
+func unixctlError(kind fault.Kind, op, path, what, detail string, err error) error {
+	msg := what
+	if detail != "" {
+		msg += ": " + detail
 	}
-	b.WriteString(e.Kind.Error())
-	if e.Detail != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Detail)
+	if err != nil {
+		return fault.New(kind, op, path, fmt.Errorf("%s (%w)", msg, err))
 	}
-	if e.Err != nil {
-		fmt.Fprintf(&b, " (%v)", e.Err)
-	}
-	return b.String()
-}
-
-// Unwrap lets errors.Is match both the kind and the cause.
-func (e *UnixctlError) Unwrap() []error {
-	if e.Err == nil {
-		return []error{e.Kind}
-	}
-	return []error{e.Kind, e.Err}
+	return fault.New(kind, op, path, errors.New(msg))
 }
 
 // Unixctl finds and talks to one daemon's control socket.
@@ -118,17 +88,16 @@ func (u *Unixctl) SocketPath() (string, error) {
 	pidfile := filepath.Join(u.RunDir, u.target()+".pid")
 	b, err := os.ReadFile(pidfile)
 	if err != nil {
-		kind := ErrUnixctlNoDaemon
-		detail := "no pidfile: is " + u.target() + " running, and is this the directory holding its pidfile?"
 		if errors.Is(err, os.ErrPermission) {
-			kind, detail = ErrUnixctlPermission, "cannot read the pidfile"
+			return "", unixctlError(fault.Permission, "read pidfile", pidfile, unixctlPermission, "cannot read the pidfile", err)
 		}
-		return "", &UnixctlError{Kind: kind, Path: pidfile, Detail: detail, Err: err}
+		return "", unixctlError(fault.NotFound, "read pidfile", pidfile, unixctlNoDaemon,
+			"no pidfile: is "+u.target()+" running, and is this the directory holding its pidfile?", err)
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 0 {
-		return "", &UnixctlError{Kind: ErrUnixctlNoDaemon, Path: pidfile,
-			Detail: fmt.Sprintf("pidfile holds %q, not a process id", truncateText(string(b), 40))}
+		return "", unixctlError(fault.NotFound, "read pidfile", pidfile, unixctlNoDaemon,
+			fmt.Sprintf("pidfile holds %q, not a process id", truncateText(string(b), 40)), nil)
 	}
 	return filepath.Join(u.RunDir, fmt.Sprintf("%s.%d.ctl", u.target(), pid)), nil
 }
@@ -163,25 +132,18 @@ func (u *Unixctl) Call(ctx context.Context, command string, args ...string) (str
 }
 
 func dialUnixctlError(path string, err error) error {
-	e := &UnixctlError{Path: path, Err: err}
-	switch {
-	case errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOENT):
-		e.Kind, e.Detail = ErrUnixctlNoDaemon, "no socket: the daemon is not running, or the pidfile is left over from an earlier run"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		e.Kind = ErrUnixctlStale
-	case errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
-		e.Kind, e.Detail = ErrUnixctlPermission, "connecting needs write permission on the socket (root in Antrea's agent pod)"
-	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		e.Kind = ErrUnixctlTimeout
-	default:
-		e.Kind, e.Detail = ErrUnixctlNoDaemon, "cannot connect"
+	const op = "connect"
+	switch kind := fault.KindOf(err); kind {
+	case fault.NotFound:
+		return unixctlError(kind, op, path, unixctlNoDaemon, "no socket: the daemon is not running, or the pidfile is left over from an earlier run", err)
+	case fault.Refused:
+		return unixctlError(kind, op, path, unixctlStale, "", err)
+	case fault.Permission:
+		return unixctlError(kind, op, path, unixctlPermission, "connecting needs write permission on the socket", err)
+	case fault.Timeout:
+		return unixctlError(kind, op, path, unixctlTimeout, "", err)
 	}
-	return e
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return unixctlError(fault.NotFound, op, path, unixctlNoDaemon, "cannot connect", err)
 }
 
 // UnixctlConn is one connection to a control socket. Not safe for
@@ -217,15 +179,12 @@ type unixctlReply struct {
 // Call sends one command and returns its text reply. ctx's deadline and
 // cancellation bound the write and the read.
 func (c *UnixctlConn) Call(ctx context.Context, command string, args ...string) (string, error) {
-	fail := func(kind error, detail string, err error) error {
-		return &UnixctlError{Kind: kind, Path: c.path, Command: command, Detail: detail, Err: err}
-	}
 	if err := ctx.Err(); err != nil {
-		return "", fail(ErrUnixctlTimeout, "", err)
+		return "", c.ioError(ctx, command, err)
 	}
 	dl, _ := ctx.Deadline()
 	if err := c.c.SetDeadline(dl); err != nil {
-		return "", fail(ErrUnixctlClosed, "", err)
+		return "", unixctlError(fault.Closed, command, c.path, unixctlClosed, "", err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.c.SetDeadline(time.Now()) })
 	defer stop()
@@ -236,7 +195,7 @@ func (c *UnixctlConn) Call(ctx context.Context, command string, args ...string) 
 	}
 	req, err := json.Marshal(unixctlRequest{Method: command, Params: args, ID: c.id})
 	if err != nil {
-		return "", fail(ErrUnixctlProtocol, "encoding the request", err)
+		return "", unixctlError(fault.Protocol, command, c.path, unixctlProtocol, "encoding the request", err)
 	}
 	if _, err := c.c.Write(req); err != nil {
 		return "", c.ioError(ctx, command, err)
@@ -257,15 +216,12 @@ func (c *UnixctlConn) CallEach(ctx context.Context, commands ...string) ([]strin
 	if len(commands) == 0 {
 		return nil, nil
 	}
-	fail := func(command string, kind error, detail string, err error) error {
-		return &UnixctlError{Kind: kind, Path: c.path, Command: command, Detail: detail, Err: err}
-	}
 	if err := ctx.Err(); err != nil {
-		return nil, fail(commands[0], ErrUnixctlTimeout, "", err)
+		return nil, c.ioError(ctx, commands[0], err)
 	}
 	dl, _ := ctx.Deadline()
 	if err := c.c.SetDeadline(dl); err != nil {
-		return nil, fail(commands[0], ErrUnixctlClosed, "", err)
+		return nil, unixctlError(fault.Closed, commands[0], c.path, unixctlClosed, "", err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.c.SetDeadline(time.Now()) })
 	defer stop()
@@ -276,7 +232,7 @@ func (c *UnixctlConn) CallEach(ctx context.Context, commands ...string) ([]strin
 		c.id++
 		req, err := json.Marshal(unixctlRequest{Method: command, Params: []string{}, ID: c.id})
 		if err != nil {
-			return nil, fail(command, ErrUnixctlProtocol, "encoding the request", err)
+			return nil, unixctlError(fault.Protocol, command, c.path, unixctlProtocol, "encoding the request", err)
 		}
 		reqs = append(reqs, req...)
 	}
@@ -309,8 +265,7 @@ func (c *UnixctlConn) readValue(ctx context.Context, command string) ([]byte, er
 			return v, nil
 		}
 		if int64(len(c.buf)) > c.maxReply {
-			return nil, &UnixctlError{Kind: ErrUnixctlTooLarge, Path: c.path, Command: command,
-				Detail: fmt.Sprintf("more than %d bytes", c.maxReply)}
+			return nil, unixctlError(fault.Protocol, command, c.path, unixctlTooLarge, fmt.Sprintf("more than %d bytes", c.maxReply), nil)
 		}
 		n, err := c.c.Read(chunk)
 		c.buf = append(c.buf, chunk[:n]...)
@@ -321,8 +276,8 @@ func (c *UnixctlConn) readValue(ctx context.Context, command string) ([]byte, er
 				return v, nil
 			}
 			if errors.Is(err, io.EOF) && len(bytes.TrimSpace(c.buf)) > 0 {
-				return nil, &UnixctlError{Kind: ErrUnixctlProtocol, Path: c.path, Command: command,
-					Detail: fmt.Sprintf("connection closed in the middle of a reply starting %q", truncateText(string(c.buf), 80))}
+				return nil, unixctlError(fault.Protocol, command, c.path, unixctlProtocol,
+					fmt.Sprintf("connection closed in the middle of a reply starting %q", truncateText(string(c.buf), 80)), nil)
 			}
 			return nil, c.ioError(ctx, command, err)
 		}
@@ -390,53 +345,57 @@ func jsonValueEnd(b []byte) (int, bool) {
 // decodeUnixctlReply checks that raw is the JSON-RPC reply to request id and
 // returns its result text.
 func decodeUnixctlReply(raw []byte, id int64, command, path string) (string, error) {
-	fail := func(kind error, detail string, err error) error {
-		return &UnixctlError{Kind: kind, Path: path, Command: command, Detail: detail, Err: err}
+	fail := func(kind fault.Kind, detail string, err error) error {
+		what := unixctlProtocol
+		if kind == fault.Remote {
+			what = unixctlCommand
+		}
+		return unixctlError(kind, command, path, what, detail, err)
 	}
 	var r unixctlReply
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return "", fail(ErrUnixctlProtocol, fmt.Sprintf("got %q", truncateText(string(raw), 80)), err)
+		return "", fail(fault.Protocol, fmt.Sprintf("got %q", truncateText(string(raw), 80)), err)
 	}
 	if r.ID == nil {
-		return "", fail(ErrUnixctlProtocol, fmt.Sprintf("no id in %q", truncateText(string(raw), 80)), nil)
+		return "", fail(fault.Protocol, fmt.Sprintf("no id in %q", truncateText(string(raw), 80)), nil)
 	}
 	var gotID int64
 	if err := json.Unmarshal(*r.ID, &gotID); err != nil || gotID != id {
-		return "", fail(ErrUnixctlProtocol, fmt.Sprintf("reply id %s, want %d", truncateText(string(*r.ID), 40), id), nil)
+		return "", fail(fault.Protocol, fmt.Sprintf("reply id %s, want %d", truncateText(string(*r.ID), 40), id), nil)
 	}
 	if r.Error != nil && string(bytes.TrimSpace(*r.Error)) != "null" {
 		var msg string
 		if err := json.Unmarshal(*r.Error, &msg); err != nil {
 			msg = string(*r.Error)
 		}
-		return "", fail(ErrUnixctlCommand, strings.TrimSpace(truncateText(msg, 300)), nil)
+		return "", fail(fault.Remote, strings.TrimSpace(truncateText(msg, 300)), nil)
 	}
 	if r.Result == nil {
-		return "", fail(ErrUnixctlProtocol, "reply has neither result nor error", nil)
+		return "", fail(fault.Protocol, "reply has neither result nor error", nil)
 	}
 	var text string
 	if err := json.Unmarshal(*r.Result, &text); err != nil {
 		// OVS 3.4+ answers some commands with a JSON document when the
 		// connection asked for it (set-options --format json); this
 		// client never asks, so a non-string result is unexpected.
-		return "", fail(ErrUnixctlProtocol, fmt.Sprintf("result is not text: %q", truncateText(string(*r.Result), 80)), err)
+		return "", fail(fault.Protocol, fmt.Sprintf("result is not text: %q", truncateText(string(*r.Result), 80)), err)
 	}
 	return text, nil
 }
 
+// UnixctlExchangeOp is the operation of a failed exchange (a timeout, a
+// closed connection) on a control socket: which of the commands sent at
+// once was under way when it failed is chance, and is only in the text.
+const UnixctlExchangeOp = "exchanging with ovs-vswitchd on"
+
 func (c *UnixctlConn) ioError(ctx context.Context, command string, err error) error {
-	e := &UnixctlError{Path: c.path, Command: command, Err: err}
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
-		e.Kind, e.Detail = ErrUnixctlTimeout, "canceled"
+		return unixctlError(fault.Closed, UnixctlExchangeOp, c.path, command+": canceled", "", err)
 	case ctx.Err() != nil || isTimeout(err):
-		e.Kind = ErrUnixctlTimeout
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
-		e.Kind = ErrUnixctlClosed
-	default:
-		e.Kind = ErrUnixctlClosed
+		return unixctlError(fault.Timeout, UnixctlExchangeOp, c.path, command+": "+unixctlTimeout, "", err)
 	}
-	return e
+	return unixctlError(fault.Closed, UnixctlExchangeOp, c.path, command+": "+unixctlClosed, "", err)
 }
 
 func truncateText(s string, n int) string {
@@ -444,4 +403,9 @@ func truncateText(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

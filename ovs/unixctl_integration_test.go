@@ -2,12 +2,12 @@ package ovs
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
@@ -87,7 +87,7 @@ func TestUnixctlAgainstOVS(t *testing.T) {
 	}
 
 	// An unknown command is the daemon's error, not a transport failure.
-	if _, err := u.Call(ctx, "no/such-command"); !errors.Is(err, ErrUnixctlCommand) || !strings.Contains(err.Error(), "is not a valid command") {
+	if _, err := u.Call(ctx, "no/such-command"); !fault.Is(err, fault.Remote) || !strings.Contains(err.Error(), "is not a valid command") {
 		t.Errorf("unknown command: %v", err)
 	}
 }
@@ -111,7 +111,7 @@ func TestUnixctlVswitchdFaults(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = o.SignalVswitchd(syscall.SIGCONT) })
 	took, err := call(500 * time.Millisecond)
-	if !errors.Is(err, ErrUnixctlTimeout) || took > 2*time.Second {
+	if !fault.Is(err, fault.Timeout) || took > 2*time.Second {
 		t.Errorf("frozen vswitchd: %v after %v, want a timeout after 500ms", err, took)
 	}
 	if err := o.SignalVswitchd(syscall.SIGCONT); err != nil {
@@ -148,7 +148,7 @@ func TestUnixctlVswitchdFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	took, err = call(5 * time.Second)
-	if !errors.Is(err, ErrUnixctlNoDaemon) || took > time.Second {
+	if !fault.Is(err, fault.NotFound) || took > time.Second {
 		t.Errorf("stopped vswitchd: %v after %v", err, took)
 	}
 }
@@ -234,7 +234,7 @@ func TestUnixctlCallEach(t *testing.T) {
 		}
 	}
 	got, err = conn.CallEach(ctx, "version", "no/such-command", "version")
-	if !errors.Is(err, ErrUnixctlCommand) || len(got) != 1 || !strings.Contains(got[0], "Open vSwitch") {
+	if !fault.Is(err, fault.Remote) || len(got) != 1 || !strings.Contains(got[0], "Open vSwitch") {
 		t.Errorf("CallEach with a bad command in the middle = %d replies, %v; want 1 reply and a command error", len(got), err)
 	}
 	// The connection still works: the replies after the error were read or

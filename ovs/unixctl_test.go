@@ -2,13 +2,14 @@ package ovs
 
 import (
 	"context"
-	"errors"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 )
 
 // fakeUnixctl listens on a unix socket in a temporary directory and answers
@@ -64,7 +65,7 @@ func TestUnixctlFaults(t *testing.T) {
 		serve    func(c net.Conn)
 		maxReply int64
 		want     string // reply text
-		wantKind error
+		wantKind fault.Kind
 		wantMsg  string
 	}{
 		{name: "real reply in two pieces", serve: func(c net.Conn) {
@@ -76,23 +77,23 @@ func TestUnixctlFaults(t *testing.T) {
 		{name: "real error reply", serve: func(c net.Conn) {
 			readRequest(c)
 			c.Write(errorFixture)
-		}, wantKind: ErrUnixctlCommand, wantMsg: "is not a valid command"},
+		}, wantKind: fault.Remote, wantMsg: "is not a valid command"},
 		{name: "not JSON", serve: func(c net.Conn) {
 			readRequest(c)
 			c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
-		}, wantKind: ErrUnixctlProtocol, wantMsg: "HTTP/1.1"},
+		}, wantKind: fault.Protocol, wantMsg: "HTTP/1.1"},
 		{name: "JSON but not JSON-RPC", serve: func(c net.Conn) {
 			readRequest(c)
 			c.Write([]byte(`{"hello":"world"}`))
-		}, wantKind: ErrUnixctlProtocol, wantMsg: "no id"},
+		}, wantKind: fault.Protocol, wantMsg: "no id"},
 		{name: "wrong id", serve: func(c net.Conn) {
 			readRequest(c)
 			c.Write([]byte(`{"id":99,"result":"x","error":null}`))
-		}, wantKind: ErrUnixctlProtocol, wantMsg: "reply id 99, want 1"},
+		}, wantKind: fault.Protocol, wantMsg: "reply id 99, want 1"},
 		{name: "result not text", serve: func(c net.Conn) {
 			readRequest(c)
 			c.Write([]byte(`{"id":1,"result":{"a":1},"error":null}`))
-		}, wantKind: ErrUnixctlProtocol, wantMsg: "result is not text"},
+		}, wantKind: fault.Protocol, wantMsg: "result is not text"},
 		{name: "huge reply", maxReply: 1 << 20, serve: func(c net.Conn) {
 			readRequest(c)
 			c.Write([]byte(`{"id":1,"result":"`))
@@ -102,18 +103,18 @@ func TestUnixctlFaults(t *testing.T) {
 					return
 				}
 			}
-		}, wantKind: ErrUnixctlTooLarge, wantMsg: "more than 1048576 bytes"},
+		}, wantKind: fault.Protocol, wantMsg: "more than 1048576 bytes"},
 		{name: "silent", serve: func(c net.Conn) {
 			readRequest(c)
 			time.Sleep(2 * time.Second)
-		}, wantKind: ErrUnixctlTimeout, wantMsg: "did not answer in time"},
+		}, wantKind: fault.Timeout, wantMsg: "did not answer in time"},
 		{name: "closes", serve: func(c net.Conn) {
 			readRequest(c)
-		}, wantKind: ErrUnixctlClosed},
+		}, wantKind: fault.Closed},
 		{name: "closes mid-reply", serve: func(c net.Conn) {
 			readRequest(c)
 			c.Write(replyFixture[:30])
-		}, wantKind: ErrUnixctlProtocol, wantMsg: "closed in the middle of a reply"},
+		}, wantKind: fault.Protocol, wantMsg: "closed in the middle of a reply"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,7 +127,7 @@ func TestUnixctlFaults(t *testing.T) {
 			if elapsed := time.Since(start); elapsed > time.Second {
 				t.Errorf("took %v, beyond the 300ms deadline", elapsed)
 			}
-			if tt.wantKind == nil {
+			if tt.wantKind == fault.Unknown {
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -135,8 +136,11 @@ func TestUnixctlFaults(t *testing.T) {
 				}
 				return
 			}
-			var ue *UnixctlError
-			if !errors.Is(err, tt.wantKind) || !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.wantMsg) {
+			wantOp := "dpctl/show"
+			if tt.wantKind == fault.Timeout || tt.wantKind == fault.Closed {
+				wantOp = UnixctlExchangeOp
+			}
+			if fault.KindOf(err) != tt.wantKind || fault.OpOf(err) != wantOp || !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Fatalf("error %v, want kind %v containing %q", err, tt.wantKind, tt.wantMsg)
 			}
 			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "dpctl/show") {
@@ -183,7 +187,7 @@ func TestUnixctlSocketPath(t *testing.T) {
 	defer cancel()
 
 	// No pidfile.
-	if _, err := u.Call(ctx, "dpctl/show"); !errors.Is(err, ErrUnixctlNoDaemon) || !strings.Contains(err.Error(), "ovs-vswitchd.pid") {
+	if _, err := u.Call(ctx, "dpctl/show"); !fault.Is(err, fault.NotFound) || !strings.Contains(err.Error(), "ovs-vswitchd.pid") {
 		t.Errorf("no pidfile: %v", err)
 	}
 	// A pidfile that is not a pid.
@@ -191,7 +195,7 @@ func TestUnixctlSocketPath(t *testing.T) {
 	if err := os.WriteFile(pidfile, []byte("garbage\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := u.Call(ctx, "dpctl/show"); !errors.Is(err, ErrUnixctlNoDaemon) || !strings.Contains(err.Error(), `"garbage\n"`) {
+	if _, err := u.Call(ctx, "dpctl/show"); !fault.Is(err, fault.NotFound) || !strings.Contains(err.Error(), `"garbage\n"`) {
 		t.Errorf("bad pidfile: %v", err)
 	}
 	// A pidfile whose socket is gone (a daemon that died and left it).
@@ -201,7 +205,7 @@ func TestUnixctlSocketPath(t *testing.T) {
 	if p, err := u.SocketPath(); err != nil || p != filepath.Join(dir, "ovs-vswitchd.4242.ctl") {
 		t.Errorf("SocketPath = %q, %v", p, err)
 	}
-	if _, err := u.Call(ctx, "dpctl/show"); !errors.Is(err, ErrUnixctlNoDaemon) || !strings.Contains(err.Error(), "ovs-vswitchd.4242.ctl") {
+	if _, err := u.Call(ctx, "dpctl/show"); !fault.Is(err, fault.NotFound) || !strings.Contains(err.Error(), "ovs-vswitchd.4242.ctl") {
 		t.Errorf("missing socket: %v", err)
 	}
 	// A stale socket: the file exists, nobody listens.
@@ -211,7 +215,7 @@ func TestUnixctlSocketPath(t *testing.T) {
 	}
 	l.SetUnlinkOnClose(false)
 	l.Close()
-	if _, err := u.Call(ctx, "dpctl/show"); !errors.Is(err, ErrUnixctlStale) {
+	if _, err := u.Call(ctx, "dpctl/show"); !fault.Is(err, fault.Refused) {
 		t.Errorf("stale socket: %v", err)
 	}
 	// An explicit path wins over the pidfile.

@@ -199,7 +199,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A meter, so that the ovs_datapath collector's meter series exist
+	// A meter, so that the ovs collector's meter series exist
 	// (the netdev datapath's own series exist as soon as a bridge does).
 	if err := o.AddMeter("br-13", "meter=1,pktps,band=type=drop,rate=100"); err != nil {
 		t.Fatal(err)

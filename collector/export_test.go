@@ -1,0 +1,4 @@
+package collector
+
+// WithHint is withHint, for the tests of the hint table.
+var WithHint = withHint

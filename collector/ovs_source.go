@@ -1,0 +1,128 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/datapath-exporter/datapath-exporter/ovs"
+)
+
+// OVSSource is the one owner of what the collectors reading one OVS keep
+// between scrapes: the OpenFlow client with its per-bridge sessions, and
+// the OVSDB monitor that lists the bridges (none with a fixed list of
+// bridges). It declares the flags that say where that OVS is
+// (--ovs.rundir, --ovs.bridge, --ovs.table-names-refresh), and it forgets
+// the sessions of deleted bridges whichever of those collectors are on.
+type OVSSource struct {
+	RunDir      string
+	Bridges     []string // empty: discover from OVSDB
+	NamesMaxAge time.Duration
+
+	openOnce sync.Once
+	client   *ovs.Client
+	monitor  *ovs.Monitor // nil with Bridges
+
+	closeOnce sync.Once
+}
+
+// registerOVSSourceFlags declares the OVS source's flags on app.
+func registerOVSSourceFlags(app *kingpin.Application) *OVSSource {
+	s := &OVSSource{}
+	app.Flag("ovs.rundir", "Directory holding OVS's db.sock, the bridges' <bridge>.mgmt OpenFlow sockets, and ovs-vswitchd's pidfile and control socket.").
+		Default("/var/run/openvswitch").StringVar(&s.RunDir)
+	app.Flag("ovs.bridge", "Bridge to read (repeatable). Default: every bridge in OVSDB.").
+		StringsVar(&s.Bridges)
+	durationFlag(app, "ovs.table-names-refresh", "How long table names and limits read with a table-features request (OpenFlow 1.3+ bridges) are reused.",
+		ovs.DefaultNamesMaxAge.String(), &s.NamesMaxAge)
+	return s
+}
+
+// check checks the source's flags.
+func (s *OVSSource) check() error {
+	if s.RunDir == "" {
+		return errors.New("--ovs.rundir is empty: give the directory holding OVS's sockets, e.g. /var/run/openvswitch")
+	}
+	if s.NamesMaxAge < 0 {
+		return fmt.Errorf("--ovs.table-names-refresh=%s: must not be negative", s.NamesMaxAge)
+	}
+	for _, b := range s.Bridges {
+		if b == "" {
+			return errors.New("--ovs.bridge is empty: give a bridge name such as br-int")
+		}
+	}
+	return nil
+}
+
+// open makes the client and starts the monitor, once: the constructor of
+// every collector reading OVS calls it, so that with none enabled nothing
+// connects to OVS.
+func (s *OVSSource) open() {
+	s.openOnce.Do(func() {
+		s.client = &ovs.Client{RunDir: s.RunDir, NamesMaxAge: s.NamesMaxAge}
+		if len(s.Bridges) == 0 {
+			s.monitor = ovs.StartMonitor(s.client.DBSocketPath())
+		}
+	})
+}
+
+// Client returns the OpenFlow client (nil before open).
+func (s *OVSSource) Client() *ovs.Client { return s.client }
+
+// Inventory returns the bridges to read and their OVSDB table
+// configuration, from the OVSDB monitor or the fixed list, and closes the
+// sessions of bridges that are gone. While ovsdb-server is away the last
+// inventory is returned with stale (a *ovs.StaleError): its bridges are
+// still read, and the staleness is for one collector (ovs) to report. err
+// is set when there is no inventory at all.
+func (s *OVSSource) Inventory(ctx context.Context) (inv ovs.Inventory, stale, err error) {
+	if s.monitor == nil {
+		return ovs.Inventory{Bridges: s.Bridges}, nil, nil
+	}
+	inv, err = s.monitor.Inventory(ctx)
+	var se *ovs.StaleError
+	switch {
+	case err == nil:
+	case errors.As(err, &se):
+		stale, err = err, nil
+	default:
+		return inv, nil, err
+	}
+	s.client.Forget(inv.Bridges)
+	return inv, stale, nil
+}
+
+// Close stops the monitor and ends the sessions. Every collector that
+// reads OVS closes it when it is closed: closing twice is harmless.
+func (s *OVSSource) Close() error {
+	s.closeOnce.Do(func() {
+		s.openOnce.Do(func() {}) // never opened: never to be
+		if s.monitor != nil {
+			s.monitor.Close()
+		}
+		if s.client != nil {
+			s.client.Close()
+		}
+	})
+	return nil
+}
+
+// eachBridge is the one bridge loop: it runs read for every bridge in
+// parallel, so one stuck bridge costs at most what is left of ctx and the
+// others are read meanwhile, and returns the results and errors by index.
+func eachBridge[T any](ctx context.Context, bridges []string, read func(ctx context.Context, bridge string) (T, error)) ([]T, []error) {
+	results := make([]T, len(bridges))
+	errs := make([]error, len(bridges))
+	var wg sync.WaitGroup
+	for i, name := range bridges {
+		wg.Go(func() {
+			results[i], errs[i] = read(ctx, name)
+		})
+	}
+	wg.Wait()
+	return results, errs
+}
