@@ -2,6 +2,7 @@ package main
 
 import (
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -46,29 +48,44 @@ func (g *gateGatherer) Gather() ([]*dto.MetricFamily, error) {
 	return g.reg.Gather()
 }
 
-func TestMetricsHandlerSharesOneEncoding(t *testing.T) {
+// serveMetrics serves g with the metrics handler (instrumentation metrics
+// in reg) and returns its URL.
+func serveMetrics(t *testing.T, reg prometheus.Registerer, g prometheus.Gatherer, logger *slog.Logger, maxRequests int, timeout time.Duration) string {
+	t.Helper()
+	srv := httptest.NewServer(newMetricsHandler(reg, g, logger, maxRequests, timeout))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestMetricsHandlerSharesOneGathering piles 20 requests up behind one
+// gathering: identical ones share one response, different ones (formats,
+// codings) one gathering.
+func TestMetricsHandlerSharesOneGathering(t *testing.T) {
+	const protobuf = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3"
+	type request struct{ accept, encode, wantType string }
 	for _, tt := range []struct {
-		name           string
-		accept, encode string
-		wantType       string
+		name     string
+		requests []request // request i is requests[i%len(requests)]
 	}{
-		{"text", "", "", "text/plain"},
-		{"text gzip", "", "gzip", "text/plain"},
-		{"protobuf gzip", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3", "gzip, deflate", "application/vnd.google.protobuf"},
+		{"text", []request{{"", "", "text/plain"}}},
+		{"text gzip", []request{{"", "gzip", "text/plain"}}},
+		{"text zstd", []request{{"", "zstd", "text/plain"}}},
+		{"protobuf gzip", []request{{protobuf, "gzip, deflate", "application/vnd.google.protobuf"}}},
+		{"mixed", []request{{"", "identity", "text/plain"}, {"", "gzip", "text/plain"}, {"", "zstd", "text/plain"}, {protobuf, "gzip", "application/vnd.google.protobuf"}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			g := newGateGatherer(t)
-			srv := httptest.NewServer(newMetricsHandler(g, slog.New(slog.DiscardHandler), 0))
-			t.Cleanup(srv.Close)
+			url := serveMetrics(t, prometheus.NewRegistry(), g, slog.New(slog.DiscardHandler), 0, 0)
 
 			const n = 20
 			bodies := make([]string, n)
 			errs := make([]error, n)
 			var wg sync.WaitGroup
 			for i := range n {
-				wg.Go(func() { bodies[i], errs[i] = fetch(srv.URL, tt.accept, tt.encode, tt.wantType) })
+				rq := tt.requests[i%len(tt.requests)]
+				wg.Go(func() { bodies[i], errs[i] = fetch(url, rq.accept, rq.encode, rq.wantType) })
 			}
-			<-g.started // the first request is gathering; let the others queue behind it
+			<-g.started // the first request is gathering; let the others join it
 			time.Sleep(200 * time.Millisecond)
 			close(g.release)
 			wg.Wait()
@@ -77,14 +94,14 @@ func TestMetricsHandlerSharesOneEncoding(t *testing.T) {
 					t.Fatalf("request %d: %v", i, errs[i])
 				}
 				if bodies[i] != bodies[0] {
-					t.Errorf("request %d got another body than request 0", i)
+					t.Errorf("request %d got other metrics than request 0", i)
 				}
 			}
 			if !strings.Contains(bodies[0], "dpx_test_value") {
 				t.Errorf("body lacks the metric: %q", bodies[0])
 			}
-			// Requests that missed the shared flight start their own; a
-			// queue of 20 behind one gathering must not cost 20.
+			// Requests that missed the shared gathering start their own;
+			// a queue of 20 behind one gathering must not cost 20.
 			if c := g.calls.Load(); c >= n/2 {
 				t.Errorf("%d requests caused %d gatherings, want them shared", n, c)
 			}
@@ -92,42 +109,190 @@ func TestMetricsHandlerSharesOneEncoding(t *testing.T) {
 	}
 }
 
+// TestMetricsHandlerCompression checks the negotiation of Accept-Encoding:
+// codings are case-insensitive, q=0 refuses one, `*` accepts any (gzip is
+// preferred), and without a coding both sides know the reply is not
+// compressed.
+func TestMetricsHandlerCompression(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "dpx_test_value", Help: "A test value."})
+	reg.MustRegister(g)
+	url := serveMetrics(t, reg, reg, slog.New(slog.DiscardHandler), 0, 0)
+	for _, tt := range []struct{ acceptEncoding, want string }{
+		{"", ""},
+		{"gzip", "gzip"},
+		{"GZIP", "gzip"},
+		{"Gzip;Q=1", "gzip"},
+		{"deflate, gzip;q=1.0, *;q=0.5", "gzip"},
+		{"gzip;q=0", ""},
+		{"*", "gzip"},
+		{"*;q=0", ""},
+		{"identity", ""},
+		{"identity;q=0, gzip", "gzip"},
+		{"br", ""},
+		{"x-gzip", ""},
+		{"zstd", "zstd"},
+		{"ZSTD", "zstd"},
+		{"gzip;q=0.5, zstd", "zstd"},
+		{"zstd, gzip", "gzip"},
+	} {
+		t.Run(tt.acceptEncoding, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Accept-Encoding", tt.acceptEncoding) // "" still stops the transport's own gzip
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if got := resp.Header.Get("Content-Encoding"); got != tt.want {
+				t.Fatalf("Accept-Encoding %q: Content-Encoding %q, want %q", tt.acceptEncoding, got, tt.want)
+			}
+			body, err := decodeBody(resp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(body, "dpx_test_value 0") {
+				t.Errorf("Accept-Encoding %q: body lacks the metric:\n%s", tt.acceptEncoding, body)
+			}
+		})
+	}
+}
+
+// TestMetricsHandlerInstrumentation checks the promhttp_metric_handler_*
+// metrics: requests by status code (a request refused by the limit too),
+// those in flight and the handler's errors by cause.
+func TestMetricsHandlerInstrumentation(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	g := &gateGatherer{reg: reg, started: make(chan struct{}, 100), release: make(chan struct{})}
+	url := serveMetrics(t, reg, g, slog.New(slog.DiscardHandler), 1, 0)
+	close(g.release) // no gate
+	for range 3 {
+		if _, err := fetch(url, "", "gzip", "text/plain"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Hold one request so that the next is refused.
+	for len(g.started) > 0 {
+		<-g.started
+	}
+	g.release = make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		_, err := fetch(url, "", "", "text/plain")
+		held <- err
+	}()
+	<-g.started
+	if _, err := fetch(url, "", "identity", "text/plain"); err == nil || !strings.Contains(err.Error(), "status 503") {
+		t.Fatalf("a request beyond the limit: %v, want a 503", err)
+	}
+	close(g.release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	body, err := fetch(url, "", "", "text/plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`promhttp_metric_handler_requests_total{code="200"} 4`,
+		`promhttp_metric_handler_requests_total{code="503"} 1`,
+		`promhttp_metric_handler_requests_total{code="500"} 0`,
+		`promhttp_metric_handler_requests_in_flight 1`,
+		`promhttp_metric_handler_errors_total{cause="gathering"} 0`,
+		`promhttp_metric_handler_errors_total{cause="encoding"} 0`,
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("scrape lacks %s:\n%s", want, grepLines(body, "promhttp_"))
+		}
+	}
+}
+
+// TestMetricsHandlerMaxRequests holds one request with
+// --web.max-requests=1: another request is refused, an identical one
+// shares the held one's response.
 func TestMetricsHandlerMaxRequests(t *testing.T) {
 	g := newGateGatherer(t)
-	srv := httptest.NewServer(newMetricsHandler(g, slog.New(slog.DiscardHandler), 1))
-	t.Cleanup(srv.Close)
-	first := make(chan error, 1)
+	url := serveMetrics(t, prometheus.NewRegistry(), g, slog.New(slog.DiscardHandler), 1, 0)
+	first, same := make(chan error, 1), make(chan error, 1)
 	go func() {
-		_, err := fetch(srv.URL, "", "", "text/plain")
+		_, err := fetch(url, "", "gzip", "text/plain")
 		first <- err
 	}()
 	<-g.started
-	resp, err := http.Get(srv.URL)
+	go func() {
+		_, err := fetch(url, "", "gzip", "text/plain")
+		same <- err
+	}()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept-Encoding", "identity")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "limit of concurrent requests reached (1)") {
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(strings.ToLower(string(body)), "limit of concurrent requests reached (1)") {
 		t.Errorf("second request with --web.max-requests=1: %d %q, want 503 naming the limit", resp.StatusCode, body)
 	}
 	close(g.release)
 	if err := <-first; err != nil {
 		t.Errorf("first request: %v", err)
 	}
+	if err := <-same; err != nil {
+		t.Errorf("a request identical to the first: %v", err)
+	}
 }
 
-func TestAcceptsGzip(t *testing.T) {
-	for in, want := range map[string]bool{
-		"": false, "gzip": true, "deflate, gzip;q=1.0, *;q=0.5": true, "gzip;q=0": false, "br": false, "x-gzip": false,
-	} {
-		h := http.Header{}
-		if in != "" {
-			h.Set("Accept-Encoding", in)
+// TestMetricsHandlerTimeout checks that a gathering held past the handler's
+// timeout is answered 503, and that the next request, once it is done, is
+// served.
+func TestMetricsHandlerTimeout(t *testing.T) {
+	g := newGateGatherer(t)
+	url := serveMetrics(t, prometheus.NewRegistry(), g, slog.New(slog.DiscardHandler), 0, 200*time.Millisecond)
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "timeout") {
+		t.Errorf("a gathering held past the timeout: %d %q, want 503 naming the timeout", resp.StatusCode, body)
+	}
+	close(g.release)
+	if _, err := fetch(url, "", "gzip", "text/plain"); err != nil {
+		t.Errorf("after the held gathering: %v", err)
+	}
+}
+
+// TestMetricsHandlerGatherError checks that an error of one metric is
+// logged and the others are still served.
+func TestMetricsHandlerGatherError(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	good := prometheus.NewGauge(prometheus.GaugeOpts{Name: "dpx_test_value", Help: "A test value."})
+	reg.MustRegister(good)
+	g := prometheus.Gatherers{reg, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		return nil, errors.New("an inconsistent metric")
+	})}
+	logs := &testenv.SyncBuffer{}
+	url := serveMetrics(t, reg, g, slog.New(slog.NewTextHandler(logs, nil)), 0, 0)
+	var body string
+	for range 2 { // the second scrape holds the first one's error count
+		var err error
+		if body, err = fetch(url, "", "gzip", "text/plain"); err != nil {
+			t.Fatal(err)
 		}
-		if got := acceptsGzip(h); got != want {
-			t.Errorf("acceptsGzip(%q) = %v, want %v", in, got, want)
-		}
+	}
+	if !strings.Contains(body, "dpx_test_value 0") || !strings.Contains(body, `promhttp_metric_handler_errors_total{cause="gathering"} 1`) {
+		t.Errorf("body lacks the good metric or the counted error:\n%s", body)
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "an inconsistent metric") {
+		t.Errorf("the gathering error was not logged: %q", logs.String())
 	}
 }
 
@@ -160,16 +325,33 @@ func fetchWith(client *http.Client, url, accept, encoding, wantType string) (str
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, wantType) {
 		return "", fmt.Errorf("Content-Type %q, want %s", ct, wantType)
 	}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && encoding == "" {
+		return "", fmt.Errorf("%s sent to a client that did not ask for it", ce)
+	}
+	return decodeBody(resp)
+}
+
+// decodeBody decompresses resp's body as its Content-Encoding says and
+// returns the families it holds as text.
+func decodeBody(resp *http.Response) (string, error) {
 	var r io.Reader = resp.Body
-	if resp.Header.Get("Content-Encoding") == "gzip" {
-		if encoding == "" {
-			return "", fmt.Errorf("gzip sent to a client that did not ask for it")
-		}
+	switch ce := resp.Header.Get("Content-Encoding"); ce {
+	case "":
+	case "gzip":
 		zr, err := gzip.NewReader(resp.Body)
 		if err != nil {
 			return "", err
 		}
 		r = zr
+	case "zstd":
+		zr, err := zstd.NewReader(resp.Body)
+		if err != nil {
+			return "", err
+		}
+		defer zr.Close()
+		r = zr
+	default:
+		return "", fmt.Errorf("unexpected Content-Encoding %q", ce)
 	}
 	mfs, err := decodeFamilies(r, expfmt.ResponseFormat(resp.Header))
 	if err != nil {

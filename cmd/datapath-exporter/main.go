@@ -154,7 +154,11 @@ func newHandler(logger *slog.Logger, cs map[string]collector.Scraper, metricsPat
 		logger.Warn("process_* metrics not served: /proc cannot be read", "err", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(metricsPath, newMetricsHandler(reg, logger, maxRequests))
+	longest := time.Duration(0)
+	for _, s := range cs {
+		longest = max(longest, s.Timeout)
+	}
+	mux.Handle(metricsPath, newMetricsHandler(reg, reg, logger, maxRequests, longest+encodeMargin))
 	health := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "OK\n")
