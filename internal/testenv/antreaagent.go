@@ -390,9 +390,11 @@ func (a *AntreaAgent) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		return
 	case AgentHuge:
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		line := "# HELP go_filler A family that never ends.\n"
-		for n := 0; n < HugeBodyBytes; n += len(line) {
-			if _, err := io.WriteString(w, line); err != nil {
+		// In chunks of 64 KiB: written a line at a time, the body took
+		// longer than the reader's deadline on a loaded machine under -race.
+		chunk := strings.Repeat("# HELP go_filler A family that never ends.\n", 1500)
+		for n := 0; n < HugeBodyBytes; n += len(chunk) {
+			if _, err := io.WriteString(w, chunk); err != nil {
 				return
 			}
 		}
