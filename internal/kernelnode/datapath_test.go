@@ -93,7 +93,9 @@ func TestDatapathMetricsEqualOVS(t *testing.T) {
 	ctx := testenv.Context(t, 3*time.Minute)
 	podTraffic(t, ctx, n)
 	m, d := atOneMoment(t, ctx, func() (dpTruth, error) { return readDatapathTruth(ctx, n) })
-	if d.Hit == 0 || d.Missed == 0 || d.Masks == 0 {
+	// Masks and flows may be 0 again by now: ovs-vswitchd evicts idle
+	// datapath flows after 10 s, and a loaded TCG guest takes that long.
+	if d.Hit == 0 || d.Missed == 0 || d.MaskHits == 0 {
 		t.Fatalf("no traffic went through the kernel datapath: %+v", d)
 	}
 	if d.Lost != 0 || d.Handlers == 0 {
