@@ -125,9 +125,10 @@ func (d *demo) runKernel(ctx context.Context, exporterBin, rules, flowsFile stri
 
 // floodThroughOVS sends UDP from pod0 to ever new ports of pod1, through
 // br-int's ct(commit,zone=65520): each datagram a new connection in the
-// guest's table, target × limit of them over the given minutes. Past the
-// limit it goes on (a flood does not stop), so the table stays full and
-// the kernel drops (early_drop) what does not fit.
+// guest's table, target × limit of them over the given minutes. With a
+// target past the limit it then goes on (a flood does not stop), so the
+// table stays full and the kernel drops what does not fit; below it, the
+// entries stay for the guest's UDP timeout.
 func (d *demo) floodThroughOVS(ctx context.Context, limit uint64, target, minutes float64) error {
 	const step = 5 * time.Second
 	steps := int(minutes * 60 / step.Seconds())
@@ -143,6 +144,10 @@ func (d *demo) floodThroughOVS(ctx context.Context, limit uint64, target, minute
 	full := false
 	for i := 0; ; i++ {
 		ramp := sent < total
+		if !ramp && target < 1 {
+			<-ctx.Done()
+			return ctx.Err()
+		}
 		n := per
 		if !ramp {
 			n = keep
