@@ -18,7 +18,7 @@ LDFLAGS  := -s -w \
 # loaded machine (golang/go#75804). `make fuzz FUZZTIME=5m` for a long run.
 FUZZTIME ?= 20000x
 
-.PHONY: all build deps test fuzz lint bench demo demo-stop clean
+.PHONY: all build deps test fuzz lint bench demo demo-kernel demo-stop clean
 
 all: build
 
@@ -64,6 +64,11 @@ DEMO_ARGS    ?=
 demo: deps build
 	$(GO) build -o bin/datapath-demo ./internal/cmd/demo
 	bin/datapath-demo -exporter $(BIN) -pidfile $(DEMO_PIDFILE) $(DEMO_ARGS)
+
+# The demo on the kernel node (docs/demo.md): OVS's kernel datapath, the
+# Pods, the conntrack flood and the exporter in a VM, Prometheus on the host.
+demo-kernel:
+	$(MAKE) demo DEMO_ARGS="-kernel $(DEMO_ARGS)"
 
 demo-stop:
 	@if [ -f $(DEMO_PIDFILE) ]; then \

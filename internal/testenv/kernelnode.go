@@ -53,6 +53,10 @@ type KernelNodeOptions struct {
 	// GuestPorts are TCP ports in the guest forwarded to the host's
 	// loopback (Forwarded gives the host address), e.g. an exporter's.
 	GuestPorts []int
+	// HostAddrs fixes the host address (host:port on loopback) of some
+	// of GuestPorts, e.g. the demo's exporter at 127.0.0.1:10357; the
+	// others get a free loopback port.
+	HostAddrs map[int]string
 	// MemoryMB is the guest's memory (default 1024).
 	MemoryMB int
 }
@@ -174,7 +178,9 @@ func (n *KernelNode) boot(ctx context.Context, kdir, kver, initrd, accel string,
 	n.forward = map[int]string{guestAgentPort: agentAddr}
 	nic := "user,model=virtio-net-pci,restrict=on"
 	for _, p := range append([]int{guestAgentPort}, opts.GuestPorts...) {
-		if p != guestAgentPort {
+		if a := opts.HostAddrs[p]; a != "" && p != guestAgentPort {
+			n.forward[p] = a
+		} else if p != guestAgentPort {
 			if n.forward[p], err = freeLoopbackAddr(); err != nil {
 				return err
 			}
@@ -240,6 +246,14 @@ func (n *KernelNode) boot(ctx context.Context, kdir, kver, initrd, accel string,
 // Forwarded returns the host loopback address forwarded to guest TCP port
 // p (one of KernelNodeOptions.GuestPorts).
 func (n *KernelNode) Forwarded(p int) string { return n.forward[p] }
+
+// QemuPid is the pid of the VM's qemu on the host (0 once closed).
+func (n *KernelNode) QemuPid() int {
+	if n.qemu == nil {
+		return 0
+	}
+	return n.qemu.Process.Pid
+}
 
 // Console returns what the guest printed on its serial console.
 func (n *KernelNode) Console() string { return n.log.String() }

@@ -95,7 +95,15 @@ func StartPrometheusAt(ctx context.Context, addr string, targets, ruleFiles []st
 }
 
 // StartPrometheusJob is StartPrometheusAt with the scrape job named job.
-func StartPrometheusJob(ctx context.Context, addr, job string, targets, ruleFiles []string) (_ *Prometheus, err error) {
+func StartPrometheusJob(ctx context.Context, addr, job string, targets, ruleFiles []string) (*Prometheus, error) {
+	return StartPrometheusEvery(ctx, addr, job, PrometheusScrapeInterval, targets, ruleFiles)
+}
+
+// StartPrometheusEvery is StartPrometheusJob scraping and evaluating rules
+// every interval, which is also the scrape timeout: for targets that can
+// take longer than PrometheusScrapeInterval to answer, such as an exporter
+// in a kernel node VM under TCG.
+func StartPrometheusEvery(ctx context.Context, addr, job string, interval time.Duration, targets, ruleFiles []string) (_ *Prometheus, err error) {
 	if job == "" {
 		return nil, fmt.Errorf("empty Prometheus job name")
 	}
@@ -129,7 +137,7 @@ func StartPrometheusJob(ctx context.Context, addr, job string, targets, ruleFile
 		rules = append(rules, abs)
 	}
 	config := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(config, []byte(prometheusConfig(job, targets, rules)), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte(prometheusConfigEvery(job, interval, targets, rules)), 0o644); err != nil {
 		return nil, fmt.Errorf("writing Prometheus configuration: %w", err)
 	}
 
@@ -169,9 +177,13 @@ func StartPrometheusJob(ctx context.Context, addr, job string, targets, ruleFile
 // prometheusConfig is the configuration file: strings are written as YAML
 // double-quoted scalars, whose escapes are a superset of Go's strconv.Quote.
 func prometheusConfig(job string, targets, ruleFiles []string) string {
+	return prometheusConfigEvery(job, PrometheusScrapeInterval, targets, ruleFiles)
+}
+
+func prometheusConfigEvery(job string, interval time.Duration, targets, ruleFiles []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global:\n  scrape_interval: %s\n  evaluation_interval: %s\n  scrape_timeout: %s\n",
-		model.Duration(PrometheusScrapeInterval), model.Duration(PrometheusScrapeInterval), model.Duration(PrometheusScrapeInterval))
+		model.Duration(interval), model.Duration(interval), model.Duration(interval))
 	b.WriteString("rule_files:\n")
 	if len(ruleFiles) == 0 {
 		b.WriteString("  []\n")

@@ -10,6 +10,11 @@
 // through the datapath (hits, misses, and a packet-in meter that drops).
 // Ctrl-C (or `make demo-stop`) removes everything it made; it never changes
 // host settings.
+//
+// With -kernel it runs OVS, the Pods, the conntrack flood and the exporter
+// in the kernel node VM instead (kernel.go), on OVS's kernel datapath, with
+// Prometheus on the host scraping the guest. The demo binary is then also
+// the guest's init and agent: the VM runs a copy of it.
 package main
 
 import (
@@ -33,6 +38,9 @@ import (
 )
 
 func main() {
+	// In the kernel node VM, the copy of this binary is the guest's init
+	// and agent, and never returns from here.
+	testenv.KernelNodeAgentMain()
 	var (
 		exporterAddr = flag.String("exporter-address", "127.0.0.1:10357", "where the exporter listens")
 		promAddr     = flag.String("prometheus-address", "127.0.0.1:9090", "where Prometheus listens")
@@ -44,6 +52,8 @@ func main() {
 		fillMinutes  = flag.Float64("fill-minutes", 4, "minutes the conntrack fill takes to reach -fill")
 		pidfile      = flag.String("pidfile", filepath.Join(os.TempDir(), "datapath-exporter-demo.pid"), "pid file for make demo-stop")
 		churn        = flag.Duration("churn", 30*time.Second, "interval of the pod churn steps")
+		kernel       = flag.Bool("kernel", false, "run OVS (kernel datapath), the Pods, the conntrack flood and the exporter in the kernel node VM")
+		kernelCtMax  = flag.Uint64("kernel-conntrack-max", 2048, "with -kernel: the guest's own nf_conntrack_max, which the flood through OVS fills")
 	)
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -61,13 +71,18 @@ func main() {
 	defer os.Remove(*pidfile)
 
 	d := &demo{exporterAddr: *exporterAddr, promAddr: *promAddr, churn: *churn}
-	err := d.run(ctx, *exporterBin, *rules, *flowsFile, *fillTarget, *fillMinutes)
+	var err error
+	if *kernel {
+		err = d.runKernel(ctx, *exporterBin, *rules, *flowsFile, *fillTarget, *fillMinutes, *kernelCtMax)
+	} else {
+		err = d.run(ctx, *exporterBin, *rules, *flowsFile, *fillTarget, *fillMinutes)
+	}
 	d.teardown()
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		log.Printf("demo failed: %v", err)
 		os.Exit(1)
 	}
-	log.Print("demo stopped; every process, netns and temp dir it made is gone")
+	log.Print("demo stopped; every process, netns, temp dir and VM it made is gone")
 }
 
 type demo struct {
@@ -80,6 +95,7 @@ type demo struct {
 	port     *testenv.TrafficPort // a veth port of br-int sending through the datapath
 	exporter *exec.Cmd
 	prom     *testenv.Prometheus
+	node     *testenv.KernelNode // with -kernel
 	cleanup  []func()
 }
 
@@ -93,12 +109,8 @@ func (d *demo) run(ctx context.Context, exporterBin, rules, flowsFile string, fi
 	if err := testenv.Check("ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ip", "conntrack", "nft", "prometheus"); err != nil {
 		return err
 	}
-	for _, addr := range []string{d.exporterAddr, d.promAddr} {
-		if l, err := net.Listen("tcp", addr); err != nil {
-			return fmt.Errorf("%s is taken (another demo running? `make demo-stop`): %w", addr, err)
-		} else {
-			l.Close()
-		}
+	if err := d.checkAddrs(); err != nil {
+		return err
 	}
 
 	log.Print("starting a private OVS (userspace datapath) with bridge br-int (OpenFlow 1.0 and 1.5, as Antrea's)")
@@ -188,7 +200,7 @@ func (d *demo) run(ctx context.Context, exporterBin, rules, flowsFile string, fi
 			<-exited
 		}
 	})
-	if err := waitHTTP(ctx, "http://"+d.exporterAddr+"/-/healthy"); err != nil {
+	if err := waitHTTP(ctx, "http://"+d.exporterAddr+"/-/healthy", 15*time.Second); err != nil {
 		return fmt.Errorf("exporter: %w", err)
 	}
 
@@ -225,6 +237,19 @@ func (d *demo) run(ctx context.Context, exporterBin, rules, flowsFile string, fi
 		return first
 	}
 	return ctx.Err()
+}
+
+// checkAddrs fails when another demo (or anything else) holds the
+// exporter's or Prometheus's address.
+func (d *demo) checkAddrs() error {
+	for _, addr := range []string{d.exporterAddr, d.promAddr} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("%s is taken (another demo running? `make demo-stop`): %w", addr, err)
+		}
+		l.Close()
+	}
+	return nil
 }
 
 // fillConntrack grows the netns's conntrack table with real UDP traffic on
@@ -365,19 +390,25 @@ func eps(first, n int) []int {
 	return out
 }
 
-func (d *demo) printGuide(limit uint64) {
-	p := "http://" + d.promAddr
+// promUI returns Prometheus's address and the base of its UI's pages, and
+// q makes a graph page's URL of an expression.
+func (d *demo) promUI() (p, ui string, q func(expr string) string) {
+	p = "http://" + d.promAddr
 	// Debian's Prometheus 2.42 ships only the classic UI, under /classic/.
-	ui := p
+	ui = p
 	if resp, err := http.Get(p + "/alerts"); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusNotFound {
 			ui = p + "/classic"
 		}
 	}
-	q := func(expr string) string {
+	return p, ui, func(expr string) string {
 		return ui + "/graph?g0.expr=" + urlEscape(expr) + "&g0.tab=0&g0.range_input=15m"
 	}
+}
+
+func (d *demo) printGuide(limit uint64) {
+	p, ui, q := d.promUI()
 	fmt.Printf(`
 ================ datapath-exporter demo ================
 Exporter metrics:  http://%s/metrics
@@ -419,8 +450,8 @@ func urlEscape(s string) string {
 	return r.Replace(s)
 }
 
-func waitHTTP(ctx context.Context, url string) error {
-	deadline := time.Now().Add(15 * time.Second)
+func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	for {
 		resp, err := http.Get(url)
 		if err == nil {
