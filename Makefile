@@ -36,13 +36,17 @@ deps:
 # hide. The kernel node's tests (a qemu guest under TCG, a core busy for
 # minutes) run after the others, so the guest never slows their deadlines.
 TESTREPORT := bin/testreport
+# The e2e test that boots a kernel node VM of its own (the demo), run after
+# the kernel node package, one VM at a time.
+KERNEL_DEMO_TEST := ^TestDemoKernelUpAndDown$$
 
 test: deps build
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt wants changes in:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) build -o $(TESTREPORT) ./scripts/testreport
-	bash -o pipefail -c '$(GO) test -race -count=1 -timeout 25m -json $$($(GO) list ./... | grep -v /internal/kernelnode) 2>&1 | $(TESTREPORT)'
+	bash -o pipefail -c '$(GO) test -race -count=1 -timeout 25m -json -skip $(KERNEL_DEMO_TEST) $$($(GO) list ./... | grep -v /internal/kernelnode) 2>&1 | $(TESTREPORT)'
 	bash -o pipefail -c '$(GO) test -race -count=1 -timeout 15m -json ./internal/kernelnode 2>&1 | $(TESTREPORT)'
+	bash -o pipefail -c '$(GO) test -race -count=1 -timeout 10m -json -run $(KERNEL_DEMO_TEST) ./internal/e2e 2>&1 | $(TESTREPORT)'
 	cd deploy && $(GO) vet ./... && bash -o pipefail -c '$(GO) test -count=1 -timeout 10m -json ./... 2>&1 | ../$(TESTREPORT)'
 	@$(MAKE) --no-print-directory fuzz
 
