@@ -8,6 +8,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/datapath-exporter/datapath-exporter/antrea/ctzone"
 	"github.com/datapath-exporter/datapath-exporter/conntrack"
 )
 
@@ -26,15 +27,10 @@ func init() {
 	})
 }
 
-// AntreaCtZone is the conntrack zone of Antrea's Pod traffic, which the
-// Antrea agent's antrea_connection_count counts.
-const AntreaCtZone = 65520
-
-// antreaZones are the zones an Antrea node uses (Antrea's
-// pkg/agent/openflow: CtZone 0xfff0, SNATCtZone 0xfff1, CtZoneV6 0xffe6,
-// SNATCtZoneV6 0xffe7) and the default zone 0: exported always, with 0 when
-// empty, so a dashboard or rule sees an empty zone rather than no series.
-var antreaZones = []uint16{0, AntreaCtZone, 65521, 65510, 65511}
+// antreaZones are the zones an Antrea node uses and the default zone 0:
+// exported always, with 0 when empty, so a dashboard or rule sees an empty
+// zone rather than no series.
+var antreaZones = []uint16{0, ctzone.Pod, ctzone.SNAT, ctzone.PodV6, ctzone.SNATV6}
 
 var (
 	ctZoneEntriesDesc = prometheus.NewDesc(
@@ -86,6 +82,6 @@ func exportZones(ch chan<- prometheus.Metric, counts map[uint16]uint64, compat b
 		ch <- prometheus.MustNewConstMetric(ctZoneEntriesDesc, prometheus.GaugeValue, float64(n), strconv.Itoa(int(zone)))
 	}
 	if compat {
-		ch <- prometheus.MustNewConstMetric(antreaCtAntreaDesc, prometheus.GaugeValue, float64(counts[AntreaCtZone]))
+		ch <- prometheus.MustNewConstMetric(antreaCtAntreaDesc, prometheus.GaugeValue, float64(counts[ctzone.Pod]))
 	}
 }

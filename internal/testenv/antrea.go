@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/datapath-exporter/datapath-exporter/antrea/ctzone"
 )
 
 // AntreaAgentTableNames is an Antrea-like OpenFlow pipeline for br-int: table
@@ -33,12 +35,6 @@ func DropFlows(table, first, n int) []string {
 	}
 	return out
 }
-
-// AntreaCtZone is Antrea's conntrack zone for Pod traffic (Services' DNAT
-// commits there too): collector.AntreaCtZone, which testenv cannot import
-// (the internal tests of packages ovs and conntrack import testenv, and
-// collector imports them); collector's tests check the two are equal.
-const AntreaCtZone = 65520
 
 // podIP, podMAC and podPort number the Pods of an Antrea-like node.
 func podIP(i int) string { return fmt.Sprintf("10.10.%d.%d", 1+i/250, 2+i%250) }
@@ -137,7 +133,7 @@ func AntreaServiceFlows(s int, endpoints []int) []string {
 		fmt.Sscanf(ip, "%d.%d.%d.%d", &a, &b, &c, &d)
 		reg3 = a<<24 | b<<16 | c<<8 | d
 		out = append(out, fmt.Sprintf("table=11,priority=200,tcp,reg3=0x%x,reg4=0x20050/0x7ffff,nw_dst=%s,"+
-			"actions=ct(commit,table=12,zone=%d,nat(dst=%s:80),exec(load:0x1->NXM_NX_CT_MARK[4]))", reg3, vip, AntreaCtZone, ip))
+			"actions=ct(commit,table=12,zone=%d,nat(dst=%s:80),exec(load:0x1->NXM_NX_CT_MARK[4]))", reg3, vip, ctzone.Pod, ip))
 	}
 	return out
 }

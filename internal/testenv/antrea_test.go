@@ -44,7 +44,7 @@ func TestAntreaFlowsFile(t *testing.T) {
 		t.Fatalf("%s is out of date: run go test ./internal/testenv -run AntreaFlowsFile -update", antreaFlowsFile)
 	}
 
-	o := OVSForTest(t)
+	o := OVSForTest(t, OVSOptions{})
 	if err := o.AddBridge("br-int", "OpenFlow10", "OpenFlow15"); err != nil {
 		t.Fatal(err)
 	}

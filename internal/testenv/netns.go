@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -42,17 +41,26 @@ type Netns struct {
 	closeErr  error
 }
 
+// NetnsOptions configures NewNetns. There is nothing to choose yet but the
+// test hook.
+type NetnsOptions struct {
+	// afterAdd, for this package's tests, is called once `ip netns add`
+	// has done its work: an error from it fails NewNetns as if the command
+	// had failed after making the namespace.
+	afterAdd func(n *Netns) error
+}
+
+// NetnsForTest is NewNetns, deleted when t ends. It skips t (fails it in
+// CI) when not root or when ip, conntrack or nft is missing.
+func NetnsForTest(t T, opts NetnsOptions) *Netns {
+	t.Helper()
+	return forTest(t, "network namespace", NewNetns, opts, "ip", "conntrack", "nft")
+}
+
 // NewNetns creates a network namespace with a unique name and its loopback
 // interface up. On failure nothing is left behind, even when ctx ended while
 // `ip netns add` ran (the kernel may have made the namespace by then).
-func NewNetns(ctx context.Context) (*Netns, error) {
-	return newNetns(ctx, nil)
-}
-
-// newNetns is NewNetns with a hook for tests, called once `ip netns add` has
-// done its work: an error from it fails NewNetns as if the command had failed
-// after making the namespace.
-func newNetns(ctx context.Context, afterAdd func(n *Netns) error) (_ *Netns, err error) {
+func NewNetns(ctx context.Context, opts NetnsOptions) (_ *Netns, err error) {
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("naming a network namespace: %w", err)
@@ -70,8 +78,8 @@ func newNetns(ctx context.Context, afterAdd func(n *Netns) error) (_ *Netns, err
 	if _, err := run(ctx, "ip", "netns", "add", name); err != nil {
 		return nil, fmt.Errorf("creating network namespace: %w", err)
 	}
-	if afterAdd != nil {
-		if err := afterAdd(n); err != nil {
+	if opts.afterAdd != nil {
+		if err := opts.afterAdd(n); err != nil {
 			return nil, fmt.Errorf("creating network namespace: %w", err)
 		}
 	}
@@ -79,26 +87,6 @@ func newNetns(ctx context.Context, afterAdd func(n *Netns) error) (_ *Netns, err
 		return nil, fmt.Errorf("setting lo up in network namespace %s: %w", name, err)
 	}
 	return n, nil
-}
-
-// NetnsForTest creates a network namespace that is deleted when the test
-// ends. It skips the test (fails it in CI) when not root or when ip,
-// conntrack or nft is missing.
-func NetnsForTest(t testing.TB) *Netns {
-	t.Helper()
-	Require(t, "ip", "conntrack", "nft")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	n, err := NewNetns(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := n.Close(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
-	return n
 }
 
 // Close deletes the namespace, which also frees its conntrack table. It is
@@ -230,12 +218,10 @@ func (n *Netns) SendUDP(ctx context.Context, count int, zone uint16) error {
 	if _, err := n.Exec(ctx, "ip", "link", "set", "lo", "up"); err != nil {
 		return fmt.Errorf("setting lo up: %w", err)
 	}
-	if _, err := runStdin(ctx, fillRuleset(zone), "ip", "netns", "exec", n.Name, "nft", "-f", "-"); err != nil {
+	if _, err := runIn(ctx, nil, fillRuleset(zone), "ip", "netns", "exec", n.Name, "nft", "-f", "-"); err != nil {
 		return fmt.Errorf("installing nftables ruleset: %w", err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- n.sendUDP(ctx, count) }()
-	if err := <-done; err != nil {
+	if err := InNetns(n.Path, func() error { return sendUDP(ctx, count) }); err != nil {
 		return fmt.Errorf("filling conntrack with %d UDP entries: %w", count, err)
 	}
 	return nil
@@ -255,37 +241,45 @@ func fillRuleset(zone uint16) string {
 	return b.String()
 }
 
-// sendUDP must run on its own goroutine: it moves that goroutine's OS thread
-// into the namespace and moves it back before unlocking it. The thread must
-// not simply die: a child process started with Pdeathsig from that thread
+// InNetns runs f on a goroutine whose OS thread has joined the network
+// namespace pinned at path, and returns f's error; sockets f opens stay in
+// that namespace. The thread is moved back before it is unlocked: it must
+// not simply die, since a child process started with Pdeathsig from it
 // (the harness's daemons, the demo's exporter) would be killed with it.
-// Only if moving back fails is the thread left locked, so the runtime
-// discards it instead of reusing it in the wrong namespace.
-func (n *Netns) sendUDP(ctx context.Context, count int) error {
-	runtime.LockOSThread()
-	home, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("opening this thread's network namespace: %w", err)
-	}
-	defer home.Close()
-
-	f, err := os.Open(n.Path)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer f.Close()
-	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("setns %s: %w", n.Path, err)
-	}
-	defer func() {
+// Only if moving back fails is it left locked, so the runtime discards it
+// instead of reusing it in the wrong namespace.
+func InNetns(path string, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("opening this thread's network namespace: %w", err)
+			return
+		}
+		defer home.Close()
+		ns, err := os.Open(path)
+		if err == nil {
+			defer ns.Close()
+			err = unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET)
+		}
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("setns %s: %w", path, err)
+			return
+		}
+		err = f()
 		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()
 		}
+		errc <- err
 	}()
+	return <-errc
+}
 
+// sendUDP runs inside the namespace (InNetns).
+func sendUDP(ctx context.Context, count int) error {
 	// /proc/sys/net is resolved against the opening thread's namespace, so
 	// this changes the namespace's timeout and not the host's.
 	timeout := "/proc/sys/net/netfilter/nf_conntrack_udp_timeout"
@@ -337,18 +331,20 @@ func (n *Netns) sendUDP(ctx context.Context, count int) error {
 // run runs a command and returns its standard output; the error carries the
 // command line and its standard error.
 func run(ctx context.Context, name string, args ...string) (string, error) {
-	return runStdin(ctx, "", name, args...)
+	return runIn(ctx, nil, "", name, args...)
 }
 
-func runStdin(ctx context.Context, stdin, name string, args ...string) (string, error) {
+// runIn is run with an environment (nil: this process's) and standard input.
+func runIn(ctx context.Context, env []string, stdin, name string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
 	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		return stdout.String(), fmt.Errorf("%s %s: %w: %s", name, truncate(strings.Join(args, " "), 300), err, truncate(strings.TrimSpace(stderr.String()), 2000))
 	}
 	return stdout.String(), nil
 }
