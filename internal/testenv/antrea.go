@@ -144,25 +144,6 @@ func AntreaServiceMatches(s int) []string {
 	return []string{fmt.Sprintf("table=10,tcp,nw_dst=%s", vip), fmt.Sprintf("table=11,tcp,nw_dst=%s", vip)}
 }
 
-// AntreaPolicyFlows is a NetworkPolicy rule as Antrea installs it: a
-// conjunction of source and destination address sets (egress table 12,
-// ingress table 24) with a conj_id flow.
-func AntreaPolicyFlows(rule int, from, to []int) []string {
-	var out []string
-	for _, p := range from {
-		out = append(out, fmt.Sprintf("table=12,priority=14900,ip,nw_src=%s,actions=conjunction(%d,1/2)", podIP(p), rule))
-		out = append(out, fmt.Sprintf("table=24,priority=14900,ip,nw_src=%s,actions=conjunction(%d,1/2)", podIP(p), rule+1000))
-	}
-	for _, p := range to {
-		out = append(out, fmt.Sprintf("table=12,priority=14900,ip,nw_dst=%s,actions=conjunction(%d,2/2)", podIP(p), rule))
-		out = append(out, fmt.Sprintf("table=24,priority=14900,ip,nw_dst=%s,actions=conjunction(%d,2/2)", podIP(p), rule+1000))
-	}
-	out = append(out,
-		fmt.Sprintf("table=12,priority=14900,conj_id=%d,ip,actions=load:0x%x->NXM_NX_REG3[],goto_table:13", rule, rule),
-		fmt.Sprintf("table=24,priority=14900,conj_id=%d,ip,actions=load:0x%x->NXM_NX_REG3[],goto_table:25", rule+1000, rule+1000))
-	return out
-}
-
 // ReadFlowsFile reads an ovs-ofctl add-flows file, leaving out comments and
 // blank lines.
 func ReadFlowsFile(path string) ([]string, error) {

@@ -156,10 +156,7 @@ func StartAntreaAgent(ctx context.Context, opts AntreaAgentOptions) (_ *AntreaAg
 func (a *AntreaAgent) Close() error {
 	err := a.Stop()
 	if a.ownDir != "" {
-		if rerr := os.RemoveAll(a.ownDir); rerr != nil {
-			return errors.Join(err, rerr)
-		}
-		forgetOwned(kindDir, a.ownDir)
+		err = errors.Join(err, removeOwnedDir(a.ownDir))
 	}
 	return err
 }

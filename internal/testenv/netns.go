@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,7 +9,6 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -326,27 +324,6 @@ func sendUDP(ctx context.Context, count int) error {
 		}
 	}
 	return nil
-}
-
-// run runs a command and returns its standard output; the error carries the
-// command line and its standard error.
-func run(ctx context.Context, name string, args ...string) (string, error) {
-	return runIn(ctx, nil, "", name, args...)
-}
-
-// runIn is run with an environment (nil: this process's) and standard input.
-func runIn(ctx context.Context, env []string, stdin, name string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
-	}
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("%s %s: %w: %s", name, truncate(strings.Join(args, " "), 300), err, truncate(strings.TrimSpace(stderr.String()), 2000))
-	}
-	return stdout.String(), nil
 }
 
 func readTrim(path string) string {

@@ -1,22 +1,17 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -55,7 +50,9 @@ type OVS struct {
 	// succeeds: a command killed by a deadline may have made the
 	// namespace all the same.
 	netnsAdded bool
-	closed     bool
+	closed     bool // set by Close, whose outcome closeOnce and closeErr keep
+	closeOnce  sync.Once
+	closeErr   error
 	protocols  map[string][]string // bridge name -> OpenFlow versions it allows
 }
 
@@ -222,34 +219,21 @@ func (o *OVS) waitVswitchd(ctx context.Context) error {
 
 // Close stops ovs-vswitchd and ovsdb-server (only the processes StartOVS
 // started), deletes the network namespace and removes Dir. Calling it again
-// does nothing.
+// returns what the first call did.
 func (o *OVS) Close() error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.closed {
-		return nil
-	}
-	o.closed = true
-	var errs []error
-	if err := o.vswitchd.stop(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := o.ovsdb.stop(); err != nil {
-		errs = append(errs, err)
-	}
-	if o.netnsAdded {
-		if err := deleteNetns(o.Netns); err != nil {
-			errs = append(errs, err)
-		} else {
-			forgetOwned(kindNetns, o.Netns)
+	o.closeOnce.Do(func() {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.closed = true
+		var netnsErr error
+		if o.netnsAdded {
+			if netnsErr = deleteNetns(o.Netns); netnsErr == nil {
+				forgetOwned(kindNetns, o.Netns)
+			}
 		}
-	}
-	if err := os.RemoveAll(o.Dir); err != nil {
-		errs = append(errs, fmt.Errorf("removing OVS directory: %w", err))
-	} else {
-		forgetOwned(kindDir, o.Dir)
-	}
-	return errors.Join(errs...)
+		o.closeErr = errors.Join(o.vswitchd.stop(), o.ovsdb.stop(), netnsErr, removeOwnedDir(o.Dir))
+	})
+	return o.closeErr
 }
 
 // startOVSDB starts ovsdb-server on Dir/conf.db.
@@ -351,19 +335,6 @@ func (o *OVS) startVswitchdAgain(ctx context.Context) error {
 	return nil
 }
 
-// daemonPids returns the pids of the daemons started so far.
-func (o *OVS) daemonPids() []int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var pids []int
-	for _, d := range []*daemon{o.ovsdb, o.vswitchd} {
-		if d != nil {
-			pids = append(pids, d.cmd.Process.Pid)
-		}
-	}
-	return pids
-}
-
 // Vsctl runs ovs-vsctl against this instance's database and returns its
 // standard output.
 func (o *OVS) Vsctl(args ...string) (string, error) {
@@ -460,133 +431,4 @@ func (o *OVS) dbSock() string { return filepath.Join(o.RunDir, "db.sock") }
 // run runs an OVS or ip command with the instance's environment.
 func (o *OVS) run(ctx context.Context, name string, args ...string) (string, error) {
 	return runIn(ctx, o.env, "", name, args...)
-}
-
-// daemon is a process this package started and therefore may stop.
-type daemon struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed once the process has been reaped
-	err  error         // from Wait, valid after done
-}
-
-// startDaemon starts a long-running process (not bound to any context: it
-// must outlive its constructor) in the directory of logPath, with stdout
-// and stderr going to logPath. A nil env is this process's.
-func startDaemon(logPath string, env []string, name, bin string, args ...string) (*daemon, error) {
-	out, err := os.Create(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	defer out.Close() // the child has its own copy
-	cmd := exec.Command(bin, args...)
-	cmd.Dir, cmd.Env = filepath.Dir(logPath), env
-	cmd.Stdout, cmd.Stderr = out, out
-	// Should the test binary die without running Close, take the daemon
-	// with it rather than leave it running.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	d := &daemon{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		d.err = cmd.Wait()
-		close(d.done)
-	}()
-	return d, nil
-}
-
-// exited returns an error if the daemon is no longer running.
-func (d *daemon) exited() error {
-	if d == nil {
-		return nil
-	}
-	select {
-	case <-d.done:
-		return fmt.Errorf("%s (pid %d) exited: %v", d.name, d.cmd.Process.Pid, d.err)
-	default:
-		return nil
-	}
-}
-
-// stop sends SIGTERM, then SIGKILL if the daemon has not exited after
-// stopTimeout, and waits for it. Stopping a stopped daemon does nothing.
-func (d *daemon) stop() error {
-	if d == nil {
-		return nil
-	}
-	select {
-	case <-d.done:
-		return nil
-	default:
-	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-		return nil
-	case <-time.After(stopTimeout):
-	}
-	_ = d.cmd.Process.Kill()
-	select {
-	case <-d.done:
-		return nil
-	case <-time.After(stopTimeout):
-		return fmt.Errorf("%s (pid %d) did not exit after SIGKILL", d.name, d.cmd.Process.Pid)
-	}
-}
-
-// retry calls try until it succeeds, ctx ends, or d exits.
-func retry(ctx context.Context, d *daemon, try func() error) error {
-	for {
-		err := try()
-		if err == nil {
-			return nil
-		}
-		if exitErr := d.exited(); exitErr != nil {
-			return exitErr
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// logTail returns the last lines of a daemon's log, for startup errors.
-func logTail(path string) string {
-	data, err := os.ReadFile(path)
-	if err != nil || len(bytes.TrimSpace(data)) == 0 {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > logTailLines {
-		lines = lines[len(lines)-logTailLines:]
-	}
-	return fmt.Sprintf("\n--- tail of %s ---\n%s", filepath.Base(path), strings.Join(lines, "\n"))
-}
-
-// shortTempDir is where StartOVS makes its directory: unix socket paths
-// (RunDir/ovs-vswitchd.PID.ctl, RunDir/<bridge>.mgmt) must stay under 108
-// bytes, so a long $TMPDIR is passed over for /tmp.
-func shortTempDir() string {
-	if d := os.TempDir(); len(d) <= 40 {
-		return d
-	}
-	return "/tmp"
-}
-
-func randomHex(n int) (string, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b), nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

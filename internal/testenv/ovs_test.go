@@ -542,3 +542,16 @@ func processAlive(pid int) bool {
 
 // startSteps lists the steps of StartOVS in the order it takes them.
 var startSteps = []string{stepCreateDB, stepOvsdbServer, stepInitDB, stepAddNetns, stepVswitchd, stepVswitchdReady}
+
+// daemonPids returns the pids of the daemons started so far.
+func (o *OVS) daemonPids() []int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var pids []int
+	for _, d := range []*daemon{o.ovsdb, o.vswitchd} {
+		if d != nil {
+			pids = append(pids, d.cmd.Process.Pid)
+		}
+	}
+	return pids
+}

@@ -41,9 +41,10 @@ type Prometheus struct {
 	url string
 	api promv1.API
 
-	mu     sync.Mutex
-	proc   *daemon
-	closed bool
+	mu        sync.Mutex
+	proc      *daemon
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // PrometheusOptions says what a Prometheus started by StartPrometheus
@@ -223,24 +224,14 @@ func (p *Prometheus) dataDir() string { return filepath.Join(p.Dir, "data") }
 func (p *Prometheus) logFile() string { return filepath.Join(p.Dir, "prometheus.log") }
 
 // Close stops Prometheus (SIGTERM, then SIGKILL) and removes Dir. Calling
-// it again does nothing.
+// it again returns what the first call did.
 func (p *Prometheus) Close() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil
-	}
-	p.closed = true
-	var errs []error
-	if err := p.proc.stop(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := os.RemoveAll(p.Dir); err != nil {
-		errs = append(errs, fmt.Errorf("removing Prometheus directory: %w", err))
-	} else {
-		forgetOwned(kindDir, p.Dir)
-	}
-	return errors.Join(errs...)
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.closeErr = errors.Join(p.proc.stop(), removeOwnedDir(p.Dir))
+	})
+	return p.closeErr
 }
 
 // URL is the server's base URL, http://127.x.y.z:PORT.
