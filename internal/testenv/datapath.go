@@ -139,32 +139,9 @@ func (p *TrafficPort) SendUDPPorts(ctx context.Context, count, firstPort, ports 
 
 // sendUDP runs inside the OVS's namespace (InNetns).
 func (p *TrafficPort) sendUDP(ctx context.Context, count, firstPort, ports int) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("opening UDP socket: %w", err)
-	}
-	defer unix.Close(fd)
-	payload := []byte{0}
-	for i := 0; i < count; i++ {
-		if i%256 == 0 {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("after %d datagrams: %w", i, err)
-			}
-		}
-		to := &unix.SockaddrInet4{Port: firstPort + i%ports, Addr: p.Dst.As4()}
-		for {
-			err := unix.Sendto(fd, payload, 0, to)
-			if err == nil || errors.Is(err, unix.EPERM) {
-				break
-			}
-			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.EINTR) {
-				time.Sleep(time.Millisecond)
-				continue
-			}
-			return fmt.Errorf("sending datagram %d to %v: %w", i, p.Dst, err)
-		}
-	}
-	return nil
+	return sendDatagrams(ctx, count, time.Millisecond, func(i int) *unix.SockaddrInet4 {
+		return &unix.SockaddrInet4{Port: firstPort + i%ports, Addr: p.Dst.As4()}
+	})
 }
 
 // AddMeter adds an OpenFlow meter to bridge with ovs-ofctl (over the

@@ -285,42 +285,46 @@ func sendUDP(ctx context.Context, count int) error {
 		return fmt.Errorf("raising the UDP conntrack timeout in the namespace: %w", err)
 	}
 
+	base := netip.MustParseAddr("127.1.0.0").As4()
+	return sendDatagrams(ctx, count, 0, func(i int) *unix.SockaddrInet4 {
+		a := base
+		a[1] += byte(i >> 16)
+		a[2] = byte(i >> 8)
+		a[3] = byte(i)
+		return &unix.SockaddrInet4{Port: 9, Addr: a}
+	})
+}
+
+// sendDatagrams sends count one-byte UDP datagrams, the i-th to to(i), from
+// a socket made in the calling thread's network namespace. A full socket
+// buffer or an ICMP error from an earlier datagram is not a reason to stop:
+// the datagram is sent again, after backoff. EPERM is netfilter dropping
+// it, as it does when the conntrack table is full: that is what a flood
+// meets; the kernel counts the drop, and the next one goes on.
+func sendDatagrams(ctx context.Context, count int, backoff time.Duration, to func(i int) *unix.SockaddrInet4) error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("opening UDP socket: %w", err)
 	}
 	defer unix.Close(fd)
-
 	payload := []byte{0}
-	base := netip.MustParseAddr("127.1.0.0").As4()
 	for i := 0; i < count; i++ {
-		if i%4096 == 0 {
+		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("after %d datagrams: %w", i, err)
 			}
 		}
-		a := base
-		a[1] += byte(i >> 16)
-		a[2] = byte(i >> 8)
-		a[3] = byte(i)
-		to := &unix.SockaddrInet4{Port: 9, Addr: a}
+		dst := to(i)
 		for {
-			err := unix.Sendto(fd, payload, 0, to)
-			if err == nil {
+			err := unix.Sendto(fd, payload, 0, dst)
+			if err == nil || errors.Is(err, unix.EPERM) {
 				break
 			}
-			// A full socket buffer or an ICMP error from an earlier
-			// datagram is not a reason to stop: send this one again.
 			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.EINTR) {
+				time.Sleep(backoff)
 				continue
 			}
-			// EPERM: netfilter dropped it, as it does when the
-			// conntrack table is full. That is what a flood meets;
-			// the kernel counts the drop, and the next one goes on.
-			if errors.Is(err, unix.EPERM) {
-				break
-			}
-			return fmt.Errorf("sending datagram %d to %v: %w", i, netip.AddrFrom4(a), err)
+			return fmt.Errorf("sending datagram %d to %v: %w", i, netip.AddrFrom4(dst.Addr), err)
 		}
 	}
 	return nil
