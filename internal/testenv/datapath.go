@@ -134,13 +134,10 @@ func (p *TrafficPort) SendUDPPorts(ctx context.Context, count, firstPort, ports 
 	if firstPort < 1 || firstPort+ports > 65536 {
 		return fmt.Errorf("UDP ports %d..%d out of range", firstPort, firstPort+ports-1)
 	}
-	return InNetns(netnsPath(p.o.Netns), func() error { return p.sendUDP(ctx, count, firstPort, ports) })
-}
-
-// sendUDP runs inside the OVS's namespace (InNetns).
-func (p *TrafficPort) sendUDP(ctx context.Context, count, firstPort, ports int) error {
-	return sendDatagrams(ctx, count, time.Millisecond, func(i int) *unix.SockaddrInet4 {
-		return &unix.SockaddrInet4{Port: firstPort + i%ports, Addr: p.Dst.As4()}
+	return InNetns(netnsPath(p.o.Netns), func() error {
+		return sendDatagrams(ctx, count, time.Millisecond, func(i int) *unix.SockaddrInet4 {
+			return &unix.SockaddrInet4{Port: firstPort + i%ports, Addr: p.Dst.As4()}
+		})
 	})
 }
 
