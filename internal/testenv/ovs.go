@@ -298,7 +298,7 @@ func (o *OVS) StopVswitchd() error {
 // StartVswitchdAgain starts ovs-vswitchd again after StopVswitchd, as a
 // restart would (with a new pid, and new sockets for the bridges), and
 // returns once it has read the database and made the sockets of the
-// bridges AddBridge added.
+// bridges AddBridge added that still exist.
 func (o *OVS) StartVswitchdAgain() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -327,7 +327,15 @@ func (o *OVS) startVswitchdAgain(ctx context.Context) error {
 	if err := o.waitVswitchd(ctx); err != nil {
 		return err
 	}
+	// Only the bridges that still exist get a socket again.
+	exist, err := o.run(ctx, "ovs-vsctl", "--db=unix:"+o.dbSock(), "--timeout=5", "list-br")
+	if err != nil {
+		return err
+	}
 	for _, br := range bridges {
+		if !slices.Contains(strings.Fields(exist), br) {
+			continue
+		}
 		if err := o.waitMgmtSocket(ctx, br); err != nil {
 			return err
 		}
