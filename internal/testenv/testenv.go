@@ -31,12 +31,14 @@ type T interface {
 	Skipf(format string, args ...any)
 }
 
-// forTest is the body of every XForTest: it requires bins (skipping t, or
-// failing it in CI), starts the component with opts and closes it when t
-// ends.
+// forTest is the body of every XForTest: it requires root and bins, if any
+// (skipping t, or failing it in CI), starts the component with opts and
+// closes it when t ends.
 func forTest[O any, C interface{ Close() error }](t T, what string, start func(context.Context, O) (C, error), opts O, bins ...string) C {
 	t.Helper()
-	Require(t, bins...)
+	if len(bins) > 0 {
+		Require(t, bins...)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c, err := start(ctx, opts)
