@@ -37,7 +37,7 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 }
 
 func TestReadStandin(t *testing.T) {
-	a := testenv.AntreaAgentForTest(t, standinNames)
+	a := testenv.AntreaAgentForTest(t, testenv.AntreaAgentOptions{Names: standinNames})
 	a.SetCounts(map[int]float64{0: 3, 1: 41, 11: 16})
 	for _, tt := range []struct {
 		name string
@@ -126,7 +126,7 @@ func TestReadFailures(t *testing.T) {
 			cfg.CAFile = a.CAFile
 		}, 0, ErrTLS},
 		{"other CA", func(t *testing.T, _ *testenv.AntreaAgent, cfg *Config) {
-			other := testenv.AntreaAgentForTest(t, nil)
+			other := testenv.AntreaAgentForTest(t, testenv.AntreaAgentOptions{Names: nil})
 			cfg.CAFile = other.CAFile
 		}, 0, ErrTLS},
 		{"garbage", func(_ *testing.T, a *testenv.AntreaAgent, _ *Config) { a.SetMode(testenv.AgentGarbage) }, 0, ErrNotPrometheus},
@@ -142,7 +142,7 @@ func TestReadFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := testenv.AntreaAgentForTest(t, standinNames)
+			a := testenv.AntreaAgentForTest(t, testenv.AntreaAgentOptions{Names: standinNames})
 			cfg := Config{URL: a.URL(), TokenFile: filepath.Join(t.TempDir(), "token")}
 			writeFile(t, cfg.TokenFile, a.Token)
 			tt.setup(t, a, &cfg)
@@ -176,7 +176,7 @@ func writeFile(t *testing.T, path, s string) {
 }
 
 func TestReadRotatedToken(t *testing.T) {
-	a := testenv.AntreaAgentForTest(t, standinNames)
+	a := testenv.AntreaAgentForTest(t, testenv.AntreaAgentOptions{Names: standinNames})
 	c := newClient(t, Config{URL: a.URL(), TokenFile: a.TokenFile})
 	ctx := ctxFor(t, 10*time.Second)
 	if _, err := c.Read(ctx); err != nil {
@@ -191,7 +191,7 @@ func TestReadRotatedToken(t *testing.T) {
 }
 
 func TestReadAtMostOncePerRefresh(t *testing.T) {
-	a := testenv.AntreaAgentForTest(t, standinNames)
+	a := testenv.AntreaAgentForTest(t, testenv.AntreaAgentOptions{Names: standinNames})
 	c := newClient(t, Config{URL: a.URL(), TokenFile: a.TokenFile, Refresh: time.Minute})
 	now := time.Unix(1700000000, 0)
 	var mu sync.Mutex
@@ -229,7 +229,7 @@ func TestReadAtMostOncePerRefresh(t *testing.T) {
 }
 
 func TestReadWaitHonoursContext(t *testing.T) {
-	a := testenv.AntreaAgentForTest(t, standinNames)
+	a := testenv.AntreaAgentForTest(t, testenv.AntreaAgentOptions{Names: standinNames})
 	a.SetDelay(3 * time.Second)
 	c := newClient(t, Config{URL: a.URL(), TokenFile: a.TokenFile})
 	go func() { _, _ = c.Read(ctxFor(t, 5*time.Second)) }()

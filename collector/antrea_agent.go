@@ -49,10 +49,8 @@ type AntreaAgentConfig struct {
 	Bridge string
 }
 
-var antreaAgentFlowsDesc = prometheus.NewDesc(
-	prometheus.BuildFQName(Namespace, "antrea_agent", "table_flows"),
-	"Flows the Antrea agent counts in the OpenFlow table (its own bookkeeping, not read from OVS), read from antrea_agent_ovs_flow_count on the agent's /metrics.",
-	ovsTableLabels, nil)
+var antreaAgentFlowsDesc = newDesc("antrea_agent", "table_flows", ovsTableLabels,
+	"Flows the Antrea agent counts in the OpenFlow table (its own bookkeeping, not read from OVS), read from antrea_agent_ovs_flow_count on the agent's /metrics.")
 
 // antreaAgentCollector reads the agent's tables and stores their names for
 // the ovs collector.

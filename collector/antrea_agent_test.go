@@ -35,7 +35,7 @@ type antreaNode struct {
 
 func newAntreaNode(t *testing.T) *antreaNode {
 	t.Helper()
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	if err := o.AddBridge("br-int", "OpenFlow10", "OpenFlow15"); err != nil {
 		t.Fatal(err)
 	}
@@ -51,11 +51,11 @@ func newAntreaNode(t *testing.T) *antreaNode {
 	if err := o.AddFlows("br-int", flows); err != nil {
 		t.Fatal(err)
 	}
-	a := testenv.AntreaAgentForTest(t, testenv.AntreaAgentTableNames)
+	a := testenv.AntreaAgentForTest(t, testenv.AntreaAgentOptions{Names: testenv.AntreaAgentTableNames})
 	if err := a.SyncCounts(o, "br-int"); err != nil {
 		t.Fatal(err)
 	}
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	if err := ns.InsertEntries(testenv.Context(t, 30*time.Second), 0, 7); err != nil {
 		t.Fatal(err)
 	}

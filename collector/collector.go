@@ -31,15 +31,16 @@ import (
 // Namespace prefixes every metric name.
 const Namespace = "datapath"
 
+// newDesc is the descriptor of the metric Namespace_subsystem_name.
+func newDesc(subsystem, name string, labels []string, help string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName(Namespace, subsystem, name), help, labels, nil)
+}
+
 var (
-	scrapeDurationDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "scrape", "collector_duration_seconds"),
-		"How long the collector's last scrape took, in seconds.",
-		[]string{"collector"}, nil)
-	scrapeSuccessDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "scrape", "collector_success"),
-		"1 if the collector's last scrape worked, 0 if it failed (the exporter's log says why).",
-		[]string{"collector"}, nil)
+	scrapeDurationDesc = newDesc("scrape", "collector_duration_seconds", []string{"collector"},
+		"How long the collector's last scrape took, in seconds.")
+	scrapeSuccessDesc = newDesc("scrape", "collector_success", []string{"collector"},
+		"1 if the collector's last scrape worked, 0 if it failed (the exporter's log says why).")
 )
 
 // Collector reads one source and sends its metrics. Update must honour ctx,

@@ -27,14 +27,10 @@ func init() {
 }
 
 var (
-	ctEntriesDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "conntrack", "entries"),
-		"Entries in the kernel conntrack table (nf_conntrack_count), read over netlink (one global-stats request, never a dump).",
-		nil, nil)
-	ctLimitDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "conntrack", "entries_limit"),
-		"Maximum entries of the kernel conntrack table (nf_conntrack_max), read over netlink; at the limit new connections are dropped.",
-		nil, nil)
+	ctEntriesDesc = newDesc("conntrack", "entries", nil,
+		"Entries in the kernel conntrack table (nf_conntrack_count), read over netlink (one global-stats request, never a dump).")
+	ctLimitDesc = newDesc("conntrack", "entries_limit", nil,
+		"Maximum entries of the kernel conntrack table (nf_conntrack_max), read over netlink; at the limit new connections are dropped.")
 )
 
 // ctStatHelp says what each of the kernel's per-CPU counters counts.
@@ -80,43 +76,45 @@ type ConntrackConfig struct {
 	CompatAntrea bool
 }
 
-// conntrackCollector exports the size, limit and statistics of one conntrack
-// table.
-type conntrackCollector struct {
+// conntrackTable is what both conntrack collectors hold: a reader of one
+// conntrack table, opened at start so that a bad --conntrack.netns stops the
+// exporter there.
+type conntrackTable struct {
 	reader *conntrack.Reader
-	netns  string // --conntrack.netns
 	compat bool
 }
 
-// NewConntrackCollector opens the network namespace of cfg now, so that a bad
-// --conntrack.netns stops the exporter at start.
-func NewConntrackCollector(cfg ConntrackConfig, _ *slog.Logger) (Collector, error) {
-	r, err := newConntrackReader(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &conntrackCollector{reader: r, netns: cfg.NetnsPath, compat: cfg.CompatAntrea}, nil
-}
-
-// newConntrackReader opens the reader; an error names --conntrack.netns.
-func newConntrackReader(cfg ConntrackConfig) (*conntrack.Reader, error) {
+// openConntrackTable opens the reader; an error names --conntrack.netns.
+func openConntrackTable(cfg ConntrackConfig) (conntrackTable, error) {
 	r, err := conntrack.NewReader(cfg.Config)
 	if err != nil {
-		return nil, fmt.Errorf("--conntrack.netns=%s: %w", cfg.NetnsPath, withHint("conntrack", err))
+		return conntrackTable{}, fmt.Errorf("--conntrack.netns=%s: %w", cfg.NetnsPath, withHint("conntrack", err))
 	}
-	return r, nil
+	return conntrackTable{reader: r, compat: cfg.CompatAntrea}, nil
 }
 
 // Close releases the network namespace held open since start.
-func (c *conntrackCollector) Close() error { return c.reader.Close() }
+func (t conntrackTable) Close() error { return t.reader.Close() }
+
+// conntrackCollector exports the size, limit and statistics of one conntrack
+// table.
+type conntrackCollector struct{ conntrackTable }
+
+// NewConntrackCollector opens the network namespace of cfg now.
+func NewConntrackCollector(cfg ConntrackConfig, _ *slog.Logger) (Collector, error) {
+	t, err := openConntrackTable(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &conntrackCollector{t}, nil
+}
 
 func (c *conntrackCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	s, err := c.reader.Read(ctx)
-	if err != nil {
-		return withHint("conntrack", err)
+	if err == nil {
+		exportConntrack(ch, s, c.compat)
 	}
-	exportConntrack(ch, s, c.compat)
-	return nil
+	return withHint("conntrack", err)
 }
 
 // exportConntrack sends the metrics of s, and with compat the Antrea

@@ -45,7 +45,7 @@ func conntrackS(t *testing.T, ctx context.Context, ns *testenv.Netns) map[string
 // TestConntrackCollector reads the conntrack table of a private network
 // namespace and compares it with `conntrack -C` and nf_conntrack_max.
 func TestConntrackCollector(t *testing.T) {
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	limit := testenv.ConntrackMax(t)
@@ -168,7 +168,7 @@ func TestNewConntrackCollectorErrors(t *testing.T) {
 // deadline already spent, as the Exporter gives it from --conntrack.timeout
 // and --conntrack.zones-timeout: each error must name its own flag.
 func TestConntrackTimeoutsNameTheirFlag(t *testing.T) {
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	cfg := collector.ConntrackConfig{Config: conntrack.Config{NetnsPath: ns.Path}}
 	ct, err := collector.NewConntrackCollector(cfg, promslog.NewNopLogger())
 	if err != nil {
@@ -195,20 +195,12 @@ func TestConntrackTimeoutsNameTheirFlag(t *testing.T) {
 	}
 }
 
-// TestAntreaCtZoneDefinedOnce checks the test harness's copy of Antrea's
-// conntrack zone against the collector's (testenv cannot import collector).
-func TestAntreaCtZoneDefinedOnce(t *testing.T) {
-	if collector.AntreaCtZone != testenv.AntreaCtZone {
-		t.Errorf("collector.AntreaCtZone = %d, testenv.AntreaCtZone = %d", collector.AntreaCtZone, testenv.AntreaCtZone)
-	}
-}
-
 // TestConntrackZonesCollector puts real entries into some of Antrea's zones
 // and one other zone of a private namespace: Antrea's five zones are
 // exported always (0 when empty), the other one because it has entries,
 // each equal to `conntrack -L -w ZONE`.
 func TestConntrackZonesCollector(t *testing.T) {
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	ctx := testenv.Context(t, time.Minute)
 	for zone, n := range map[uint16]int{65520: 4, 65511: 2, 9: 3} {
 		if err := ns.InsertEntries(ctx, zone, n); err != nil {

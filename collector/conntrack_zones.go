@@ -8,6 +8,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/datapath-exporter/datapath-exporter/antrea/ctzone"
 	"github.com/datapath-exporter/datapath-exporter/conntrack"
 )
 
@@ -26,52 +27,37 @@ func init() {
 	})
 }
 
-// AntreaCtZone is the conntrack zone of Antrea's Pod traffic, which the
-// Antrea agent's antrea_connection_count counts.
-const AntreaCtZone = 65520
-
-// antreaZones are the zones an Antrea node uses (Antrea's
-// pkg/agent/openflow: CtZone 0xfff0, SNATCtZone 0xfff1, CtZoneV6 0xffe6,
-// SNATCtZoneV6 0xffe7) and the default zone 0: exported always, with 0 when
-// empty, so a dashboard or rule sees an empty zone rather than no series.
-var antreaZones = []uint16{0, AntreaCtZone, 65521, 65510, 65511}
+// antreaZones are the zones an Antrea node uses and the default zone 0:
+// exported always, with 0 when empty, so a dashboard or rule sees an empty
+// zone rather than no series.
+var antreaZones = []uint16{0, ctzone.Pod, ctzone.SNAT, ctzone.PodV6, ctzone.SNATV6}
 
 var (
-	ctZoneEntriesDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "conntrack", "zone_entries"),
-		"Entries per conntrack zone, counted by dumping the kernel conntrack table over netlink at each scrape (O(n), unlike datapath_conntrack_entries); Antrea's zones 0, 65520, 65521, 65510 and 65511 always, with 0 when empty, and any other zone that has entries.",
-		[]string{"zone"}, nil)
+	ctZoneEntriesDesc = newDesc("conntrack", "zone_entries", []string{"zone"},
+		"Entries per conntrack zone, counted by dumping the kernel conntrack table over netlink at each scrape (O(n), unlike datapath_conntrack_entries); Antrea's zones 0, 65520, 65521, 65510 and 65511 always, with 0 when empty, and any other zone that has entries.")
 	antreaCtAntreaDesc = prometheus.NewDesc("antrea_agent_conntrack_antrea_connection_count",
 		"Number of connections in Antrea's conntrack zone 65520 (Antrea agent name, served by datapath-exporter --compat.antrea with the conntrack_zones collector).",
 		nil, nil)
 )
 
 // conntrackZonesCollector exports per-zone entry counts.
-type conntrackZonesCollector struct {
-	reader *conntrack.Reader
-	netns  string // --conntrack.netns
-	compat bool
-}
+type conntrackZonesCollector struct{ conntrackTable }
 
 // NewConntrackZonesCollector opens the network namespace of cfg now.
 func NewConntrackZonesCollector(cfg ConntrackConfig, _ *slog.Logger) (Collector, error) {
-	r, err := newConntrackReader(cfg)
+	t, err := openConntrackTable(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &conntrackZonesCollector{reader: r, netns: cfg.NetnsPath, compat: cfg.CompatAntrea}, nil
+	return &conntrackZonesCollector{t}, nil
 }
-
-// Close releases the network namespace held open since start.
-func (c *conntrackZonesCollector) Close() error { return c.reader.Close() }
 
 func (c *conntrackZonesCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	counts, err := c.reader.ZoneCounts(ctx)
-	if err != nil {
-		return withHint("conntrack_zones", err)
+	if err == nil {
+		exportZones(ch, counts, c.compat)
 	}
-	exportZones(ch, counts, c.compat)
-	return nil
+	return withHint("conntrack_zones", err)
 }
 
 // exportZones sends the entries of each zone, Antrea's zones always (0 when
@@ -86,6 +72,6 @@ func exportZones(ch chan<- prometheus.Metric, counts map[uint16]uint64, compat b
 		ch <- prometheus.MustNewConstMetric(ctZoneEntriesDesc, prometheus.GaugeValue, float64(n), strconv.Itoa(int(zone)))
 	}
 	if compat {
-		ch <- prometheus.MustNewConstMetric(antreaCtAntreaDesc, prometheus.GaugeValue, float64(counts[AntreaCtZone]))
+		ch <- prometheus.MustNewConstMetric(antreaCtAntreaDesc, prometheus.GaugeValue, float64(counts[ctzone.Pod]))
 	}
 }

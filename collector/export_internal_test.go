@@ -9,6 +9,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/datapath-exporter/datapath-exporter/antrea"
+	"github.com/datapath-exporter/datapath-exporter/antrea/ctzone"
 	"github.com/datapath-exporter/datapath-exporter/conntrack"
 	"github.com/datapath-exporter/datapath-exporter/ovs"
 )
@@ -119,7 +120,7 @@ func TestExportWithoutRoot(t *testing.T) {
 		},
 		{
 			name:   "conntrack zones",
-			export: func(ch chan<- prometheus.Metric) { exportZones(ch, map[uint16]uint64{0: 12, AntreaCtZone: 30}, false) },
+			export: func(ch chan<- prometheus.Metric) { exportZones(ch, map[uint16]uint64{0: 12, ctzone.Pod: 30}, false) },
 			want: map[string]float64{
 				"datapath_conntrack_zone_entries/0":     12,
 				"datapath_conntrack_zone_entries/65520": 30,

@@ -51,7 +51,7 @@ func linesOf(log, name string) logLines {
 // ERROR line, then one line when it ends (two if the bridge, which times
 // out meanwhile, comes back before OVSDB does).
 func TestOVSDBOutageLogsOnce(t *testing.T) {
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	if err := o.AddBridge("br0", "OpenFlow13"); err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestOVSDBOutageLogsOnce(t *testing.T) {
 // timeout says how many entries it counted and what budget it had, and the
 // log still has one ERROR line for them all.
 func TestConntrackZonesTimeoutLogsOnce(t *testing.T) {
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	if err := ns.FillUDP(testenv.Context(t, time.Minute), 20000, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -93,28 +93,18 @@ func antreaBridge(bridge string) string {
 var ovsTableLabels = []string{"bridge", "table_id", "table_name"}
 
 var (
-	ovsFlowsDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "ovs", "table_flows"),
-		"Flows in the OpenFlow table (active entries), read from OVS over OpenFlow table statistics.",
-		ovsTableLabels, nil)
-	ovsLookupsDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "ovs", "table_lookups_total"),
-		"Packets looked up in the OpenFlow table, read from OVS over OpenFlow table statistics.",
-		ovsTableLabels, nil)
-	ovsMatchesDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "ovs", "table_matches_total"),
-		"Packets that matched a flow of the OpenFlow table, read from OVS over OpenFlow table statistics.",
-		ovsTableLabels, nil)
-	ovsLimitDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "ovs", "table_flows_limit"),
-		"Maximum number of flows OVS reports for the table (OpenFlow 1.0 table statistics, or table features for 1.3+); only for tables with a limit other than OVS's default of 1000000 (a flow_limit set in OVSDB Flow_Table).",
-		ovsTableLabels, nil)
+	ovsFlowsDesc = newDesc("ovs", "table_flows", ovsTableLabels,
+		"Flows in the OpenFlow table (active entries), read from OVS over OpenFlow table statistics.")
+	ovsLookupsDesc = newDesc("ovs", "table_lookups_total", ovsTableLabels,
+		"Packets looked up in the OpenFlow table, read from OVS over OpenFlow table statistics.")
+	ovsMatchesDesc = newDesc("ovs", "table_matches_total", ovsTableLabels,
+		"Packets that matched a flow of the OpenFlow table, read from OVS over OpenFlow table statistics.")
+	ovsLimitDesc = newDesc("ovs", "table_flows_limit", ovsTableLabels,
+		"Maximum number of flows OVS reports for the table (OpenFlow 1.0 table statistics, or table features for 1.3+); only for tables with a limit other than OVS's default of 1000000 (a flow_limit set in OVSDB Flow_Table).")
 )
 
-var ovsMeterDroppedDesc = prometheus.NewDesc(
-	prometheus.BuildFQName(Namespace, "ovs", "meter_packets_dropped_total"),
-	"Packets dropped by the drop bands of an OpenFlow meter, read from OVS over OpenFlow 1.3+ meter statistics.",
-	[]string{"bridge", "meter_id"}, nil)
+var ovsMeterDroppedDesc = newDesc("ovs", "meter_packets_dropped_total", []string{"bridge", "meter_id"},
+	"Packets dropped by the drop bands of an OpenFlow meter, read from OVS over OpenFlow 1.3+ meter statistics.")
 
 // ovsDefaultFlowLimit is the max_entries OVS reports for a table without a
 // flow_limit in OVSDB (ofproto's query_tables). Such a table has no real

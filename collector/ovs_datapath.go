@@ -92,42 +92,24 @@ var DefaultCoverageEvents = []string{
 var defaultCoveragePrefixes = []string{"datapath_drop_", "drop_action_"}
 
 var (
-	dpLookupsDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "ovs", "datapath_lookups_total"),
-		"Packets looked up in the OVS datapath's flow cache: hit (a megaflow matched), missed (sent up to ovs-vswitchd as an upcall), lost (dropped because the upcall could not be queued); for system@ datapaths read from the kernel over generic netlink (OVS_DP_CMD_GET), for others from ovs-vswitchd's dpctl/show over its control socket.",
-		[]string{"datapath", "result"}, nil)
-	dpFlowsDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "ovs", "datapath_flows"),
-		"Flows (megaflows) in the OVS datapath; for system@ datapaths read from the kernel over generic netlink (OVS_DP_CMD_GET), for others from ovs-vswitchd's dpctl/show over its control socket.",
-		[]string{"datapath"}, nil)
-	dpMasksDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "ovs", "datapath_masks"),
-		"Masks (megaflow wildcard patterns) in the OVS datapath, each costing a lookup per packet; for system@ datapaths read from the kernel over generic netlink (OVS_DP_CMD_GET), for others from ovs-vswitchd's dpctl/show, for datapaths that report it.",
-		[]string{"datapath"}, nil)
-	dpMaskHitsDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "ovs", "datapath_mask_hits_total"),
-		"Masks visited by packets looked up in the OVS datapath (divide by hit+missed for masks per packet); for system@ datapaths read from the kernel over generic netlink (OVS_DP_CMD_GET), for others from ovs-vswitchd's dpctl/show, for datapaths that report it.",
-		[]string{"datapath"}, nil)
-	dpFlowLimitDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "ovs", "datapath_flow_limit"),
-		"ovs-vswitchd's current (dynamic) limit on the datapath's flows, beyond which it evicts them; read from upcall/show over its control socket.",
-		[]string{"datapath"}, nil)
-	dpDumpDurationDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "ovs", "revalidator_dump_duration_seconds"),
-		"Duration of the revalidators' last dump of the datapath's flows (ovs-vswitchd lowers the flow limit when it exceeds 1s); read from upcall/show over its control socket (millisecond resolution).",
-		[]string{"datapath"}, nil)
-	dpHandlersDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "ovs", "handler_threads"),
-		"ovs-vswitchd's upcall handler threads, read from memory/show over its control socket.",
-		nil, nil)
-	dpRevalidatorsDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "ovs", "revalidator_threads"),
-		"ovs-vswitchd's revalidator threads, read from memory/show over its control socket.",
-		nil, nil)
-	dpCoverageDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "ovs", "coverage_total"),
-		"ovs-vswitchd coverage counter (events since it started), for an allow-list of events; read from coverage/show over its control socket (0 for an event it has but never hit).",
-		[]string{"event"}, nil)
+	dpLookupsDesc = newDesc("ovs", "datapath_lookups_total", []string{"datapath", "result"},
+		"Packets looked up in the OVS datapath's flow cache: hit (a megaflow matched), missed (sent up to ovs-vswitchd as an upcall), lost (dropped because the upcall could not be queued); for system@ datapaths read from the kernel over generic netlink (OVS_DP_CMD_GET), for others from ovs-vswitchd's dpctl/show over its control socket.")
+	dpFlowsDesc = newDesc("ovs", "datapath_flows", []string{"datapath"},
+		"Flows (megaflows) in the OVS datapath; for system@ datapaths read from the kernel over generic netlink (OVS_DP_CMD_GET), for others from ovs-vswitchd's dpctl/show over its control socket.")
+	dpMasksDesc = newDesc("ovs", "datapath_masks", []string{"datapath"},
+		"Masks (megaflow wildcard patterns) in the OVS datapath, each costing a lookup per packet; for system@ datapaths read from the kernel over generic netlink (OVS_DP_CMD_GET), for others from ovs-vswitchd's dpctl/show, for datapaths that report it.")
+	dpMaskHitsDesc = newDesc("ovs", "datapath_mask_hits_total", []string{"datapath"},
+		"Masks visited by packets looked up in the OVS datapath (divide by hit+missed for masks per packet); for system@ datapaths read from the kernel over generic netlink (OVS_DP_CMD_GET), for others from ovs-vswitchd's dpctl/show, for datapaths that report it.")
+	dpFlowLimitDesc = newDesc("ovs", "datapath_flow_limit", []string{"datapath"},
+		"ovs-vswitchd's current (dynamic) limit on the datapath's flows, beyond which it evicts them; read from upcall/show over its control socket.")
+	dpDumpDurationDesc = newDesc("ovs", "revalidator_dump_duration_seconds", []string{"datapath"},
+		"Duration of the revalidators' last dump of the datapath's flows (ovs-vswitchd lowers the flow limit when it exceeds 1s); read from upcall/show over its control socket (millisecond resolution).")
+	dpHandlersDesc = newDesc("ovs", "handler_threads", nil,
+		"ovs-vswitchd's upcall handler threads, read from memory/show over its control socket.")
+	dpRevalidatorsDesc = newDesc("ovs", "revalidator_threads", nil,
+		"ovs-vswitchd's revalidator threads, read from memory/show over its control socket.")
+	dpCoverageDesc = newDesc("ovs", "coverage_total", []string{"event"},
+		"ovs-vswitchd coverage counter (events since it started), for an allow-list of events; read from coverage/show over its control socket (0 for an event it has but never hit).")
 )
 
 // ovsDatapathCollector exports the datapath's state as ovs-vswitchd

@@ -95,7 +95,7 @@ func readAppctlView(t *testing.T, o *testenv.OVS) appctlView {
 func datapathTestOVS(t *testing.T) (*testenv.OVS, *testenv.TrafficPort) {
 	t.Helper()
 	testenv.Require(t, "ovs-appctl")
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	if err := o.AddBridge("br0", "OpenFlow10", "OpenFlow13", "OpenFlow15"); err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestOVSDatapathCollectorEqualsAppctl(t *testing.T) {
 // alone.
 func datapathFaultExporter(t *testing.T, cfg collector.OVSDatapathConfig, timeout time.Duration, logs *testenv.SyncBuffer) *prometheus.Registry {
 	t.Helper()
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	ct, err := collector.NewConntrackCollector(collector.ConntrackConfig{Config: conntrack.Config{NetnsPath: ns.Path}}, promslog.NewNopLogger())
 	if err != nil {
 		t.Fatal(err)

@@ -37,7 +37,7 @@ func buildFromFlags(t *testing.T, args ...string) (map[string]Scraper, *OVSSourc
 // session is closed. ovs_datapath alone (--no-collector.ovs) opens none:
 // it reads the control socket only.
 func TestOVSSourceForgetsDeletedBridges(t *testing.T) {
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	for _, br := range []string{"br0", "br1"} {
 		if err := o.AddBridge(br, "OpenFlow13"); err != nil {
 			t.Fatal(err)

@@ -35,7 +35,7 @@ var ovsTableMetrics = []string{
 }
 
 func TestOVSCollector(t *testing.T) {
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	// br0 is like Antrea's br-int (OpenFlow 1.0 and 1.5), with tables
 	// named in OVSDB as an operator may name them (a real Antrea agent
 	// names none: see antrea_agent_test.go for that case).
@@ -176,7 +176,7 @@ func TestOVSCollector(t *testing.T) {
 // fails the ovs collector but keeps the other bridge's metrics and the
 // conntrack collector.
 func TestOVSCollectorBridgeFails(t *testing.T) {
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	if err := o.AddBridge("br0", "OpenFlow13"); err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestOVSCollectorBridgeFails(t *testing.T) {
 	if err := o.AddBridge("brbad", "OpenFlow11", "OpenFlow12"); err != nil {
 		t.Fatal(err)
 	}
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 
 	ovsC, err := newOVSCollector(t, collector.OVSConfig{RunDir: o.RunDir})
 	if err != nil {
@@ -231,7 +231,7 @@ func TestOVSCollectorBridgeFails(t *testing.T) {
 // the log with the flag that changes their cause: package ovs names causes,
 // the collector owns the flags.
 func TestOVSCollectorErrorsNameTheFlag(t *testing.T) {
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	if err := o.AddBridge("br0", "OpenFlow13"); err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestOVSCollectorErrorsNameTheFlag(t *testing.T) {
 // though here ovs-vswitchd stalls without its database); it recovers by
 // itself once ovsdb-server is back.
 func TestOVSCollectorInventory(t *testing.T) {
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	if err := o.AddBridge("br0", "OpenFlow13"); err != nil {
 		t.Fatal(err)
 	}
@@ -484,7 +484,7 @@ func updateWithin(t *testing.T, c collector.Collector, d time.Duration) error {
 // TestOVSCollectorAntreaBridge checks that the compat series follow
 // --antrea.bridge: an agent configured with another ovsBridge than br-int.
 func TestOVSCollectorAntreaBridge(t *testing.T) {
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	for _, br := range []string{"br-int", "br-antrea"} {
 		if err := o.AddBridge(br, "OpenFlow13"); err != nil {
 			t.Fatal(err)

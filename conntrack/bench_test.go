@@ -29,7 +29,7 @@ func BenchmarkConntrackCount(b *testing.B) {
 			if limit := testenv.ConntrackMax(b); limit < uint64(n)+1000 {
 				b.Skipf("nf_conntrack_max is %d: too small for %d entries", limit, n)
 			}
-			ns := testenv.NetnsForTest(b)
+			ns := testenv.NetnsForTest(b, testenv.NetnsOptions{})
 			ctx := testenv.Context(b, 5*time.Minute)
 			if err := ns.FillUDP(ctx, n, 0); err != nil {
 				b.Fatal(err)

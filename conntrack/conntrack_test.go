@@ -136,7 +136,7 @@ const nfnlgrpConntrackDestroy = 3
 // answers it, so the injected query stands in for it (and
 // TestReadReturnsWithinDeadline checks the real request returns).
 func TestReadTimeout(t *testing.T) {
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	r, err := NewReader(Config{NetnsPath: ns.Path})
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +198,7 @@ func TestReadTimeout(t *testing.T) {
 }
 
 func TestReadRecoversPanic(t *testing.T) {
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	r, err := NewReader(Config{NetnsPath: ns.Path})
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +217,7 @@ func TestReadRecoversPanic(t *testing.T) {
 // TestReadKeepsSocket checks that reads reuse one netlink socket, that a
 // failed read drops it, and that the next read dials a new one and works.
 func TestReadKeepsSocket(t *testing.T) {
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	r, err := NewReader(Config{NetnsPath: ns.Path})
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 // (testenv.NetnsForTest), so they never touch the host's conntrack table.
 
 func TestConntrackReadNetns(t *testing.T) {
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	ctx := testenv.Context(t, 60*time.Second)
 	r := readerForTest(t, Config{NetnsPath: ns.Path})
 	limit := testenv.ConntrackMax(t)
@@ -112,7 +112,7 @@ func TestConntrackReadOwnNetns(t *testing.T) {
 // Read must come back, with data or an error, well within twice its
 // deadline.
 func TestReadReturnsWithinDeadline(t *testing.T) {
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	r := readerForTest(t, Config{NetnsPath: ns.Path})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -143,7 +143,7 @@ func TestReadReturnsWithinDeadline(t *testing.T) {
 // setns(2), i.e. CAP_SYS_ADMIN: without it the failure comes earlier.
 func TestConntrackPermission(t *testing.T) {
 	testenv.Require(t, "setpriv")
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 
 	// nobody cannot reach the test binary in Go's private build directory.
 	binary := copyExecutable(t, os.Args[0])

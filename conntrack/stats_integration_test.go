@@ -91,7 +91,7 @@ func checkStatsAgainstConntrackS(ctx context.Context, t *testing.T, r *Reader, n
 // With DPX_RECORD_SEEDS=1 it also writes the replies it got into the fuzz
 // corpus (testdata/fuzz/FuzzDecode*/kernel-*).
 func TestStatsMatchConntrackS(t *testing.T) {
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	ctx := testenv.Context(t, 2*time.Minute)
 	r := readerForTest(t, Config{NetnsPath: ns.Path})
 
@@ -134,7 +134,7 @@ func TestStatsMatchConntrackS(t *testing.T) {
 // unassured ones from real traffic, then floods it: new flows are dropped
 // (drop) or evict an unassured entry (early_drop), as conntrack -S says.
 func TestStatsTableFull(t *testing.T) {
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	ctx := testenv.Context(t, 5*time.Minute)
 	r := readerForTest(t, Config{NetnsPath: ns.Path})
 	limit := testenv.ConntrackMax(t)

@@ -12,7 +12,7 @@ import (
 // TestZoneCounts counts entries per zone in a real conntrack table and
 // compares with `conntrack -L -w ZONE` in the same netns.
 func TestZoneCounts(t *testing.T) {
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	ctx := testenv.Context(t, time.Minute)
 	want := map[uint16]uint64{0: 12, 7: 5, 65520: 30}
 	for zone, n := range want {
@@ -48,7 +48,7 @@ func TestZoneCounts(t *testing.T) {
 }
 
 func TestZoneCountsTimeout(t *testing.T) {
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	ctx := testenv.Context(t, time.Minute)
 	if err := ns.FillUDP(ctx, 100000, 0); err != nil {
 		t.Fatal(err)

@@ -125,7 +125,7 @@ const benchBridgeName = "br-int"
 // The OVS is removed when b ends.
 func benchBridge(b *testing.B, n int) *testenv.OVS {
 	b.Helper()
-	o := testenv.OVSForTest(b)
+	o := testenv.OVSForTest(b, testenv.OVSOptions{})
 	if err := o.AddBridge(benchBridgeName, "OpenFlow10", "OpenFlow15"); err != nil {
 		b.Fatal(err)
 	}

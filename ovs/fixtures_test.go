@@ -105,7 +105,7 @@ func TestCaptureFixtures(t *testing.T) {
 	if !*update {
 		dir = t.TempDir()
 	}
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	for i, f := range fixtures {
 		br := fmt.Sprintf("fx%d", i)
 		if err := o.AddBridge(br, f.protocols...); err != nil {

@@ -51,7 +51,7 @@ type testBridge struct {
 }
 
 func TestTablesMatchOVSCTL(t *testing.T) {
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	ctx := testenv.Context(t, 5*time.Minute)
 
 	bridges := []*testBridge{
@@ -307,7 +307,7 @@ func TestTablesMatchOVSCTL(t *testing.T) {
 // 1.0 reports renames at once: 1.0 statistics carry the names, nothing is
 // cached.
 func TestTablesNamesOpenFlow10(t *testing.T) {
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	ctx := testenv.Context(t, time.Minute)
 	if err := o.AddBridge("br10", "OpenFlow10"); err != nil {
 		t.Fatal(err)
@@ -336,7 +336,7 @@ func TestTablesNamesOpenFlow10(t *testing.T) {
 // with an error naming the cause and the fix.
 func TestTablesErrors(t *testing.T) {
 	// shared serves the cases that leave the switch running.
-	shared := testenv.OVSForTest(t)
+	shared := testenv.OVSForTest(t, testenv.OVSOptions{})
 	if err := shared.AddBridge("brold", "OpenFlow11", "OpenFlow12"); err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestTablesErrors(t *testing.T) {
 	// returns a client that has read br0 once.
 	startedClient := func(t *testing.T) (*testenv.OVS, *ovs.Client) {
 		t.Helper()
-		o := testenv.OVSForTest(t)
+		o := testenv.OVSForTest(t, testenv.OVSOptions{})
 		if err := o.AddBridge("br0", "OpenFlow13"); err != nil {
 			t.Fatal(err)
 		}

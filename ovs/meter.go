@@ -72,12 +72,12 @@ func meterRequestBody(id uint32) []byte {
 func decodeMeterStats(b []byte) ([]MeterStats, error) {
 	var out []MeterStats
 	for len(b) > 0 {
-		if len(b) < meterStatsLen {
-			return nil, fmt.Errorf("decoding meter stats: %d bytes left, need %d: %w", len(b), meterStatsLen, ErrShort)
+		n, err := entryLen(b, "meter stats", meterStatsLen, 4)
+		if err != nil {
+			return nil, err
 		}
-		n := int(binary.BigEndian.Uint16(b[4:6]))
-		if n < meterStatsLen || n > len(b) || (n-meterStatsLen)%meterBandStatsLen != 0 {
-			return nil, fmt.Errorf("decoding meter stats: entry length %d with %d bytes left: %w", n, len(b), ErrShort)
+		if (n-meterStatsLen)%meterBandStatsLen != 0 {
+			return nil, fmt.Errorf("decoding meter stats: entry length %d is not a whole number of bands: %w", n, ErrShort)
 		}
 		m := MeterStats{
 			ID:        binary.BigEndian.Uint32(b[0:4]),
@@ -102,12 +102,9 @@ func decodeMeterStats(b []byte) ([]MeterStats, error) {
 func decodeMeterConfigs(b []byte) ([]MeterConfig, error) {
 	var out []MeterConfig
 	for len(b) > 0 {
-		if len(b) < meterConfigLen {
-			return nil, fmt.Errorf("decoding meter config: %d bytes left, need %d: %w", len(b), meterConfigLen, ErrShort)
-		}
-		n := int(binary.BigEndian.Uint16(b[0:2]))
-		if n < meterConfigLen || n > len(b) {
-			return nil, fmt.Errorf("decoding meter config: entry length %d with %d bytes left: %w", n, len(b), ErrShort)
+		n, err := entryLen(b, "meter config", meterConfigLen, 0)
+		if err != nil {
+			return nil, err
 		}
 		m := MeterConfig{
 			Flags: binary.BigEndian.Uint16(b[2:4]),
@@ -135,34 +132,29 @@ func decodeMeterConfigs(b []byte) ([]MeterConfig, error) {
 
 // MeterStats returns the statistics of every meter (OpenFlow 1.3+).
 func (c *Conn) MeterStats(ctx context.Context) ([]MeterStats, error) {
-	if c.version == OpenFlow10 {
-		return nil, fmt.Errorf("reading meter stats from %s: %w", c.path, ErrNoMeters)
-	}
-	b, err := c.multipartWithBody(ctx, multipartMeter, meterRequestBody(meterAll))
-	if err != nil {
-		return nil, fmt.Errorf("reading meter stats: %w", err)
-	}
-	ms, err := decodeMeterStats(b)
-	if err != nil {
-		return nil, fmt.Errorf("reading meter stats from %s: %w", c.path, err)
-	}
-	return ms, nil
+	return readMeters(ctx, c, "meter stats", multipartMeter, decodeMeterStats)
 }
 
 // MeterConfigs returns the configuration of every meter (OpenFlow 1.3+).
 func (c *Conn) MeterConfigs(ctx context.Context) ([]MeterConfig, error) {
+	return readMeters(ctx, c, "meter config", multipartMeterConfig, decodeMeterConfigs)
+}
+
+// readMeters sends a meter multipart request for every meter and decodes
+// the reply.
+func readMeters[M any](ctx context.Context, c *Conn, what string, typ uint16, decode func([]byte) ([]M, error)) ([]M, error) {
 	if c.version == OpenFlow10 {
-		return nil, fmt.Errorf("reading meter config from %s: %w", c.path, ErrNoMeters)
+		return nil, fmt.Errorf("reading %s from %s: %w", what, c.path, ErrNoMeters)
 	}
-	b, err := c.multipartWithBody(ctx, multipartMeterConfig, meterRequestBody(meterAll))
+	b, err := c.multipartWithBody(ctx, typ, meterRequestBody(meterAll))
 	if err != nil {
-		return nil, fmt.Errorf("reading meter config: %w", err)
+		return nil, fmt.Errorf("reading %s: %w", what, err)
 	}
-	mc, err := decodeMeterConfigs(b)
+	out, err := decode(b)
 	if err != nil {
-		return nil, fmt.Errorf("reading meter config from %s: %w", c.path, err)
+		return nil, fmt.Errorf("reading %s from %s: %w", what, c.path, err)
 	}
-	return mc, nil
+	return out, nil
 }
 
 // Meter is one meter of a bridge as the exporter reports it.

@@ -36,7 +36,7 @@ func waitInventory(t *testing.T, m *ovs.Monitor, what string, ok func(ovs.Invent
 // changes the database with ovs-vsctl: bridges added, deleted, renamed (OVS
 // renames by delete and add), tables named, and ovsdb-server restarted.
 func TestMonitorFollowsOVSDB(t *testing.T) {
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	if err := o.AddBridge("br-int", "OpenFlow10", "OpenFlow15"); err != nil {
 		t.Fatal(err)
 	}

@@ -379,12 +379,9 @@ type TableFeatures struct {
 func decodeTableFeatures(b []byte) ([]TableFeatures, error) {
 	var out []TableFeatures
 	for len(b) > 0 {
-		if len(b) < tableFeaturesMinLen {
-			return nil, fmt.Errorf("decoding table features: %d bytes left, need %d: %w", len(b), tableFeaturesMinLen, ErrShort)
-		}
-		n := int(binary.BigEndian.Uint16(b[0:2]))
-		if n < tableFeaturesMinLen || n > len(b) {
-			return nil, fmt.Errorf("decoding table features: entry length %d with %d bytes left: %w", n, len(b), ErrShort)
+		n, err := entryLen(b, "table features", tableFeaturesMinLen, 0)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, TableFeatures{
 			ID:         b[2],
@@ -394,6 +391,20 @@ func decodeTableFeatures(b []byte) ([]TableFeatures, error) {
 		b = b[n:]
 	}
 	return out, nil
+}
+
+// entryLen returns the length of the first entry of a multipart reply body
+// whose entries hold their own length in a uint16 at offset lenAt and are
+// at least minLen bytes long.
+func entryLen(b []byte, what string, minLen, lenAt int) (int, error) {
+	if len(b) < minLen {
+		return 0, fmt.Errorf("decoding %s: %d bytes left, need %d: %w", what, len(b), minLen, ErrShort)
+	}
+	n := int(binary.BigEndian.Uint16(b[lenAt : lenAt+2]))
+	if n < minLen || n > len(b) {
+		return 0, fmt.Errorf("decoding %s: entry length %d with %d bytes left: %w", what, n, len(b), ErrShort)
+	}
+	return n, nil
 }
 
 // cString returns the NUL-terminated string at the start of b.

@@ -22,7 +22,7 @@ import (
 // (unshare), so nothing is left on the host if the test dies.
 func TestReadOnlyMount(t *testing.T) {
 	testenv.Require(t, "unshare", "mount")
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	if err := o.AddBridge("br-int", "OpenFlow10", "OpenFlow15"); err != nil {
 		t.Fatal(err)
 	}

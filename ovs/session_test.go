@@ -25,7 +25,7 @@ func keptConn(c *Client, bridge string) *Conn {
 // fresh counts, survives an ovs-vswitchd restart by reconnecting on its own,
 // and is closed by Forget and Close.
 func TestClientKeepsSessions(t *testing.T) {
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	for br, protocols := range map[string][]string{"br10": {"OpenFlow10"}, "br15": {"OpenFlow10", "OpenFlow15"}} {
 		if err := o.AddBridge(br, protocols...); err != nil {
 			t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 func datapathOVS(t *testing.T) (*testenv.OVS, *testenv.TrafficPort) {
 	t.Helper()
 	testenv.Require(t, "ovs-appctl")
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	if err := o.AddBridge("br0", "OpenFlow10", "OpenFlow13", "OpenFlow15"); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestDatapathReaderCoverage(t *testing.T) {
 // and that an error stops the list with the replies before it kept.
 func TestUnixctlCallEach(t *testing.T) {
 	testenv.Require(t, "ovs-appctl")
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	u := &Unixctl{RunDir: o.RunDir}
 	ctx := testenv.Context(t, 30*time.Second)
 	conn, err := u.Dial(ctx)

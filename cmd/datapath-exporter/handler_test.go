@@ -387,8 +387,8 @@ func decodeFamilies(r io.Reader, format expfmt.Format) ([]*dto.MetricFamily, err
 // open files must come back to where they were once the clients are gone.
 // How fast (p99) and how much memory is measured in `make bench`, not here.
 func TestScrapeStorm(t *testing.T) {
-	o := testenv.OVSForTest(t)
-	ns := testenv.NetnsForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	if err := o.AddBridge("br-int", "OpenFlow10", "OpenFlow15"); err != nil {
 		t.Fatal(err)
 	}

@@ -158,8 +158,8 @@ func compareWithOVS(t *testing.T, o *testenv.OVS, mfs map[string]*dto.MetricFami
 // conntrack table in a private netns, and compares /metrics with what
 // ovs-ofctl and conntrack report for the same sources.
 func TestEndToEnd(t *testing.T) {
-	o := testenv.OVSForTest(t)
-	ns := testenv.NetnsForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	ctx := context.Background()
 
 	// br-int is as on a real Antrea node: no table names in OVS, the
@@ -213,7 +213,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	agent := testenv.AntreaAgentForTest(t, testenv.AntreaAgentTableNames)
+	agent := testenv.AntreaAgentForTest(t, testenv.AntreaAgentOptions{Names: testenv.AntreaAgentTableNames})
 	if err := agent.SyncCounts(o, "br-int"); err != nil {
 		t.Fatal(err)
 	}

@@ -22,21 +22,17 @@ type processCollector struct {
 }
 
 var (
-	procCPUDesc = prometheus.NewDesc("process_cpu_seconds_total",
-		"Total user and system CPU time spent in seconds.", nil, nil)
-	procOpenFDsDesc = prometheus.NewDesc("process_open_fds",
-		"Number of open file descriptors.", nil, nil)
-	procMaxFDsDesc = prometheus.NewDesc("process_max_fds",
-		"Maximum number of open file descriptors.", nil, nil)
-	procVsizeDesc = prometheus.NewDesc("process_virtual_memory_bytes",
-		"Virtual memory size in bytes.", nil, nil)
-	procMaxVsizeDesc = prometheus.NewDesc("process_virtual_memory_max_bytes",
-		"Maximum amount of virtual memory available in bytes.", nil, nil)
-	procRSSDesc = prometheus.NewDesc("process_resident_memory_bytes",
-		"Resident memory size in bytes.", nil, nil)
-	procStartDesc = prometheus.NewDesc("process_start_time_seconds",
-		"Start time of the process since unix epoch in seconds.", nil, nil)
+	procCPUDesc      = processDesc("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")
+	procOpenFDsDesc  = processDesc("process_open_fds", "Number of open file descriptors.")
+	procMaxFDsDesc   = processDesc("process_max_fds", "Maximum number of open file descriptors.")
+	procVsizeDesc    = processDesc("process_virtual_memory_bytes", "Virtual memory size in bytes.")
+	procMaxVsizeDesc = processDesc("process_virtual_memory_max_bytes", "Maximum amount of virtual memory available in bytes.")
+	procRSSDesc      = processDesc("process_resident_memory_bytes", "Resident memory size in bytes.")
+	procStartDesc    = processDesc("process_start_time_seconds", "Start time of the process since unix epoch in seconds.")
 )
+
+// processDesc is the descriptor of an unlabelled process metric.
+func processDesc(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
 
 // newProcessCollector returns the collector for this process, or an error
 // when /proc cannot be read.

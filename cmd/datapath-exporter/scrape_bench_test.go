@@ -26,7 +26,6 @@ import (
 
 	"github.com/mdlayher/netlink"
 	ctnl "github.com/ti-mo/conntrack"
-	"golang.org/x/sys/unix"
 
 	"github.com/datapath-exporter/datapath-exporter/conntrack"
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
@@ -61,7 +60,7 @@ func BenchmarkScrapes(b *testing.B) {
 	}
 	ctx := testenv.Context(b, 60*time.Minute)
 
-	o := testenv.OVSForTest(b)
+	o := testenv.OVSForTest(b, testenv.OVSOptions{})
 	if err := o.AddBridge("br-int", "OpenFlow10", "OpenFlow15"); err != nil {
 		b.Fatal(err)
 	}
@@ -70,7 +69,7 @@ func BenchmarkScrapes(b *testing.B) {
 	if err := o.DelFlows("br-int"); err != nil {
 		b.Fatal(err)
 	}
-	ns := testenv.NetnsForTest(b)
+	ns := testenv.NetnsForTest(b, testenv.NetnsOptions{})
 
 	bin := buildExporter(b)
 	common := []string{"--ovs.rundir=" + o.RunDir, "--conntrack.netns=" + ns.Path}
@@ -335,47 +334,16 @@ func startNodeExporter(b *testing.B, ns *testenv.Netns) *process {
 }
 
 // dialInNetns returns a dial function whose sockets are made in the network
-// namespace at path: on a goroutine locked to its OS thread, which joins
-// the namespace for the socket(2) and connect(2) and goes back before it is
-// unlocked (as testenv's sendUDP does). A socket stays in the namespace it
+// namespace at path (testenv.InNetns). A socket stays in the namespace it
 // was made in, so a kept-alive connection needs this only once.
 func dialInNetns(path string) func(context.Context, string, string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		type result struct {
-			c   net.Conn
-			err error
-		}
-		done := make(chan result, 1)
-		go func() {
-			runtime.LockOSThread()
-			home, err := os.Open("/proc/thread-self/ns/net")
-			if err != nil {
-				runtime.UnlockOSThread()
-				done <- result{err: err}
-				return
-			}
-			defer home.Close()
-			f, err := os.Open(path)
-			if err != nil {
-				runtime.UnlockOSThread()
-				done <- result{err: err}
-				return
-			}
-			defer f.Close()
-			if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-				runtime.UnlockOSThread()
-				done <- result{err: fmt.Errorf("setns %s: %w", path, err)}
-				return
-			}
+	return func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = testenv.InNetns(path, func() error {
 			var d net.Dialer
-			c, err := d.DialContext(ctx, network, addr)
-			if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
-				runtime.UnlockOSThread()
-			}
-			done <- result{c, err}
-		}()
-		r := <-done
-		return r.c, r.err
+			c, err = d.DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
 	}
 }
 

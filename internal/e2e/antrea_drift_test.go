@@ -66,7 +66,7 @@ func TestAntreaDriftAlertFires(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	if err := o.AddBridge("br-int", "OpenFlow10", "OpenFlow15"); err != nil {
 		t.Fatal(err)
 	}
@@ -77,14 +77,14 @@ func TestAntreaDriftAlertFires(t *testing.T) {
 	if err := o.AddFlows("br-int", flows); err != nil {
 		t.Fatal(err)
 	}
-	agent := testenv.AntreaAgentForTest(t, testenv.AntreaAgentTableNames)
+	agent := testenv.AntreaAgentForTest(t, testenv.AntreaAgentOptions{Names: testenv.AntreaAgentTableNames})
 	if err := agent.SyncCounts(o, "br-int"); err != nil {
 		t.Fatal(err)
 	}
 	addr := startExporter(t, buildExporter(t), "--ovs.rundir="+o.RunDir, "--no-collector.conntrack",
 		"--collector.antrea_agent", "--antrea.agent-url="+agent.URL(), "--antrea.token-file="+agent.TokenFile,
 		"--antrea.ca-file="+agent.CAFile, "--antrea.refresh=1s")
-	p := testenv.PrometheusForTest(t, []string{addr}, []string{driftRuleFile(t)})
+	p := testenv.PrometheusForTest(t, testenv.PrometheusOptions{Targets: []string{addr}, RuleFiles: []string{driftRuleFile(t)}})
 
 	drift := `datapath_ovs_table_flows - on(instance,bridge,table_id) group_left datapath_antrea_agent_table_flows`
 	// In agreement, evaluated a few times: quiet.

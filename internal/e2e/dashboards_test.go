@@ -373,7 +373,7 @@ func startEnv(t *testing.T) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	const bridge = "br-int"
 	if err := o.AddBridge(bridge, "OpenFlow10", "OpenFlow15"); err != nil {
 		t.Fatal(err)
@@ -399,7 +399,7 @@ func startEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	if err := ns.FillUDP(ctx, 500, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +407,7 @@ func startEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 
-	agent := testenv.AntreaAgentForTest(t, testenv.AntreaAgentTableNames)
+	agent := testenv.AntreaAgentForTest(t, testenv.AntreaAgentOptions{Names: testenv.AntreaAgentTableNames})
 	if err := agent.SyncCounts(o, bridge); err != nil {
 		t.Fatal(err)
 	}
@@ -456,7 +456,7 @@ func startEnv(t *testing.T) *env {
 		wg.Wait()
 	})
 
-	p := testenv.PrometheusForTestJob(t, foreignJob, []string{addr}, ruleFiles)
+	p := testenv.PrometheusForTest(t, testenv.PrometheusOptions{Job: foreignJob, Targets: []string{addr}, RuleFiles: ruleFiles})
 	// Enough scrapes (1s apart) for rate() and deriv() over short windows,
 	// and rules evaluated a few times.
 	for _, q := range []string{

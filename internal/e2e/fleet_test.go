@@ -42,7 +42,7 @@ func startFleetNode(t *testing.T, bin, name string, endpointDNAT, localPods int)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	const bridge = "br-int"
 	if err := o.AddBridge(bridge, "OpenFlow10", "OpenFlow15"); err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func startFleetNode(t *testing.T, bin, name string, endpointDNAT, localPods int)
 		t.Fatal(err)
 	}
 
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	if err := ns.FillUDP(ctx, 100, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestFleetRulesAndDashboard(t *testing.T) {
 	for _, n := range nodes {
 		targets = append(targets, n.exporter)
 	}
-	p := testenv.PrometheusForTestJob(t, foreignJob, targets, ruleFiles)
+	p := testenv.PrometheusForTest(t, testenv.PrometheusOptions{Job: foreignJob, Targets: targets, RuleFiles: ruleFiles})
 	e := &env{prom: p}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

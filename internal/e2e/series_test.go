@@ -32,7 +32,7 @@ func TestSeriesBudget(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	o := testenv.OVSForTest(t)
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
 	const bridge = "br-int"
 	if err := o.AddBridge(bridge, "OpenFlow10", "OpenFlow15"); err != nil {
 		t.Fatal(err)
@@ -44,7 +44,7 @@ func TestSeriesBudget(t *testing.T) {
 	if err := o.AddFlows(bridge, flows); err != nil {
 		t.Fatal(err)
 	}
-	ns := testenv.NetnsForTest(t)
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
 	if err := ns.FillUDP(ctx, 200, 0); err != nil {
 		t.Fatal(err)
 	}

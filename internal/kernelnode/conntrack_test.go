@@ -151,7 +151,7 @@ func TestConntrackSaturationThroughOVS(t *testing.T) {
 	})
 	// A real Prometheus scrapes the guest's exporter with the project's
 	// table-full alert.
-	prom := testenv.PrometheusForTest(t, []string{n.Forwarded(exporterPort)}, []string{tableFullRuleFile(t)})
+	prom := testenv.PrometheusForTest(t, testenv.PrometheusOptions{Targets: []string{n.Forwarded(exporterPort)}, RuleFiles: []string{tableFullRuleFile(t)}})
 	if _, err := n.Run(ctx, "sysctl", "-qw", fmt.Sprintf("net.netfilter.nf_conntrack_max=%d", limit)); err != nil {
 		t.Fatal(err)
 	}

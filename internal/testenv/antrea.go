@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/datapath-exporter/datapath-exporter/antrea/ctzone"
 )
 
 // AntreaAgentTableNames is an Antrea-like OpenFlow pipeline for br-int: table
@@ -33,12 +35,6 @@ func DropFlows(table, first, n int) []string {
 	}
 	return out
 }
-
-// AntreaCtZone is Antrea's conntrack zone for Pod traffic (Services' DNAT
-// commits there too): collector.AntreaCtZone, which testenv cannot import
-// (the internal tests of packages ovs and conntrack import testenv, and
-// collector imports them); collector's tests check the two are equal.
-const AntreaCtZone = 65520
 
 // podIP, podMAC and podPort number the Pods of an Antrea-like node.
 func podIP(i int) string { return fmt.Sprintf("10.10.%d.%d", 1+i/250, 2+i%250) }
@@ -137,7 +133,7 @@ func AntreaServiceFlows(s int, endpoints []int) []string {
 		fmt.Sscanf(ip, "%d.%d.%d.%d", &a, &b, &c, &d)
 		reg3 = a<<24 | b<<16 | c<<8 | d
 		out = append(out, fmt.Sprintf("table=11,priority=200,tcp,reg3=0x%x,reg4=0x20050/0x7ffff,nw_dst=%s,"+
-			"actions=ct(commit,table=12,zone=%d,nat(dst=%s:80),exec(load:0x1->NXM_NX_CT_MARK[4]))", reg3, vip, AntreaCtZone, ip))
+			"actions=ct(commit,table=12,zone=%d,nat(dst=%s:80),exec(load:0x1->NXM_NX_CT_MARK[4]))", reg3, vip, ctzone.Pod, ip))
 	}
 	return out
 }
@@ -146,25 +142,6 @@ func AntreaServiceFlows(s int, endpoints []int) []string {
 func AntreaServiceMatches(s int) []string {
 	vip := serviceIP(s)
 	return []string{fmt.Sprintf("table=10,tcp,nw_dst=%s", vip), fmt.Sprintf("table=11,tcp,nw_dst=%s", vip)}
-}
-
-// AntreaPolicyFlows is a NetworkPolicy rule as Antrea installs it: a
-// conjunction of source and destination address sets (egress table 12,
-// ingress table 24) with a conj_id flow.
-func AntreaPolicyFlows(rule int, from, to []int) []string {
-	var out []string
-	for _, p := range from {
-		out = append(out, fmt.Sprintf("table=12,priority=14900,ip,nw_src=%s,actions=conjunction(%d,1/2)", podIP(p), rule))
-		out = append(out, fmt.Sprintf("table=24,priority=14900,ip,nw_src=%s,actions=conjunction(%d,1/2)", podIP(p), rule+1000))
-	}
-	for _, p := range to {
-		out = append(out, fmt.Sprintf("table=12,priority=14900,ip,nw_dst=%s,actions=conjunction(%d,2/2)", podIP(p), rule))
-		out = append(out, fmt.Sprintf("table=24,priority=14900,ip,nw_dst=%s,actions=conjunction(%d,2/2)", podIP(p), rule+1000))
-	}
-	out = append(out,
-		fmt.Sprintf("table=12,priority=14900,conj_id=%d,ip,actions=load:0x%x->NXM_NX_REG3[],goto_table:13", rule, rule),
-		fmt.Sprintf("table=24,priority=14900,conj_id=%d,ip,actions=load:0x%x->NXM_NX_REG3[],goto_table:25", rule+1000, rule+1000))
-	return out
 }
 
 // ReadFlowsFile reads an ovs-ofctl add-flows file, leaving out comments and

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -44,7 +45,7 @@ func TestAntreaFlowsFile(t *testing.T) {
 		t.Fatalf("%s is out of date: run go test ./internal/testenv -run AntreaFlowsFile -update", antreaFlowsFile)
 	}
 
-	o := OVSForTest(t)
+	o := OVSForTest(t, OVSOptions{})
 	if err := o.AddBridge("br-int", "OpenFlow10", "OpenFlow15"); err != nil {
 		t.Fatal(err)
 	}
@@ -85,4 +86,23 @@ func TestAntreaFlowsFile(t *testing.T) {
 			t.Errorf("table %d: %d flows after churn, %d before", table, after[table], n)
 		}
 	}
+}
+
+// AntreaPolicyFlows is a NetworkPolicy rule as Antrea installs it: a
+// conjunction of source and destination address sets (egress table 12,
+// ingress table 24) with a conj_id flow.
+func AntreaPolicyFlows(rule int, from, to []int) []string {
+	var out []string
+	for _, p := range from {
+		out = append(out, fmt.Sprintf("table=12,priority=14900,ip,nw_src=%s,actions=conjunction(%d,1/2)", podIP(p), rule))
+		out = append(out, fmt.Sprintf("table=24,priority=14900,ip,nw_src=%s,actions=conjunction(%d,1/2)", podIP(p), rule+1000))
+	}
+	for _, p := range to {
+		out = append(out, fmt.Sprintf("table=12,priority=14900,ip,nw_dst=%s,actions=conjunction(%d,2/2)", podIP(p), rule))
+		out = append(out, fmt.Sprintf("table=24,priority=14900,ip,nw_dst=%s,actions=conjunction(%d,2/2)", podIP(p), rule+1000))
+	}
+	out = append(out,
+		fmt.Sprintf("table=12,priority=14900,conj_id=%d,ip,actions=load:0x%x->NXM_NX_REG3[],goto_table:13", rule, rule),
+		fmt.Sprintf("table=24,priority=14900,conj_id=%d,ip,actions=load:0x%x->NXM_NX_REG3[],goto_table:25", rule+1000, rule+1000))
+	return out
 }

@@ -21,7 +21,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,7 +54,7 @@ type AntreaAgent struct {
 	CAFile string
 
 	addr     string
-	dir      string
+	ownDir   string // made by StartAntreaAgent, removed by Close
 	cert     tls.Certificate
 	expired  tls.Certificate
 	mu       sync.Mutex
@@ -89,23 +88,45 @@ const (
 // HugeBodyBytes is at least the size of an AgentHuge reply.
 const HugeBodyBytes = 20 << 20
 
-// StartAntreaAgent starts a stand-in agent on a free loopback port that
-// names the tables in names (table ID → Antrea's name), keeping its files
-// in dir.
-func StartAntreaAgent(dir string, names map[int]string) (*AntreaAgent, error) {
-	token, err := randomHex(24)
-	if err != nil {
-		return nil, err
+// AntreaAgentOptions configures StartAntreaAgent.
+type AntreaAgentOptions struct {
+	// Names are the tables the stand-in names (table ID → Antrea's name).
+	Names map[int]string
+	// Dir keeps the token and CA files; empty is a temporary directory
+	// that Close removes.
+	Dir string
+}
+
+// AntreaAgentForTest is StartAntreaAgent, stopped when t ends.
+func AntreaAgentForTest(t T, opts AntreaAgentOptions) *AntreaAgent {
+	t.Helper()
+	return forTest(t, "the Antrea agent stand-in", StartAntreaAgent, opts)
+}
+
+// StartAntreaAgent starts a stand-in agent on a free loopback port.
+func StartAntreaAgent(ctx context.Context, opts AntreaAgentOptions) (_ *AntreaAgent, err error) {
+	dir := opts.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "dpx-agent-"); err != nil {
+			return nil, fmt.Errorf("creating the agent stand-in's directory: %w", err)
+		}
+		_ = recordOwned(kindDir, dir)
 	}
 	a := &AntreaAgent{
-		Token:     "standin." + token,
 		TokenFile: filepath.Join(dir, "token"),
 		CAFile:    filepath.Join(dir, "agent-ca.crt"),
-		dir:       dir,
 		names:     map[int]string{},
 		counts:    map[int]float64{},
 	}
-	if err := os.WriteFile(a.TokenFile, []byte(a.Token+"\n"), 0o600); err != nil {
+	if opts.Dir == "" {
+		a.ownDir = dir
+	}
+	defer func() {
+		if err != nil {
+			_ = a.Close()
+		}
+	}()
+	if err := a.RotateToken(); err != nil {
 		return nil, fmt.Errorf("writing token file: %w", err)
 	}
 	now := time.Now()
@@ -121,8 +142,8 @@ func StartAntreaAgent(dir string, names map[int]string) (*AntreaAgent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.setNames(names)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	a.setNames(opts.Names)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listening for the agent stand-in: %w", err)
 	}
@@ -131,15 +152,13 @@ func StartAntreaAgent(dir string, names map[int]string) (*AntreaAgent, error) {
 	return a, nil
 }
 
-// AntreaAgentForTest starts a stand-in agent that t's cleanup stops.
-func AntreaAgentForTest(t testing.TB, names map[int]string) *AntreaAgent {
-	t.Helper()
-	a, err := StartAntreaAgent(t.TempDir(), names)
-	if err != nil {
-		t.Fatal(err)
+// Close stops the stand-in for good and removes the directory it made.
+func (a *AntreaAgent) Close() error {
+	err := a.Stop()
+	if a.ownDir != "" {
+		err = errors.Join(err, removeOwnedDir(a.ownDir))
 	}
-	t.Cleanup(func() { _ = a.Stop() })
-	return a
+	return err
 }
 
 // URL is the stand-in's base URL, https://127.0.0.1:PORT.

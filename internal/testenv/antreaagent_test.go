@@ -14,14 +14,14 @@ import (
 // start as ovs-ofctl's, follow the flows it is told it installed or removed
 // (not OVS), and it serves them over TLS to the right token only.
 func TestAntreaAgentStandin(t *testing.T) {
-	o := OVSForTest(t)
+	o := OVSForTest(t, OVSOptions{})
 	if err := o.AddBridge("br-int", "OpenFlow10", "OpenFlow15"); err != nil {
 		t.Fatal(err)
 	}
 	if err := o.AddFlows("br-int", append(AntreaBaseFlows(), AntreaPodFlows(0)...)); err != nil {
 		t.Fatal(err)
 	}
-	a := AntreaAgentForTest(t, AntreaAgentTableNames)
+	a := AntreaAgentForTest(t, AntreaAgentOptions{Names: AntreaAgentTableNames})
 	if err := a.SyncCounts(o, "br-int"); err != nil {
 		t.Fatal(err)
 	}

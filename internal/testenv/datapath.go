@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -69,47 +68,6 @@ func (o *OVS) SignalVswitchd(sig syscall.Signal) error {
 		return errors.New("ovs-vswitchd was not started")
 	}
 	return o.vswitchd.cmd.Process.Signal(sig)
-}
-
-// RestartVswitchd stops ovs-vswitchd and starts a new one on the same
-// database and rundir (so with a new pid and a new control socket), and
-// returns once the new one has written its pidfile and answers ovs-vsctl.
-func (o *OVS) RestartVswitchd(ctx context.Context) error {
-	if err := o.StopVswitchd(); err != nil {
-		return err
-	}
-	o.mu.Lock()
-	if o.closed {
-		o.mu.Unlock()
-		return errors.New("OVS is closed")
-	}
-	var err error
-	o.vswitchd, err = o.startDaemon("ovs-vswitchd", "ip", "netns", "exec", o.Netns,
-		"ovs-vswitchd", "unix:"+o.dbSock(),
-		"--pidfile="+o.VswitchdPidfile(),
-		"--log-file="+filepath.Join(o.Dir, "ovs-vswitchd.log"),
-		"--no-chdir", "-vconsole:off")
-	d := o.vswitchd
-	o.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	pid := d.cmd.Process.Pid
-	return retry(ctx, d, func() error {
-		ctl, err := o.VswitchdCtl()
-		if err != nil {
-			return err
-		}
-		if ctl != filepath.Join(o.RunDir, fmt.Sprintf("ovs-vswitchd.%d.ctl", pid)) {
-			return fmt.Errorf("pidfile not yet rewritten (%s)", ctl)
-		}
-		if _, err := os.Stat(ctl); err != nil {
-			return err
-		}
-		_, err = o.run(ctx, "ovs-vsctl", "--db=unix:"+o.dbSock(), "--timeout=5",
-			"set", "Open_vSwitch", ".", "external_ids:dpx-testenv=restarted-"+strconv.Itoa(pid))
-		return err
-	})
 }
 
 // TrafficPort is a veth pair inside the OVS's network namespace: Port is an
@@ -176,68 +134,11 @@ func (p *TrafficPort) SendUDPPorts(ctx context.Context, count, firstPort, ports 
 	if firstPort < 1 || firstPort+ports > 65536 {
 		return fmt.Errorf("UDP ports %d..%d out of range", firstPort, firstPort+ports-1)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- p.sendUDP(ctx, count, firstPort, ports) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (p *TrafficPort) sendUDP(ctx context.Context, count, firstPort, ports int) error {
-	runtime.LockOSThread()
-	home, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("opening this thread's network namespace: %w", err)
-	}
-	defer home.Close()
-	f, err := os.Open("/run/netns/" + p.o.Netns)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer f.Close()
-	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("setns %s: %w", p.o.Netns, err)
-	}
-	// Only if moving back fails is the thread left locked, so the runtime
-	// discards it rather than reuse it in the wrong namespace.
-	defer func() {
-		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-	}()
-
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("opening UDP socket: %w", err)
-	}
-	defer unix.Close(fd)
-	payload := []byte{0}
-	for i := 0; i < count; i++ {
-		if i%256 == 0 {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("after %d datagrams: %w", i, err)
-			}
-		}
-		to := &unix.SockaddrInet4{Port: firstPort + i%ports, Addr: p.Dst.As4()}
-		for {
-			err := unix.Sendto(fd, payload, 0, to)
-			if err == nil || errors.Is(err, unix.EPERM) {
-				break
-			}
-			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.EINTR) {
-				time.Sleep(time.Millisecond)
-				continue
-			}
-			return fmt.Errorf("sending datagram %d to %v: %w", i, p.Dst, err)
-		}
-	}
-	return nil
+	return InNetns(netnsPath(p.o.Netns), func() error {
+		return sendDatagrams(ctx, count, time.Millisecond, func(i int) *unix.SockaddrInet4 {
+			return &unix.SockaddrInet4{Port: firstPort + i%ports, Addr: p.Dst.As4()}
+		})
+	})
 }
 
 // AddMeter adds an OpenFlow meter to bridge with ovs-ofctl (over the

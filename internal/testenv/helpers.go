@@ -7,14 +7,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 )
 
 // Context returns a context that ends after d or when t ends.
-func Context(t testing.TB, d time.Duration) context.Context {
+func Context(t T, d time.Duration) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
@@ -24,7 +23,7 @@ func Context(t testing.TB, d time.Duration) context.Context {
 // ConntrackMax reads (never writes) nf_conntrack_max: global, and what
 // every network namespace reports as its limit. Without conntrack in the
 // kernel the test is skipped, or failed in CI.
-func ConntrackMax(t testing.TB) uint64 {
+func ConntrackMax(t T) uint64 {
 	t.Helper()
 	b, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_max")
 	if err != nil {
@@ -61,11 +60,11 @@ func (s *SyncBuffer) String() string {
 
 // FreeAddr returns a loopback address with a port that was free a moment
 // ago, for a server a test starts.
-func FreeAddr(t testing.TB) string {
+func FreeAddr(t T) string {
 	t.Helper()
 	addr, err := freeLoopbackAddr()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	return addr
 }

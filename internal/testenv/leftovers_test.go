@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 func leftoverChild() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	n, err := NewNetns(ctx)
+	n, err := NewNetns(ctx, NetnsOptions{})
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)
@@ -103,7 +103,7 @@ func TestLeftoversOfKilledProcessAreRemoved(t *testing.T) {
 		t.Fatalf("the child's namespace %s is not there after SIGKILL: %v", netns, err)
 	}
 
-	mine := NetnsForTest(t) // owned by a live process: must stay
+	mine := NetnsForTest(t, NetnsOptions{}) // owned by a live process: must stay
 	sweepLeftovers()
 	if _, err := os.Lstat(netnsPath(netns)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("namespace %s of the killed process is still there (lstat: %v)", netns, err)

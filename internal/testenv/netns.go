@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,12 +9,10 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -42,17 +39,26 @@ type Netns struct {
 	closeErr  error
 }
 
+// NetnsOptions configures NewNetns. There is nothing to choose yet but the
+// test hook.
+type NetnsOptions struct {
+	// afterAdd, for this package's tests, is called once `ip netns add`
+	// has done its work: an error from it fails NewNetns as if the command
+	// had failed after making the namespace.
+	afterAdd func(n *Netns) error
+}
+
+// NetnsForTest is NewNetns, deleted when t ends. It skips t (fails it in
+// CI) when not root or when ip, conntrack or nft is missing.
+func NetnsForTest(t T, opts NetnsOptions) *Netns {
+	t.Helper()
+	return forTest(t, "network namespace", NewNetns, opts, "ip", "conntrack", "nft")
+}
+
 // NewNetns creates a network namespace with a unique name and its loopback
 // interface up. On failure nothing is left behind, even when ctx ended while
 // `ip netns add` ran (the kernel may have made the namespace by then).
-func NewNetns(ctx context.Context) (*Netns, error) {
-	return newNetns(ctx, nil)
-}
-
-// newNetns is NewNetns with a hook for tests, called once `ip netns add` has
-// done its work: an error from it fails NewNetns as if the command had failed
-// after making the namespace.
-func newNetns(ctx context.Context, afterAdd func(n *Netns) error) (_ *Netns, err error) {
+func NewNetns(ctx context.Context, opts NetnsOptions) (_ *Netns, err error) {
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("naming a network namespace: %w", err)
@@ -70,8 +76,8 @@ func newNetns(ctx context.Context, afterAdd func(n *Netns) error) (_ *Netns, err
 	if _, err := run(ctx, "ip", "netns", "add", name); err != nil {
 		return nil, fmt.Errorf("creating network namespace: %w", err)
 	}
-	if afterAdd != nil {
-		if err := afterAdd(n); err != nil {
+	if opts.afterAdd != nil {
+		if err := opts.afterAdd(n); err != nil {
 			return nil, fmt.Errorf("creating network namespace: %w", err)
 		}
 	}
@@ -79,26 +85,6 @@ func newNetns(ctx context.Context, afterAdd func(n *Netns) error) (_ *Netns, err
 		return nil, fmt.Errorf("setting lo up in network namespace %s: %w", name, err)
 	}
 	return n, nil
-}
-
-// NetnsForTest creates a network namespace that is deleted when the test
-// ends. It skips the test (fails it in CI) when not root or when ip,
-// conntrack or nft is missing.
-func NetnsForTest(t testing.TB) *Netns {
-	t.Helper()
-	Require(t, "ip", "conntrack", "nft")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	n, err := NewNetns(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := n.Close(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
-	return n
 }
 
 // Close deletes the namespace, which also frees its conntrack table. It is
@@ -230,12 +216,10 @@ func (n *Netns) SendUDP(ctx context.Context, count int, zone uint16) error {
 	if _, err := n.Exec(ctx, "ip", "link", "set", "lo", "up"); err != nil {
 		return fmt.Errorf("setting lo up: %w", err)
 	}
-	if _, err := runStdin(ctx, fillRuleset(zone), "ip", "netns", "exec", n.Name, "nft", "-f", "-"); err != nil {
+	if _, err := runIn(ctx, nil, fillRuleset(zone), "ip", "netns", "exec", n.Name, "nft", "-f", "-"); err != nil {
 		return fmt.Errorf("installing nftables ruleset: %w", err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- n.sendUDP(ctx, count) }()
-	if err := <-done; err != nil {
+	if err := InNetns(n.Path, func() error { return sendUDP(ctx, count) }); err != nil {
 		return fmt.Errorf("filling conntrack with %d UDP entries: %w", count, err)
 	}
 	return nil
@@ -255,37 +239,45 @@ func fillRuleset(zone uint16) string {
 	return b.String()
 }
 
-// sendUDP must run on its own goroutine: it moves that goroutine's OS thread
-// into the namespace and moves it back before unlocking it. The thread must
-// not simply die: a child process started with Pdeathsig from that thread
+// InNetns runs f on a goroutine whose OS thread has joined the network
+// namespace pinned at path, and returns f's error; sockets f opens stay in
+// that namespace. The thread is moved back before it is unlocked: it must
+// not simply die, since a child process started with Pdeathsig from it
 // (the harness's daemons, the demo's exporter) would be killed with it.
-// Only if moving back fails is the thread left locked, so the runtime
-// discards it instead of reusing it in the wrong namespace.
-func (n *Netns) sendUDP(ctx context.Context, count int) error {
-	runtime.LockOSThread()
-	home, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("opening this thread's network namespace: %w", err)
-	}
-	defer home.Close()
-
-	f, err := os.Open(n.Path)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer f.Close()
-	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("setns %s: %w", n.Path, err)
-	}
-	defer func() {
+// Only if moving back fails is it left locked, so the runtime discards it
+// instead of reusing it in the wrong namespace.
+func InNetns(path string, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("opening this thread's network namespace: %w", err)
+			return
+		}
+		defer home.Close()
+		ns, err := os.Open(path)
+		if err == nil {
+			defer ns.Close()
+			err = unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET)
+		}
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("setns %s: %w", path, err)
+			return
+		}
+		err = f()
 		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()
 		}
+		errc <- err
 	}()
+	return <-errc
+}
 
+// sendUDP runs inside the namespace (InNetns).
+func sendUDP(ctx context.Context, count int) error {
 	// /proc/sys/net is resolved against the opening thread's namespace, so
 	// this changes the namespace's timeout and not the host's.
 	timeout := "/proc/sys/net/netfilter/nf_conntrack_udp_timeout"
@@ -293,64 +285,49 @@ func (n *Netns) sendUDP(ctx context.Context, count int) error {
 		return fmt.Errorf("raising the UDP conntrack timeout in the namespace: %w", err)
 	}
 
+	base := netip.MustParseAddr("127.1.0.0").As4()
+	return sendDatagrams(ctx, count, 0, func(i int) *unix.SockaddrInet4 {
+		a := base
+		a[1] += byte(i >> 16)
+		a[2] = byte(i >> 8)
+		a[3] = byte(i)
+		return &unix.SockaddrInet4{Port: 9, Addr: a}
+	})
+}
+
+// sendDatagrams sends count one-byte UDP datagrams, the i-th to to(i), from
+// a socket made in the calling thread's network namespace. A full socket
+// buffer or an ICMP error from an earlier datagram is not a reason to stop:
+// the datagram is sent again, after backoff. EPERM is netfilter dropping
+// it, as it does when the conntrack table is full: that is what a flood
+// meets; the kernel counts the drop, and the next one goes on.
+func sendDatagrams(ctx context.Context, count int, backoff time.Duration, to func(i int) *unix.SockaddrInet4) error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("opening UDP socket: %w", err)
 	}
 	defer unix.Close(fd)
-
 	payload := []byte{0}
-	base := netip.MustParseAddr("127.1.0.0").As4()
 	for i := 0; i < count; i++ {
-		if i%4096 == 0 {
+		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("after %d datagrams: %w", i, err)
 			}
 		}
-		a := base
-		a[1] += byte(i >> 16)
-		a[2] = byte(i >> 8)
-		a[3] = byte(i)
-		to := &unix.SockaddrInet4{Port: 9, Addr: a}
+		dst := to(i)
 		for {
-			err := unix.Sendto(fd, payload, 0, to)
-			if err == nil {
+			err := unix.Sendto(fd, payload, 0, dst)
+			if err == nil || errors.Is(err, unix.EPERM) {
 				break
 			}
-			// A full socket buffer or an ICMP error from an earlier
-			// datagram is not a reason to stop: send this one again.
 			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.EINTR) {
+				time.Sleep(backoff)
 				continue
 			}
-			// EPERM: netfilter dropped it, as it does when the
-			// conntrack table is full. That is what a flood meets;
-			// the kernel counts the drop, and the next one goes on.
-			if errors.Is(err, unix.EPERM) {
-				break
-			}
-			return fmt.Errorf("sending datagram %d to %v: %w", i, netip.AddrFrom4(a), err)
+			return fmt.Errorf("sending datagram %d to %v: %w", i, netip.AddrFrom4(dst.Addr), err)
 		}
 	}
 	return nil
-}
-
-// run runs a command and returns its standard output; the error carries the
-// command line and its standard error.
-func run(ctx context.Context, name string, args ...string) (string, error) {
-	return runStdin(ctx, "", name, args...)
-}
-
-func runStdin(ctx context.Context, stdin, name string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
-	}
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.String(), nil
 }
 
 func readTrim(path string) string {

@@ -11,7 +11,7 @@ import (
 )
 
 func TestNetnsLifecycle(t *testing.T) {
-	n := NetnsForTest(t)
+	n := NetnsForTest(t, NetnsOptions{})
 	ctx := testContext(t, 30*time.Second)
 
 	if !strings.HasPrefix(n.Name, netnsPrefix) || n.Path != "/run/netns/"+n.Name {
@@ -56,7 +56,7 @@ func TestNewNetnsFailsCleanly(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			var made *Netns
-			n, err := newNetns(ctx, func(n *Netns) error {
+			n, err := NewNetns(ctx, NetnsOptions{afterAdd: func(n *Netns) error {
 				made = n
 				if _, err := os.Lstat(n.Path); err != nil {
 					t.Errorf("the hook ran before the namespace existed: %v", err)
@@ -66,7 +66,7 @@ func TestNewNetnsFailsCleanly(t *testing.T) {
 					return nil
 				}
 				return errInjected
-			})
+			}})
 			if err == nil {
 				n.Close()
 				t.Fatal("NewNetns succeeded, want an error")
@@ -82,7 +82,7 @@ func TestNewNetnsFailsCleanly(t *testing.T) {
 }
 
 func TestNetnsInsertEntries(t *testing.T) {
-	n := NetnsForTest(t)
+	n := NetnsForTest(t, NetnsOptions{})
 	ctx := testContext(t, 60*time.Second)
 
 	tests := []struct {
@@ -133,7 +133,7 @@ func TestNetnsFillUDP(t *testing.T) {
 			if testing.Short() && tt.count > 1000 {
 				t.Skip("-short")
 			}
-			n := NetnsForTest(t)
+			n := NetnsForTest(t, NetnsOptions{})
 			ctx := testContext(t, 60*time.Second)
 			hostTimeout := readTrim(timeoutFile)
 

@@ -1,23 +1,17 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
-	"testing"
 	"time"
 )
 
@@ -56,35 +50,29 @@ type OVS struct {
 	// succeeds: a command killed by a deadline may have made the
 	// namespace all the same.
 	netnsAdded bool
-	closed     bool
+	closed     bool // set by Close, whose outcome closeOnce and closeErr keep
+	closeOnce  sync.Once
+	closeErr   error
 	protocols  map[string][]string // bridge name -> OpenFlow versions it allows
 }
 
-// OVSForTest starts a private OVS for t and removes it when t ends. It skips
-// t (fails it in CI) when the OVS tools or root are missing.
-func OVSForTest(t testing.TB) *OVS {
-	t.Helper()
-	Require(t, "ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ip")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	o, err := StartOVS(ctx)
-	if err != nil {
-		t.Fatalf("starting OVS: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := o.Close(); err != nil {
-			t.Errorf("stopping OVS: %v", err)
-		}
-	})
-	return o
+// OVSOptions configures StartOVS. There is nothing to choose yet but the
+// test hook.
+type OVSOptions struct {
+	// afterStep, for this package's tests, is called after each step of
+	// StartOVS has done its work: an error from it fails StartOVS as if
+	// that step had failed after its command took effect (a command killed
+	// by the context's deadline just after the kernel made the namespace,
+	// say), so tests can fail at a chosen step rather than hope a short
+	// deadline lands there.
+	afterStep func(o *OVS, step string) error
 }
 
-// StartOVS creates a fresh database, starts ovsdb-server and, in a new
-// network namespace, ovs-vswitchd. It returns once both answer, or when ctx
-// ends. On failure it removes whatever it had started and returns an error
-// that includes the tail of the daemons' logs.
-func StartOVS(ctx context.Context) (*OVS, error) {
-	return startOVS(ctx, nil)
+// OVSForTest is StartOVS, removed when t ends. It skips t (fails it in CI)
+// when the OVS tools or root are missing.
+func OVSForTest(t T, opts OVSOptions) *OVS {
+	t.Helper()
+	return forTest(t, "OVS", StartOVS, opts, "ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ip")
 }
 
 // The steps of StartOVS, in order, as passed to its test hook.
@@ -97,15 +85,11 @@ const (
 	stepVswitchdReady = "ovs-vswitchd ready"
 )
 
-// startSteps lists the steps of StartOVS in the order it takes them.
-var startSteps = []string{stepCreateDB, stepOvsdbServer, stepInitDB, stepAddNetns, stepVswitchd, stepVswitchdReady}
-
-// startOVS is StartOVS with a hook for tests, called after each step has
-// done its work: an error from it fails StartOVS as if that step had failed
-// after its command took effect (a command killed by the context's deadline
-// just after the kernel made the namespace, say). Tests use it to cancel or
-// fail at a chosen step rather than hope a short deadline lands there.
-func startOVS(ctx context.Context, afterStep func(o *OVS, step string) error) (_ *OVS, err error) {
+// StartOVS creates a fresh database, starts ovsdb-server and, in a new
+// network namespace, ovs-vswitchd. It returns once both answer, or when ctx
+// ends. On failure it removes whatever it had started and returns an error
+// that includes the tail of the daemons' logs.
+func StartOVS(ctx context.Context, opts OVSOptions) (_ *OVS, err error) {
 	dir, err := os.MkdirTemp(shortTempDir(), "dpx-ovs-")
 	if err != nil {
 		return nil, fmt.Errorf("creating OVS directory: %w", err)
@@ -128,7 +112,9 @@ func startOVS(ctx context.Context, afterStep func(o *OVS, step string) error) (_
 		"OVS_RUNDIR="+dir, "OVS_DBDIR="+dir, "OVS_LOGDIR="+dir, "OVS_SYSCONFDIR="+dir, "OVS_PKGDATADIR="+filepath.Dir(vswitchSchema))
 	defer func() {
 		if err != nil {
-			err = fmt.Errorf("%w%s", err, o.logTails())
+			for _, name := range []string{"ovsdb-server.log", "ovsdb-server.out", "ovs-vswitchd.log", "ovs-vswitchd.out"} {
+				err = fmt.Errorf("%w%s", err, logTail(filepath.Join(o.Dir, name)))
+			}
 			// Close uses contexts of its own: ctx may be what just
 			// expired.
 			if cerr := o.Close(); cerr != nil {
@@ -136,82 +122,66 @@ func startOVS(ctx context.Context, afterStep func(o *OVS, step string) error) (_
 			}
 		}
 	}()
-	done := func(step string) error {
-		if afterStep == nil {
-			return nil
-		}
-		if err := afterStep(o, step); err != nil {
-			return fmt.Errorf("%s: %w", step, err)
-		}
-		return nil
-	}
 
 	db := filepath.Join(dir, "conf.db")
-	if out, err := exec.CommandContext(ctx, "ovsdb-tool", "create", db, vswitchSchema).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("creating OVS database %s: %w: %s", db, err, bytes.TrimSpace(out))
+	steps := []struct {
+		name string
+		do   func() error
+	}{
+		{stepCreateDB, func() error {
+			_, err := o.run(ctx, "ovsdb-tool", "create", db, vswitchSchema)
+			return err
+		}},
+		{stepOvsdbServer, o.startOVSDB},
+		// `init` creates the Open_vSwitch root row that ovs-vswitchd expects.
+		{stepInitDB, func() error {
+			if err := o.waitOVSDB(ctx, "init"); err != nil {
+				return fmt.Errorf("waiting for ovsdb-server on %s: %w", o.dbSock(), err)
+			}
+			return nil
+		}},
+		// Close deletes the namespace if it exists, whatever `ip netns
+		// add` returned: killed by ctx, it may have made the namespace
+		// already.
+		{stepAddNetns, func() error {
+			o.mu.Lock()
+			o.netnsAdded = true
+			o.mu.Unlock()
+			_ = recordOwned(kindNetns, o.Netns)
+			if _, err := o.run(ctx, "ip", "netns", "add", o.Netns); err != nil {
+				return fmt.Errorf("creating network namespace for ovs-vswitchd: %w", err)
+			}
+			return nil
+		}},
+		{stepVswitchd, o.startVswitchd},
+		{stepVswitchdReady, func() error { return o.waitVswitchd(ctx) }},
 	}
-	if err := done(stepCreateDB); err != nil {
-		return nil, err
-	}
-
-	o.mu.Lock()
-	err = o.startOVSDB()
-	o.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	if err := done(stepOvsdbServer); err != nil {
-		return nil, err
-	}
-	// `init` creates the Open_vSwitch root row that ovs-vswitchd expects.
-	if err := retry(ctx, o.ovsdb, func() error {
-		_, err := o.run(ctx, "ovs-vsctl", "--db=unix:"+o.dbSock(), "--timeout=2", "--no-wait", "init")
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("waiting for ovsdb-server on %s: %w", o.dbSock(), err)
-	}
-	if err := done(stepInitDB); err != nil {
-		return nil, err
-	}
-
-	// Close deletes the namespace if it exists, whatever `ip netns add`
-	// returned: killed by ctx, it may have made the namespace already.
-	o.mu.Lock()
-	o.netnsAdded = true
-	o.mu.Unlock()
-	_ = recordOwned(kindNetns, o.Netns)
-	if _, err := o.run(ctx, "ip", "netns", "add", o.Netns); err != nil {
-		return nil, fmt.Errorf("creating network namespace for ovs-vswitchd: %w", err)
-	}
-	if err := done(stepAddNetns); err != nil {
-		return nil, err
-	}
-	o.mu.Lock()
-	err = o.startVswitchd()
-	o.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	if err := done(stepVswitchd); err != nil {
-		return nil, err
-	}
-	if err := o.waitVswitchd(ctx); err != nil {
-		return nil, err
-	}
-	if err := done(stepVswitchdReady); err != nil {
-		return nil, err
+	for _, step := range steps {
+		if err := step.do(); err != nil {
+			return nil, err
+		}
+		if opts.afterStep != nil {
+			if err := opts.afterStep(o, step.name); err != nil {
+				return nil, fmt.Errorf("%s: %w", step.name, err)
+			}
+		}
 	}
 	return o, nil
 }
 
-// startVswitchd starts ovs-vswitchd in the namespace. Callers hold o.mu.
+// startVswitchd starts ovs-vswitchd in the namespace.
 func (o *OVS) startVswitchd() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return errors.New("OVS is closed")
+	}
 	var err error
 	// `ip netns exec` execs ovs-vswitchd in place, so the pid we get is
 	// the daemon's own.
-	o.vswitchd, err = o.startDaemon("ovs-vswitchd", "ip", "netns", "exec", o.Netns,
+	o.vswitchd, err = startDaemon(filepath.Join(o.Dir, "ovs-vswitchd.out"), o.env, "ovs-vswitchd", "ip", "netns", "exec", o.Netns,
 		"ovs-vswitchd", "unix:"+o.dbSock(),
-		"--pidfile="+filepath.Join(o.Dir, "ovs-vswitchd.pid"),
+		"--pidfile="+o.VswitchdPidfile(),
 		"--log-file="+filepath.Join(o.Dir, "ovs-vswitchd.log"),
 		"--no-chdir", "-vconsole:off")
 	return err
@@ -224,15 +194,14 @@ func (o *OVS) waitVswitchd(ctx context.Context) error {
 	d := o.vswitchd
 	o.mu.Unlock()
 	pid := d.cmd.Process.Pid
-	pidfile := filepath.Join(o.Dir, "ovs-vswitchd.pid")
-	ctl := filepath.Join(o.Dir, fmt.Sprintf("ovs-vswitchd.%d.ctl", pid))
+	want := filepath.Join(o.RunDir, fmt.Sprintf("ovs-vswitchd.%d.ctl", pid))
 	if err := retry(ctx, d, func() error {
-		b, err := os.ReadFile(pidfile)
+		ctl, err := o.VswitchdCtl()
 		if err != nil {
 			return err
 		}
-		if got := strings.TrimSpace(string(b)); got != strconv.Itoa(pid) {
-			return fmt.Errorf("pidfile %s holds %q, want %d", pidfile, got, pid)
+		if ctl != want {
+			return fmt.Errorf("pidfile %s names %s, want %d", o.VswitchdPidfile(), ctl, pid)
 		}
 		if _, err := os.Stat(ctl); err != nil {
 			return err
@@ -240,7 +209,7 @@ func (o *OVS) waitVswitchd(ctx context.Context) error {
 		// Without --no-wait, ovs-vsctl returns only after ovs-vswitchd has
 		// read the change, which proves it is connected and configured.
 		_, err = o.run(ctx, "ovs-vsctl", "--db=unix:"+o.dbSock(), "--timeout=5",
-			"set", "Open_vSwitch", ".", "external_ids:dpx-testenv=ready")
+			"set", "Open_vSwitch", ".", "external_ids:dpx-testenv=ready-"+strconv.Itoa(pid))
 		return err
 	}); err != nil {
 		return fmt.Errorf("waiting for ovs-vswitchd (pid %d): %w", pid, err)
@@ -250,46 +219,46 @@ func (o *OVS) waitVswitchd(ctx context.Context) error {
 
 // Close stops ovs-vswitchd and ovsdb-server (only the processes StartOVS
 // started), deletes the network namespace and removes Dir. Calling it again
-// does nothing.
+// returns what the first call did.
 func (o *OVS) Close() error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.closed {
-		return nil
-	}
-	o.closed = true
-	var errs []error
-	if err := o.vswitchd.stop(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := o.ovsdb.stop(); err != nil {
-		errs = append(errs, err)
-	}
-	if o.netnsAdded {
-		if err := deleteNetns(o.Netns); err != nil {
-			errs = append(errs, err)
-		} else {
-			forgetOwned(kindNetns, o.Netns)
+	o.closeOnce.Do(func() {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.closed = true
+		var netnsErr error
+		if o.netnsAdded {
+			if netnsErr = deleteNetns(o.Netns); netnsErr == nil {
+				forgetOwned(kindNetns, o.Netns)
+			}
 		}
-	}
-	if err := os.RemoveAll(o.Dir); err != nil {
-		errs = append(errs, fmt.Errorf("removing OVS directory: %w", err))
-	} else {
-		forgetOwned(kindDir, o.Dir)
-	}
-	return errors.Join(errs...)
+		o.closeErr = errors.Join(o.vswitchd.stop(), o.ovsdb.stop(), netnsErr, removeOwnedDir(o.Dir))
+	})
+	return o.closeErr
 }
 
-// startOVSDB starts ovsdb-server on Dir/conf.db. Callers hold o.mu.
+// startOVSDB starts ovsdb-server on Dir/conf.db.
 func (o *OVS) startOVSDB() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	var err error
-	o.ovsdb, err = o.startDaemon("ovsdb-server", "ovsdb-server", filepath.Join(o.Dir, "conf.db"),
+	o.ovsdb, err = startDaemon(filepath.Join(o.Dir, "ovsdb-server.out"), o.env, "ovsdb-server", "ovsdb-server", filepath.Join(o.Dir, "conf.db"),
 		"--remote=punix:"+o.dbSock(),
 		"--pidfile="+filepath.Join(o.Dir, "ovsdb-server.pid"),
 		"--unixctl="+filepath.Join(o.Dir, "ovsdb-server.ctl"),
 		"--log-file="+filepath.Join(o.Dir, "ovsdb-server.log"),
 		"--no-chdir", "-vconsole:off")
 	return err
+}
+
+// waitOVSDB runs `ovs-vsctl --no-wait command` until ovsdb-server answers.
+func (o *OVS) waitOVSDB(ctx context.Context, command string) error {
+	o.mu.Lock()
+	d := o.ovsdb
+	o.mu.Unlock()
+	return retry(ctx, d, func() error {
+		_, err := o.run(ctx, "ovs-vsctl", "--db=unix:"+o.dbSock(), "--timeout=2", "--no-wait", command)
+		return err
+	})
 }
 
 // StopOVSDB stops ovsdb-server only, as a restart or crash of it would;
@@ -304,66 +273,17 @@ func (o *OVS) StopOVSDB() error {
 // once it answers.
 func (o *OVS) StartOVSDBAgain() error {
 	o.mu.Lock()
-	if err := o.ovsdb.exited(); err == nil {
-		o.mu.Unlock()
+	running := o.ovsdb.exited() == nil
+	o.mu.Unlock()
+	if running {
 		return errors.New("ovsdb-server is still running: call StopOVSDB first")
 	}
-	err := o.startOVSDB()
-	d := o.ovsdb
-	o.mu.Unlock()
-	if err != nil {
+	if err := o.startOVSDB(); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return retry(ctx, d, func() error {
-		_, err := o.run(ctx, "ovs-vsctl", "--db=unix:"+o.dbSock(), "--timeout=2", "--no-wait", "show")
-		return err
-	})
-}
-
-// StartVswitchdAgain starts ovs-vswitchd again after StopVswitchd, as a
-// restart would (with a new pid, and new sockets for the bridges), and
-// returns once it has read the database and made the bridges' sockets.
-func (o *OVS) StartVswitchdAgain() error {
-	o.mu.Lock()
-	if err := o.vswitchd.exited(); err == nil {
-		o.mu.Unlock()
-		return errors.New("ovs-vswitchd is still running: call StopVswitchd first")
-	}
-	err := o.startVswitchd()
-	bridges := slices.Collect(maps.Keys(o.protocols))
-	o.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := o.waitVswitchd(ctx); err != nil {
-		return err
-	}
-	for _, br := range bridges {
-		if err := retry(ctx, o.vswitchd, func() error {
-			_, err := os.Stat(o.MgmtSocket(br))
-			return err
-		}); err != nil {
-			return fmt.Errorf("waiting for bridge %s management socket: %w", br, err)
-		}
-	}
-	return nil
-}
-
-// daemonPids returns the pids of the daemons started so far.
-func (o *OVS) daemonPids() []int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var pids []int
-	for _, d := range []*daemon{o.ovsdb, o.vswitchd} {
-		if d != nil {
-			pids = append(pids, d.cmd.Process.Pid)
-		}
-	}
-	return pids
+	return o.waitOVSDB(ctx, "show")
 }
 
 // StopVswitchd stops ovs-vswitchd only, leaving ovsdb-server running, to
@@ -373,6 +293,54 @@ func (o *OVS) StopVswitchd() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.vswitchd.stop()
+}
+
+// StartVswitchdAgain starts ovs-vswitchd again after StopVswitchd, as a
+// restart would (with a new pid, and new sockets for the bridges), and
+// returns once it has read the database and made the sockets of the
+// bridges AddBridge added that still exist.
+func (o *OVS) StartVswitchdAgain() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return o.startVswitchdAgain(ctx)
+}
+
+// RestartVswitchd is StopVswitchd then StartVswitchdAgain, bounded by ctx.
+func (o *OVS) RestartVswitchd(ctx context.Context) error {
+	if err := o.StopVswitchd(); err != nil {
+		return err
+	}
+	return o.startVswitchdAgain(ctx)
+}
+
+func (o *OVS) startVswitchdAgain(ctx context.Context) error {
+	o.mu.Lock()
+	running := o.vswitchd.exited() == nil
+	bridges := slices.Collect(maps.Keys(o.protocols))
+	o.mu.Unlock()
+	if running {
+		return errors.New("ovs-vswitchd is still running: call StopVswitchd first")
+	}
+	if err := o.startVswitchd(); err != nil {
+		return err
+	}
+	if err := o.waitVswitchd(ctx); err != nil {
+		return err
+	}
+	// Only the bridges that still exist get a socket again.
+	exist, err := o.run(ctx, "ovs-vsctl", "--db=unix:"+o.dbSock(), "--timeout=5", "list-br")
+	if err != nil {
+		return err
+	}
+	for _, br := range bridges {
+		if !slices.Contains(strings.Fields(exist), br) {
+			continue
+		}
+		if err := o.waitMgmtSocket(ctx, br); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Vsctl runs ovs-vsctl against this instance's database and returns its
@@ -397,14 +365,20 @@ func (o *OVS) AddBridge(name string, protocols ...string) error {
 	o.mu.Lock()
 	o.protocols[name] = append([]string(nil), protocols...)
 	o.mu.Unlock()
-	mgmt := o.MgmtSocket(name)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := retry(ctx, o.vswitchd, func() error {
-		_, err := os.Stat(mgmt)
+	return o.waitMgmtSocket(ctx, name)
+}
+
+func (o *OVS) waitMgmtSocket(ctx context.Context, bridge string) error {
+	o.mu.Lock()
+	d := o.vswitchd
+	o.mu.Unlock()
+	if err := retry(ctx, d, func() error {
+		_, err := os.Stat(o.MgmtSocket(bridge))
 		return err
 	}); err != nil {
-		return fmt.Errorf("waiting for bridge %s management socket: %w", name, err)
+		return fmt.Errorf("waiting for bridge %s management socket: %w", bridge, err)
 	}
 	return nil
 }
@@ -462,149 +436,7 @@ func (o *OVS) SetFlowLimit(bridge string, table int, name string, limit int) err
 
 func (o *OVS) dbSock() string { return filepath.Join(o.RunDir, "db.sock") }
 
-// run runs an OVS or ip command with the instance's environment and returns
-// its standard output; the error carries the command and its stderr.
+// run runs an OVS or ip command with the instance's environment.
 func (o *OVS) run(ctx context.Context, name string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = o.env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("%s %s: %w: %s", name, truncate(strings.Join(args, " "), 300), err, truncate(strings.TrimSpace(stderr.String()), 2000))
-	}
-	return stdout.String(), nil
-}
-
-// daemon is a process StartOVS started and therefore may stop.
-type daemon struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed once the process has been reaped
-	err  error         // from Wait, valid after done
-}
-
-// startDaemon starts a long-running process (not bound to any context:
-// it must outlive StartOVS) with stdout and stderr going to Dir/<name>.out.
-// Callers hold o.mu.
-func (o *OVS) startDaemon(name, bin string, args ...string) (*daemon, error) {
-	out, err := os.Create(filepath.Join(o.Dir, name+".out"))
-	if err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	defer out.Close() // the child has its own copy
-	cmd := exec.Command(bin, args...)
-	cmd.Env = o.env
-	cmd.Stdout, cmd.Stderr = out, out
-	// Should the test binary die without running Close, take the daemons
-	// with it rather than leave them running.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	d := &daemon{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		d.err = cmd.Wait()
-		close(d.done)
-	}()
-	return d, nil
-}
-
-// exited returns an error if the daemon is no longer running.
-func (d *daemon) exited() error {
-	if d == nil {
-		return nil
-	}
-	select {
-	case <-d.done:
-		return fmt.Errorf("%s (pid %d) exited: %v", d.name, d.cmd.Process.Pid, d.err)
-	default:
-		return nil
-	}
-}
-
-// stop sends SIGTERM, then SIGKILL if the daemon has not exited after
-// stopTimeout, and waits for it. Stopping a stopped daemon does nothing.
-func (d *daemon) stop() error {
-	if d == nil {
-		return nil
-	}
-	select {
-	case <-d.done:
-		return nil
-	default:
-	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-		return nil
-	case <-time.After(stopTimeout):
-	}
-	_ = d.cmd.Process.Kill()
-	select {
-	case <-d.done:
-		return nil
-	case <-time.After(stopTimeout):
-		return fmt.Errorf("%s (pid %d) did not exit after SIGKILL", d.name, d.cmd.Process.Pid)
-	}
-}
-
-// retry calls try until it succeeds, ctx ends, or d exits.
-func retry(ctx context.Context, d *daemon, try func() error) error {
-	for {
-		err := try()
-		if err == nil {
-			return nil
-		}
-		if exitErr := d.exited(); exitErr != nil {
-			return exitErr
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// logTails returns the last lines of each daemon's log and console output,
-// for startup errors.
-func (o *OVS) logTails() string {
-	var b strings.Builder
-	for _, name := range []string{"ovsdb-server.log", "ovsdb-server.out", "ovs-vswitchd.log", "ovs-vswitchd.out"} {
-		data, err := os.ReadFile(filepath.Join(o.Dir, name))
-		if err != nil || len(bytes.TrimSpace(data)) == 0 {
-			continue
-		}
-		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-		if len(lines) > logTailLines {
-			lines = lines[len(lines)-logTailLines:]
-		}
-		fmt.Fprintf(&b, "\n--- tail of %s ---\n%s", name, strings.Join(lines, "\n"))
-	}
-	return b.String()
-}
-
-// shortTempDir is where StartOVS makes its directory: unix socket paths
-// (RunDir/ovs-vswitchd.PID.ctl, RunDir/<bridge>.mgmt) must stay under 108
-// bytes, so a long $TMPDIR is passed over for /tmp.
-func shortTempDir() string {
-	if d := os.TempDir(); len(d) <= 40 {
-		return d
-	}
-	return "/tmp"
-}
-
-func randomHex(n int) (string, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b), nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
+	return runIn(ctx, o.env, "", name, args...)
 }

@@ -219,7 +219,7 @@ func TestParseFlowCounts(t *testing.T) {
 // OpenFlow versions, table names, flows in several tables, and shutdown.
 func TestOVS(t *testing.T) {
 	start := time.Now()
-	o := OVSForTest(t)
+	o := OVSForTest(t, OVSOptions{})
 	t.Logf("StartOVS took %v (dir %s, netns %s)", time.Since(start).Round(time.Millisecond), o.Dir, o.Netns)
 
 	bridges := []struct {
@@ -364,7 +364,7 @@ func TestStartOVSConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range instances {
 		wg.Go(func() {
-			o, err := StartOVS(ctx)
+			o, err := StartOVS(ctx, OVSOptions{})
 			if err != nil {
 				errs[i] = err
 				return
@@ -422,7 +422,7 @@ func TestStartOVSFailsCleanly(t *testing.T) {
 				var made *OVS
 				var pids []int
 				reached := false
-				o, err := startOVS(ctx, func(o *OVS, s string) error {
+				o, err := StartOVS(ctx, OVSOptions{afterStep: func(o *OVS, s string) error {
 					made = o
 					pids = o.daemonPids()
 					if s != step {
@@ -434,7 +434,7 @@ func TestStartOVSFailsCleanly(t *testing.T) {
 						return nil
 					}
 					return errInjected
-				})
+				}})
 				if err == nil {
 					o.Close()
 					t.Fatalf("StartOVS succeeded, want it to fail after %q", step)
@@ -462,10 +462,10 @@ func TestStartOVSStepsInOrder(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var seen []string
-	o, err := startOVS(ctx, func(_ *OVS, s string) error {
+	o, err := StartOVS(ctx, OVSOptions{afterStep: func(_ *OVS, s string) error {
 		seen = append(seen, s)
 		return nil
-	})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -538,4 +538,20 @@ func checkClosed(t *testing.T, o *OVS, pids ...int) {
 
 func processAlive(pid int) bool {
 	return syscall.Kill(pid, 0) == nil
+}
+
+// startSteps lists the steps of StartOVS in the order it takes them.
+var startSteps = []string{stepCreateDB, stepOvsdbServer, stepInitDB, stepAddNetns, stepVswitchd, stepVswitchdReady}
+
+// daemonPids returns the pids of the daemons started so far.
+func (o *OVS) daemonPids() []int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var pids []int
+	for _, d := range []*daemon{o.ovsdb, o.vswitchd} {
+		if d != nil {
+			pids = append(pids, d.cmd.Process.Pid)
+		}
+	}
+	return pids
 }

@@ -10,13 +10,10 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
-	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
@@ -44,68 +41,49 @@ type Prometheus struct {
 	url string
 	api promv1.API
 
-	mu     sync.Mutex
-	proc   *daemon
-	closed bool
+	mu        sync.Mutex
+	proc      *daemon
+	closeOnce sync.Once
+	closeErr  error
 }
 
-// PrometheusForTest starts Prometheus scraping targets (host:port) with the
-// given rule files, and stops it when t ends. It skips t (fails it in CI)
-// when the prometheus binary or root is missing.
-func PrometheusForTest(t testing.TB, targets, ruleFiles []string) *Prometheus {
-	t.Helper()
-	return PrometheusForTestJob(t, PrometheusJob, targets, ruleFiles)
+// PrometheusOptions says what a Prometheus started by StartPrometheus
+// scrapes and evaluates.
+type PrometheusOptions struct {
+	// Addr is the listen address (host:port, e.g. 127.0.0.1:9090 for the
+	// demo); empty picks a free loopback address and port.
+	Addr string
+	// Job names the scrape job; empty is PrometheusJob. Dashboards and
+	// rules must not depend on the job name a user's Prometheus gives the
+	// exporter, which tests check with another one.
+	Job       string
+	Targets   []string // host:port
+	RuleFiles []string
+	// Interval is how often Prometheus scrapes and evaluates the rules,
+	// also the scrape timeout; 0 is PrometheusScrapeInterval. Longer for
+	// targets slower to answer, such as an exporter in a kernel node VM
+	// under TCG.
+	Interval time.Duration
 }
 
-// PrometheusForTestJob is PrometheusForTest with the scrape job named job
-// instead of PrometheusJob: dashboards and rules must not depend on the job
-// name a user's Prometheus gives the exporter.
-func PrometheusForTestJob(t testing.TB, job string, targets, ruleFiles []string) *Prometheus {
+// PrometheusForTest is StartPrometheus, stopped when t ends. It skips t
+// (fails it in CI) when the prometheus binary or root is missing.
+func PrometheusForTest(t T, opts PrometheusOptions) *Prometheus {
 	t.Helper()
-	Require(t, "prometheus")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	p, err := StartPrometheusJob(ctx, "", job, targets, ruleFiles)
-	if err != nil {
-		t.Fatalf("starting Prometheus: %v", err)
+	return forTest(t, "Prometheus", StartPrometheus, opts, "prometheus")
+}
+
+// StartPrometheus writes a configuration with one job scraping
+// opts.Targets every opts.Interval and evaluating opts.RuleFiles as often, starts Prometheus and returns once /-/ready answers 200, or
+// when ctx ends. Only the web listener is opened; the admin API and
+// lifecycle endpoints stay off (the defaults). On failure it removes what
+// it made and returns an error that includes the tail of Prometheus' log.
+func StartPrometheus(ctx context.Context, opts PrometheusOptions) (_ *Prometheus, err error) {
+	if opts.Job == "" {
+		opts.Job = PrometheusJob
 	}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Errorf("stopping Prometheus: %v", err)
-		}
-	})
-	return p
-}
-
-// StartPrometheus writes a configuration with one job, PrometheusJob,
-// scraping targets every PrometheusScrapeInterval and evaluating ruleFiles
-// as often, starts Prometheus on a free loopback address and port and returns once /-/ready
-// answers 200, or when ctx ends. Only the web listener is opened, on
-// loopback; the admin API and lifecycle endpoints stay off (the defaults).
-// On failure it removes what it made and returns an error that includes the
-// tail of Prometheus' log.
-func StartPrometheus(ctx context.Context, targets, ruleFiles []string) (*Prometheus, error) {
-	return StartPrometheusAt(ctx, "", targets, ruleFiles)
-}
-
-// StartPrometheusAt is StartPrometheus listening on addr (host:port, e.g.
-// 127.0.0.1:9090 for the demo); an empty addr picks a free loopback port.
-func StartPrometheusAt(ctx context.Context, addr string, targets, ruleFiles []string) (*Prometheus, error) {
-	return StartPrometheusJob(ctx, addr, PrometheusJob, targets, ruleFiles)
-}
-
-// StartPrometheusJob is StartPrometheusAt with the scrape job named job.
-func StartPrometheusJob(ctx context.Context, addr, job string, targets, ruleFiles []string) (*Prometheus, error) {
-	return StartPrometheusEvery(ctx, addr, job, PrometheusScrapeInterval, targets, ruleFiles)
-}
-
-// StartPrometheusEvery is StartPrometheusJob scraping and evaluating rules
-// every interval, which is also the scrape timeout: for targets that can
-// take longer than PrometheusScrapeInterval to answer, such as an exporter
-// in a kernel node VM under TCG.
-func StartPrometheusEvery(ctx context.Context, addr, job string, interval time.Duration, targets, ruleFiles []string) (_ *Prometheus, err error) {
-	if job == "" {
-		return nil, fmt.Errorf("empty Prometheus job name")
+	if opts.Interval == 0 {
+		opts.Interval = PrometheusScrapeInterval
 	}
 	dir, err := os.MkdirTemp("", "dpx-prometheus-")
 	if err != nil {
@@ -118,15 +96,15 @@ func StartPrometheusEvery(ctx context.Context, addr, job string, interval time.D
 	p := &Prometheus{Dir: dir}
 	defer func() {
 		if err != nil {
-			err = fmt.Errorf("%w%s", err, p.logTail())
+			err = fmt.Errorf("%w%s", err, logTail(p.logFile()))
 			if cerr := p.Close(); cerr != nil {
 				err = fmt.Errorf("%w (cleanup: %v)", err, cerr)
 			}
 		}
 	}()
 
-	rules := make([]string, 0, len(ruleFiles))
-	for _, f := range ruleFiles {
+	rules := make([]string, 0, len(opts.RuleFiles))
+	for _, f := range opts.RuleFiles {
 		abs, err := filepath.Abs(f)
 		if err != nil {
 			return nil, fmt.Errorf("rule file %s: %w", f, err)
@@ -137,30 +115,38 @@ func StartPrometheusEvery(ctx context.Context, addr, job string, interval time.D
 		rules = append(rules, abs)
 	}
 	config := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(config, []byte(prometheusConfigEvery(job, interval, targets, rules)), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte(prometheusConfig(opts.Job, opts.Interval, opts.Targets, rules)), 0o644); err != nil {
 		return nil, fmt.Errorf("writing Prometheus configuration: %w", err)
 	}
 
 	// A free port is picked by listening on :0 and closing; another
 	// process could take it in between, so a failure to bind is retried
 	// with a new port.
-	pickPort := addr == ""
+	pickPort := opts.Addr == ""
 	for attempt := 0; ; attempt++ {
-		listen := addr
+		listen := opts.Addr
 		if pickPort {
 			if listen, err = freeLoopbackAddr(); err != nil {
 				return nil, err
 			}
 		}
 		p.url = "http://" + listen
-		if err := p.start(config, listen); err != nil {
+		d, err := startDaemon(p.logFile(), nil, "prometheus", "prometheus",
+			"--config.file="+config,
+			"--storage.tsdb.path="+p.dataDir(),
+			"--web.listen-address="+listen,
+			"--log.level=info")
+		if err != nil {
 			return nil, err
 		}
+		p.mu.Lock()
+		p.proc = d
+		p.mu.Unlock()
 		err = p.waitReady(ctx)
 		if err == nil {
 			break
 		}
-		if pickPort && attempt < 2 && strings.Contains(p.logTail(), "address already in use") {
+		if pickPort && attempt < 2 && strings.Contains(logTail(p.logFile()), "address already in use") {
 			_ = p.proc.stop()
 			continue
 		}
@@ -176,11 +162,7 @@ func StartPrometheusEvery(ctx context.Context, addr, job string, interval time.D
 
 // prometheusConfig is the configuration file: strings are written as YAML
 // double-quoted scalars, whose escapes are a superset of Go's strconv.Quote.
-func prometheusConfig(job string, targets, ruleFiles []string) string {
-	return prometheusConfigEvery(job, PrometheusScrapeInterval, targets, ruleFiles)
-}
-
-func prometheusConfigEvery(job string, interval time.Duration, targets, ruleFiles []string) string {
+func prometheusConfig(job string, interval time.Duration, targets, ruleFiles []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global:\n  scrape_interval: %s\n  evaluation_interval: %s\n  scrape_timeout: %s\n",
 		model.Duration(interval), model.Duration(interval), model.Duration(interval))
@@ -201,40 +183,14 @@ func prometheusConfigEvery(job string, interval time.Duration, targets, ruleFile
 	return b.String()
 }
 
-func (p *Prometheus) start(config, addr string) error {
-	log, err := os.Create(filepath.Join(p.Dir, "prometheus.log"))
-	if err != nil {
-		return fmt.Errorf("starting Prometheus: %w", err)
-	}
-	defer log.Close() // the child has its own copy
-	cmd := exec.Command("prometheus",
-		"--config.file="+config,
-		"--storage.tsdb.path="+p.dataDir(),
-		"--web.listen-address="+addr,
-		"--log.level=info")
-	cmd.Dir = p.Dir
-	cmd.Stdout, cmd.Stderr = log, log
-	// Should the test binary die without running Close, take Prometheus
-	// with it rather than leave it running.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting Prometheus: %w", err)
-	}
-	d := &daemon{name: "prometheus", cmd: cmd, done: make(chan struct{})}
-	go func() {
-		d.err = cmd.Wait()
-		close(d.done)
-	}()
-	p.mu.Lock()
-	p.proc = d
-	p.mu.Unlock()
-	return nil
-}
-
+// waitReady waits for /-/ready to answer 200 from the server started here
+// and not another process holding the port (ours would then fail to bind
+// and exit, possibly only after that process said ready): the TSDB path
+// the server reports must be ours.
 func (p *Prometheus) waitReady(ctx context.Context) error {
 	client := &http.Client{Timeout: 2 * time.Second}
-	return retry(ctx, p.proc, func() error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"/-/ready", nil)
+	get := func(path string, into any) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+path, nil)
 		if err != nil {
 			return err
 		}
@@ -242,61 +198,47 @@ func (p *Prometheus) waitReady(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		resp.Body.Close()
+		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET /-/ready: %s", resp.Status)
+			return fmt.Errorf("GET %s: %s", path, resp.Status)
 		}
-		return p.checkOwnServer(ctx, client)
+		if into == nil {
+			return nil
+		}
+		if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+			return fmt.Errorf("GET %s: %w", path, err)
+		}
+		return nil
+	}
+	return retry(ctx, p.proc, func() error {
+		var flags struct {
+			Data map[string]string `json:"data"`
+		}
+		if err := get("/-/ready", nil); err != nil {
+			return err
+		}
+		if err := get("/api/v1/status/flags", &flags); err != nil {
+			return err
+		}
+		if got, want := flags.Data["storage.tsdb.path"], p.dataDir(); got != want {
+			return fmt.Errorf("the server on %s is not ours: its TSDB is %q, ours %q", p.url, got, want)
+		}
+		return nil
 	})
 }
 
-// checkOwnServer makes sure the server answering on the address is the one
-// started here and not another process holding the port (ours would then
-// fail to bind and exit, possibly only after that process said ready): it
-// compares the TSDB path Prometheus reports with ours.
-func (p *Prometheus) checkOwnServer(ctx context.Context, client *http.Client) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"/api/v1/status/flags", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var flags struct {
-		Data map[string]string `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&flags); err != nil {
-		return fmt.Errorf("GET /api/v1/status/flags: %w", err)
-	}
-	if got, want := flags.Data["storage.tsdb.path"], p.dataDir(); got != want {
-		return fmt.Errorf("the server on %s is not ours: its TSDB is %q, ours %q", p.url, got, want)
-	}
-	return nil
-}
-
 func (p *Prometheus) dataDir() string { return filepath.Join(p.Dir, "data") }
+func (p *Prometheus) logFile() string { return filepath.Join(p.Dir, "prometheus.log") }
 
 // Close stops Prometheus (SIGTERM, then SIGKILL) and removes Dir. Calling
-// it again does nothing.
+// it again returns what the first call did.
 func (p *Prometheus) Close() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil
-	}
-	p.closed = true
-	var errs []error
-	if err := p.proc.stop(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := os.RemoveAll(p.Dir); err != nil {
-		errs = append(errs, fmt.Errorf("removing Prometheus directory: %w", err))
-	} else {
-		forgetOwned(kindDir, p.Dir)
-	}
-	return errors.Join(errs...)
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.closeErr = errors.Join(p.proc.stop(), removeOwnedDir(p.Dir))
+	})
+	return p.closeErr
 }
 
 // URL is the server's base URL, http://127.x.y.z:PORT.
@@ -309,23 +251,21 @@ func (p *Prometheus) API() promv1.API { return p.api }
 // error: a query that only half worked is a failed query in a test.
 func (p *Prometheus) Query(ctx context.Context, promql string) (model.Value, error) {
 	v, warnings, _, err := p.api.Query(ctx, promql, time.Now())
-	if err != nil {
-		return nil, fmt.Errorf("query %q: %w", promql, err)
-	}
-	if len(warnings) > 0 {
-		return v, fmt.Errorf("query %q: warnings: %s", promql, strings.Join(warnings, "; "))
-	}
-	return v, nil
+	return queryResult("query", promql, v, warnings, err)
 }
 
 // QueryRange evaluates promql over [start, end] every step.
 func (p *Prometheus) QueryRange(ctx context.Context, promql string, start, end time.Time, step time.Duration) (model.Value, error) {
 	v, warnings, _, err := p.api.QueryRange(ctx, promql, promv1.Range{Start: start, End: end, Step: step})
+	return queryResult("range query", promql, v, warnings, err)
+}
+
+func queryResult(what, promql string, v model.Value, warnings promv1.Warnings, err error) (model.Value, error) {
 	if err != nil {
-		return nil, fmt.Errorf("range query %q: %w", promql, err)
+		return nil, fmt.Errorf("%s %q: %w", what, promql, err)
 	}
 	if len(warnings) > 0 {
-		return v, fmt.Errorf("range query %q: warnings: %s", promql, strings.Join(warnings, "; "))
+		return v, fmt.Errorf("%s %q: warnings: %s", what, promql, strings.Join(warnings, "; "))
 	}
 	return v, nil
 }
@@ -345,7 +285,7 @@ func (p *Prometheus) WaitForSeries(ctx context.Context, promql string) (model.Va
 			return v, nil
 		}
 		if exitErr := p.proc.exited(); exitErr != nil {
-			return nil, fmt.Errorf("waiting for %q: %w%s", promql, exitErr, p.logTail())
+			return nil, fmt.Errorf("waiting for %q: %w%s", promql, exitErr, logTail(p.logFile()))
 		}
 		select {
 		case <-ctx.Done():
@@ -379,19 +319,6 @@ func IsEmpty(v model.Value) bool {
 	default: // *model.Scalar, *model.String
 		return false
 	}
-}
-
-// logTail returns the end of Prometheus' log, for errors.
-func (p *Prometheus) logTail() string {
-	data, err := os.ReadFile(filepath.Join(p.Dir, "prometheus.log"))
-	if err != nil || len(strings.TrimSpace(string(data))) == 0 {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > logTailLines {
-		lines = lines[len(lines)-logTailLines:]
-	}
-	return "\n--- tail of prometheus.log ---\n" + strings.Join(lines, "\n")
 }
 
 // freeLoopbackAddr returns host:port on a random address of 127.0.0.0/8

@@ -37,7 +37,7 @@ func TestPrometheusScrapesAndEvaluatesRules(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p := PrometheusForTest(t, []string{strings.TrimPrefix(target.URL, "http://")}, []string{rules})
+	p := PrometheusForTest(t, PrometheusOptions{Targets: []string{strings.TrimPrefix(target.URL, "http://")}, RuleFiles: []string{rules}})
 	ctx := testContext(t, 30*time.Second)
 
 	if u, err := url.Parse(p.URL()); err != nil || !net.ParseIP(u.Hostname()).IsLoopback() {
@@ -118,7 +118,7 @@ func TestPrometheusBadRuleFileFailsWithLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := testContext(t, 30*time.Second)
-	p, err := StartPrometheus(ctx, nil, []string{rules})
+	p, err := StartPrometheus(ctx, PrometheusOptions{RuleFiles: []string{rules}})
 	if err == nil {
 		p.Close()
 		t.Fatal("StartPrometheus with a malformed rule file succeeded, want an error")
@@ -138,7 +138,7 @@ func TestPrometheusAtFixedAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := StartPrometheusAt(ctx, addr, nil, nil)
+	p, err := StartPrometheus(ctx, PrometheusOptions{Addr: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,20 +147,17 @@ func TestPrometheusAtFixedAddress(t *testing.T) {
 		t.Errorf("URL = %q, want http://%s", p.URL(), addr)
 	}
 	// A taken address is an error, not a silent move to another port.
-	if q, err := StartPrometheusAt(ctx, addr, nil, nil); err == nil {
+	if q, err := StartPrometheus(ctx, PrometheusOptions{Addr: addr}); err == nil {
 		q.Close()
-		t.Errorf("second StartPrometheusAt(%s) succeeded, want an error", addr)
+		t.Errorf("second StartPrometheus(%s) succeeded, want an error", addr)
 	} else if !strings.Contains(err.Error(), "address already in use") {
-		t.Errorf("second StartPrometheusAt error = %v, want it to say the address is in use", err)
+		t.Errorf("second StartPrometheus error = %v, want it to say the address is in use", err)
 	}
 }
 
 func TestPrometheusConfigJob(t *testing.T) {
-	cfg := prometheusConfig("kube-system/antrea-node-metrics", []string{"127.0.0.1:1"}, nil)
+	cfg := prometheusConfig("kube-system/antrea-node-metrics", PrometheusScrapeInterval, []string{"127.0.0.1:1"}, nil)
 	if !strings.Contains(cfg, `job_name: "kube-system/antrea-node-metrics"`) {
 		t.Errorf("config does not name the job:\n%s", cfg)
-	}
-	if _, err := StartPrometheusJob(context.Background(), "", "", nil, nil); err == nil {
-		t.Error("StartPrometheusJob with an empty job succeeded")
 	}
 }

@@ -5,14 +5,53 @@
 //
 // Nothing here touches host settings: every daemon, directory and namespace it
 // creates is removed by the matching Close.
+//
+// Each component has one constructor taking an options struct (StartOVS,
+// NewNetns, StartPrometheus, StartAntreaAgent) and a ForTest variant that
+// ties it to a test's cleanup. The package does not import testing, so the
+// demo binary that uses it does not link it: tests pass their *testing.T as
+// a T.
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
-	"testing"
+	"time"
 )
+
+// T is the part of testing.TB the harness uses; *testing.T and *testing.B
+// satisfy it.
+type T interface {
+	Helper()
+	Cleanup(func())
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
+}
+
+// forTest is the body of every XForTest: it requires root and bins, if any
+// (skipping t, or failing it in CI), starts the component with opts and
+// closes it when t ends.
+func forTest[O any, C interface{ Close() error }](t T, what string, start func(context.Context, O) (C, error), opts O, bins ...string) C {
+	t.Helper()
+	if len(bins) > 0 {
+		Require(t, bins...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := start(ctx, opts)
+	if err != nil {
+		t.Fatalf("starting %s: %v", what, err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("stopping %s: %v", what, err)
+		}
+	})
+	return c
+}
 
 // debianPackage names the Debian package that ships each executable the
 // harness needs, so a missing one can be reported with the fix.
@@ -39,7 +78,7 @@ func InCI() bool { return os.Getenv("CI") == "true" }
 // runs as root (network namespaces and OVS need it). When something is
 // missing the test is skipped, or failed in CI, with a message naming the
 // Debian package to install (`make test` installs them all).
-func Require(t testing.TB, bins ...string) {
+func Require(t T, bins ...string) {
 	t.Helper()
 	if err := Check(bins...); err != nil {
 		if InCI() {
@@ -49,7 +88,7 @@ func Require(t testing.TB, bins ...string) {
 	}
 }
 
-// Check is Require without a testing.TB: it returns an error naming what is
+// Check is Require without a T: it returns an error naming what is
 // missing and how to install it.
 func Check(bins ...string) error {
 	if os.Geteuid() != 0 {

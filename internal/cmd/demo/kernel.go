@@ -98,8 +98,8 @@ func (d *demo) runKernel(ctx context.Context, exporterBin, rules, flowsFile stri
 	// Every 5 s, not every second as in the userspace demo: under TCG on a
 	// busy host the guest's exporter sometimes takes 2 s to answer, and a
 	// failed scrape would reset the pending alerts.
-	if d.prom, err = testenv.StartPrometheusEvery(ctx, d.promAddr, testenv.PrometheusJob, kernelScrapeInterval,
-		[]string{d.exporterAddr}, []string{absRules}); err != nil {
+	if d.prom, err = testenv.StartPrometheus(ctx, testenv.PrometheusOptions{Addr: d.promAddr, Interval: kernelScrapeInterval,
+		Targets: []string{d.exporterAddr}, RuleFiles: []string{absRules}}); err != nil {
 		return err
 	}
 	d.cleanup = append(d.cleanup, func() { _ = d.prom.Close() })

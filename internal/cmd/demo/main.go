@@ -34,6 +34,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/datapath-exporter/datapath-exporter/antrea/ctzone"
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
@@ -115,7 +116,7 @@ func (d *demo) run(ctx context.Context, exporterBin, rules, flowsFile string, fi
 
 	log.Print("starting a private OVS (userspace datapath) with bridge br-int (OpenFlow 1.0 and 1.5, as Antrea's)")
 	var err error
-	if d.ovs, err = testenv.StartOVS(ctx); err != nil {
+	if d.ovs, err = testenv.StartOVS(ctx, testenv.OVSOptions{}); err != nil {
 		return err
 	}
 	d.cleanup = append(d.cleanup, func() { _ = d.ovs.Close() })
@@ -154,22 +155,17 @@ func (d *demo) run(ctx context.Context, exporterBin, rules, flowsFile string, fi
 	// A real antrea-agent needs a cluster: a stand-in serves its /metrics
 	// (HTTPS, self-signed certificate, bearer token) with the table names
 	// and its own flow counts.
-	agentDir, err := os.MkdirTemp("", "datapath-demo-agent-")
-	if err != nil {
+	if d.agent, err = testenv.StartAntreaAgent(ctx, testenv.AntreaAgentOptions{Names: testenv.AntreaAgentTableNames}); err != nil {
 		return err
 	}
-	d.cleanup = append(d.cleanup, func() { _ = os.RemoveAll(agentDir) })
-	if d.agent, err = testenv.StartAntreaAgent(agentDir, testenv.AntreaAgentTableNames); err != nil {
-		return err
-	}
-	d.cleanup = append(d.cleanup, func() { _ = d.agent.Stop() })
+	d.cleanup = append(d.cleanup, func() { _ = d.agent.Close() })
 	// After its initial install the agent's count is what OVS holds.
 	if err := d.agent.SyncCounts(d.ovs, "br-int"); err != nil {
 		return err
 	}
 	log.Printf("Antrea agent stand-in on %s names br-int's tables (SpoofGuard = 1, EndpointDNAT = 11, ...) and counts its flows", d.agent.URL())
 
-	if d.ns, err = testenv.NewNetns(ctx); err != nil {
+	if d.ns, err = testenv.NewNetns(ctx, testenv.NetnsOptions{}); err != nil {
 		return err
 	}
 	d.cleanup = append(d.cleanup, func() { _ = d.ns.Close() })
@@ -208,7 +204,7 @@ func (d *demo) run(ctx context.Context, exporterBin, rules, flowsFile string, fi
 	if err != nil {
 		return err
 	}
-	if d.prom, err = testenv.StartPrometheusAt(ctx, d.promAddr, []string{d.exporterAddr}, []string{absRules}); err != nil {
+	if d.prom, err = testenv.StartPrometheus(ctx, testenv.PrometheusOptions{Addr: d.promAddr, Targets: []string{d.exporterAddr}, RuleFiles: []string{absRules}}); err != nil {
 		return err
 	}
 	d.cleanup = append(d.cleanup, func() { _ = d.prom.Close() })
@@ -271,7 +267,7 @@ func (d *demo) fillConntrack(ctx context.Context, limit uint64, target, minutes 
 		if sent < total {
 			zone := uint16(0)
 			if i%2 == 1 {
-				zone = testenv.AntreaCtZone
+				zone = ctzone.Pod
 			}
 			n := per
 			if err := d.ns.SendUDP(ctx, n, zone); err != nil {
