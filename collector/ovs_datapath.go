@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,8 @@ func init() {
 				StringVar(&cfg.CtlPath)
 			app.Flag("ovs.coverage-events", "ovs-vswitchd coverage counter to export as datapath_ovs_coverage_total (repeatable), in addition to the built-in list (upcall_flow_limit_*, netlink_overflow, datapath_drop_*, drop_action_*, ...).").
 				StringsVar(&cfg.CoverageEvents)
+			app.Flag("ovs.slow-stats-max-age", "Longest time the answers of ovs-vswitchd's upcall/show, memory/show and coverage/show (flow limit, revalidator dump duration, thread counts, coverage counters) are served from the last read before they are read again; dpctl/show is read at every scrape. 0 reads them at every scrape.").
+				Default(defaultSlowStatsMaxAge.String()).DurationVar(&cfg.SlowStatsMaxAge)
 			return func(logger *slog.Logger) (Collector, error) {
 				cfg.RunDir, cfg.Bridges = shared.OVSRunDir, shared.OVSBridges
 				cfg.Sources = shared.OVS
@@ -45,6 +48,9 @@ type OVSDatapathConfig struct {
 	CtlPath string // explicit control socket; "" = found from RunDir's pidfile
 	// CoverageEvents extends DefaultCoverageEvents.
 	CoverageEvents []string
+	// SlowStatsMaxAge bounds the age of the answers of the slow commands
+	// (see slowDatapathCommands); 0 reads them at every scrape.
+	SlowStatsMaxAge time.Duration
 	// Bridges whose meters are read; empty: every bridge in OVSDB.
 	Bridges []string
 	// Sources, if set, gives the OpenFlow client and OVSDB monitor shared
@@ -143,6 +149,7 @@ var (
 type ovsDatapathCollector struct {
 	cfg     OVSDatapathConfig
 	reader  *ovs.DatapathReader
+	slow    *slowStatsCache           // the slow commands' last answers
 	kernel  *ovs.KernelDatapathReader // the system@ datapaths, over generic netlink
 	client  *ovs.Client
 	monitor *ovs.Monitor // nil with --ovs.bridge
@@ -169,6 +176,7 @@ func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collec
 			CoverageEvents:   slices.Compact(events),
 			CoveragePrefixes: defaultCoveragePrefixes,
 		},
+		slow:   newSlowStatsCache(cfg.SlowStatsMaxAge),
 		kernel: &ovs.KernelDatapathReader{},
 		logger: logger,
 	}
@@ -203,7 +211,7 @@ func (c *ovsDatapathCollector) Update(ctx context.Context, ch chan<- prometheus.
 		defer wg.Done()
 		kernel, kernelErr = c.kernel.Read(ctx)
 	}()
-	state, err := c.reader.Read(ctx)
+	state, err := c.slow.read(ctx, c.reader)
 	wg.Wait()
 	state, kernelErr = withKernelDatapaths(state, kernel, kernelErr)
 	c.logger.Debug("read datapath", "datapaths", len(state.Datapaths), "kernel_datapaths", len(kernel), "coverage_events", len(state.Coverage), "bridges_with_meters", len(meters))
