@@ -31,7 +31,7 @@ func init() {
 				StringVar(&cfg.CtlPath)
 			app.Flag("ovs.coverage-events", "ovs-vswitchd coverage counter to export as datapath_ovs_coverage_total (repeatable), in addition to the built-in list (upcall_flow_limit_*, netlink_overflow, datapath_drop_*, drop_action_*, ...).").
 				StringsVar(&cfg.CoverageEvents)
-			app.Flag("ovs.slow-stats-max-age", "Longest time the answers of ovs-vswitchd's upcall/show, memory/show and coverage/show (flow limit, revalidator dump duration, thread counts, coverage counters) are served from the last read before they are read again; dpctl/show is read at every scrape. 0 reads them at every scrape.").
+			app.Flag("ovs.slow-stats-max-age", "Longest time the answers of ovs-vswitchd's upcall/show, memory/show and coverage/show (flow limit, revalidator dump duration, thread counts, coverage counters) are served from the last read before they are read again; dpctl/show is read at every scrape. Also how long a kernel without the openvswitch module is not asked again for its datapaths (unless dpctl/show lists a system@ one). 0 reads them at every scrape.").
 				Default(defaultSlowStatsMaxAge.String()).DurationVar(&cfg.SlowStatsMaxAge)
 			return func(logger *slog.Logger) (Collector, error) {
 				cfg.RunDir, cfg.Bridges = shared.OVSRunDir, shared.OVSBridges
@@ -151,6 +151,7 @@ type ovsDatapathCollector struct {
 	reader  *ovs.DatapathReader
 	slow    *slowStatsCache           // the slow commands' last answers
 	kernel  *ovs.KernelDatapathReader // the system@ datapaths, over generic netlink
+	absent  *kernelAbsence            // skips the kernel read a while where it has no ovs_datapath family
 	client  *ovs.Client
 	monitor *ovs.Monitor // nil with --ovs.bridge
 	logger  *slog.Logger
@@ -178,6 +179,7 @@ func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collec
 		},
 		slow:   newSlowStatsCache(cfg.SlowStatsMaxAge),
 		kernel: &ovs.KernelDatapathReader{},
+		absent: newKernelAbsence(cfg.SlowStatsMaxAge),
 		logger: logger,
 	}
 	c.client, c.monitor = ovsSources(OVSConfig{RunDir: cfg.RunDir, Bridges: cfg.Bridges, Sources: cfg.Sources})
@@ -206,13 +208,17 @@ func (c *ovsDatapathCollector) Update(ctx context.Context, ch chan<- prometheus.
 	}()
 	var kernel []ovs.DatapathStats
 	var kernelErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		kernel, kernelErr = c.kernel.Read(ctx)
-	}()
+	skipKernel := c.absent.skip()
+	if !skipKernel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			kernel, kernelErr = c.kernel.Read(ctx)
+		}()
+	}
 	state, err := c.slow.read(ctx, c.reader)
 	wg.Wait()
+	kernel, kernelErr = c.absent.result(ctx, c.kernel, skipKernel, state, kernel, kernelErr)
 	state, kernelErr = withKernelDatapaths(state, kernel, kernelErr)
 	c.logger.Debug("read datapath", "datapaths", len(state.Datapaths), "kernel_datapaths", len(kernel), "coverage_events", len(state.Coverage), "bridges_with_meters", len(meters))
 	exportDatapathState(ch, state)
