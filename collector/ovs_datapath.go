@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,8 @@ func init() {
 				StringVar(&cfg.CtlPath)
 			app.Flag("ovs.coverage-events", "ovs-vswitchd coverage counter to export as datapath_ovs_coverage_total (repeatable), in addition to the built-in list (upcall_flow_limit_*, netlink_overflow, datapath_drop_*, drop_action_*, ...).").
 				StringsVar(&cfg.CoverageEvents)
+			durationFlag(app, "ovs.slow-stats-max-age", "Longest time the answers of ovs-vswitchd's upcall/show, memory/show and coverage/show (flow limit, revalidator dump duration, thread counts, coverage counters) are served from the last read before they are read again; dpctl/show is read at every scrape. Also how long a kernel without the openvswitch module is not asked again for its datapaths (unless dpctl/show lists a system@ one). 0 reads them at every scrape.",
+				defaultSlowStatsMaxAge.String(), &cfg.SlowStatsMaxAge)
 			return func(logger *slog.Logger) (Collector, error) {
 				cfg.Source = shared.OVS
 				return NewOVSDatapathCollector(cfg, logger)
@@ -44,6 +47,9 @@ type OVSDatapathConfig struct {
 	CtlPath string // explicit control socket; "" = found from RunDir's pidfile
 	// CoverageEvents extends DefaultCoverageEvents.
 	CoverageEvents []string
+	// SlowStatsMaxAge bounds the age of the answers of the slow commands
+	// (see slowDatapathCommands); 0 reads them at every scrape.
+	SlowStatsMaxAge time.Duration
 	// Source, if set, is the OVS source of the flags (Shared.OVS), whose
 	// RunDir is used; this collector keeps no OpenFlow session.
 	Source *OVSSource
@@ -117,7 +123,9 @@ var (
 type ovsDatapathCollector struct {
 	cfg    OVSDatapathConfig
 	reader *ovs.DatapathReader
+	slow   *slowStatsCache           // the slow commands' last answers
 	kernel *ovs.KernelDatapathReader // the system@ datapaths, over generic netlink
+	absent *kernelAbsence            // skips the kernel read a while where it has no ovs_datapath family
 	logger *slog.Logger
 }
 
@@ -144,7 +152,9 @@ func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collec
 			CoverageEvents:   slices.Compact(events),
 			CoveragePrefixes: defaultCoveragePrefixes,
 		},
+		slow:   newSlowStatsCache(cfg.SlowStatsMaxAge),
 		kernel: &ovs.KernelDatapathReader{},
+		absent: newKernelAbsence(cfg.SlowStatsMaxAge),
 		logger: logger,
 	}
 	return c, nil
@@ -161,12 +171,16 @@ func (c *ovsDatapathCollector) Update(ctx context.Context, ch chan<- prometheus.
 	var kernel []ovs.DatapathStats
 	var kernelErr error
 	done := make(chan struct{})
+	skipKernel := c.absent.skip()
 	go func() {
 		defer close(done)
-		kernel, kernelErr = c.kernel.Read(ctx)
+		if !skipKernel {
+			kernel, kernelErr = c.kernel.Read(ctx)
+		}
 	}()
-	state, err := c.reader.Read(ctx)
+	state, err := c.slow.read(ctx, c.reader)
 	<-done
+	kernel, kernelErr = c.absent.result(ctx, c.kernel, skipKernel, state, kernel, kernelErr)
 	state, kernelErr = withKernelDatapaths(state, kernel, kernelErr)
 	c.logger.Debug("read datapath", "datapaths", len(state.Datapaths), "kernel_datapaths", len(kernel), "coverage_events", len(state.Coverage))
 	exportDatapathState(ch, state)

@@ -18,6 +18,31 @@ type DatapathState struct {
 	Memory    *MemoryStats
 	// Coverage holds the selected coverage counters (see DatapathReader).
 	Coverage map[string]uint64
+	// Socket is the control socket the commands were sent to (it names the
+	// daemon's pid): a read on another socket is another daemon.
+	Socket string
+}
+
+// DatapathCommands selects the control-socket commands of a read.
+type DatapathCommands uint8
+
+const (
+	CmdDpctlShow        DatapathCommands = 1 << iota // Datapaths
+	CmdUpcallShow                                    // Upcalls
+	CmdMemoryShow                                    // Memory
+	CmdCoverageShow                                  // Coverage
+	AllDatapathCommands = CmdDpctlShow | CmdUpcallShow | CmdMemoryShow | CmdCoverageShow
+)
+
+// datapathCommands are the commands in the order they are sent.
+var datapathCommands = []struct {
+	cmd  DatapathCommands
+	name string
+}{
+	{CmdDpctlShow, "dpctl/show"},
+	{CmdUpcallShow, "upcall/show"},
+	{CmdMemoryShow, "memory/show"},
+	{CmdCoverageShow, "coverage/show"},
 }
 
 // DatapathReader reads the datapath's state from ovs-vswitchd's control
@@ -44,15 +69,21 @@ type DatapathReader struct {
 	conn   *UnixctlConn // kept between reads; nil after an error
 }
 
-// Read runs the commands and parses their replies. It returns what it could
-// read and the first error; ctx bounds the whole exchange.
+// Read runs every command and parses their replies. It returns what it
+// could read and the first error; ctx bounds the whole exchange.
 func (r *DatapathReader) Read(ctx context.Context) (DatapathState, error) {
+	return r.ReadCommands(ctx, AllDatapathCommands)
+}
+
+// ReadCommands is Read of the commands in cmds only (sent at once); the
+// fields of the others are nil.
+func (r *DatapathReader) ReadCommands(ctx context.Context, cmds DatapathCommands) (DatapathState, error) {
 	r.connMu.Lock()
 	defer r.connMu.Unlock()
-	st, reused, err := r.readOnce(ctx)
+	st, reused, err := r.readOnce(ctx, cmds)
 	var fe *FormatError
 	if err != nil && reused && ctx.Err() == nil && !errors.As(err, &fe) {
-		st, _, err = r.readOnce(ctx)
+		st, _, err = r.readOnce(ctx, cmds)
 	}
 	return st, err
 }
@@ -71,14 +102,14 @@ func (r *DatapathReader) Close() error {
 // readOnce reads on the kept connection, dialling one if there is none, and
 // reports whether it was a kept one. After an error the connection is
 // closed: it may be mid-reply. Callers hold r.connMu.
-func (r *DatapathReader) readOnce(ctx context.Context) (_ DatapathState, reused bool, err error) {
+func (r *DatapathReader) readOnce(ctx context.Context, cmds DatapathCommands) (_ DatapathState, reused bool, err error) {
 	reused = r.conn != nil
 	if !reused {
 		if r.conn, err = r.Unixctl.Dial(ctx); err != nil {
 			return DatapathState{}, false, err
 		}
 	}
-	st, err := r.read(ctx, r.conn)
+	st, err := r.read(ctx, r.conn, cmds)
 	if err != nil {
 		r.conn.Close()
 		r.conn = nil
@@ -86,34 +117,36 @@ func (r *DatapathReader) readOnce(ctx context.Context) (_ DatapathState, reused 
 	return st, reused, err
 }
 
-// read runs the commands on conn, sent at once (CallEach).
-func (r *DatapathReader) read(ctx context.Context, conn *UnixctlConn) (DatapathState, error) {
-	var st DatapathState
-	texts, callErr := conn.CallEach(ctx, "dpctl/show", "upcall/show", "memory/show", "coverage/show")
-	var err error
-	if len(texts) > 0 {
-		if st.Datapaths, err = ParseDpctlShow(texts[0]); err != nil {
-			return st, err
+// read runs the commands of cmds on conn, sent at once (CallEach).
+func (r *DatapathReader) read(ctx context.Context, conn *UnixctlConn, cmds DatapathCommands) (DatapathState, error) {
+	st := DatapathState{Socket: conn.Path()}
+	var sent []DatapathCommands
+	var names []string
+	for _, c := range datapathCommands {
+		if cmds&c.cmd != 0 {
+			sent, names = append(sent, c.cmd), append(names, c.name)
 		}
 	}
-	if len(texts) > 1 {
-		if st.Upcalls, err = ParseUpcallShow(texts[1]); err != nil {
-			return st, err
+	texts, callErr := conn.CallEach(ctx, names...)
+	for i, text := range texts {
+		var err error
+		switch sent[i] {
+		case CmdDpctlShow:
+			st.Datapaths, err = ParseDpctlShow(text)
+		case CmdUpcallShow:
+			st.Upcalls, err = ParseUpcallShow(text)
+		case CmdMemoryShow:
+			var m MemoryStats
+			if m, err = ParseMemoryShow(text); err == nil {
+				st.Memory = &m
+			}
+		case CmdCoverageShow:
+			var all map[string]uint64
+			if all, err = ParseCoverageShow(text); err == nil {
+				st.Coverage, err = r.selectCoverage(ctx, conn, all)
+			}
 		}
-	}
-	if len(texts) > 2 {
-		m, err := ParseMemoryShow(texts[2])
 		if err != nil {
-			return st, err
-		}
-		st.Memory = &m
-	}
-	if len(texts) > 3 {
-		all, err := ParseCoverageShow(texts[3])
-		if err != nil {
-			return st, err
-		}
-		if st.Coverage, err = r.selectCoverage(ctx, conn, all); err != nil {
 			return st, err
 		}
 	}

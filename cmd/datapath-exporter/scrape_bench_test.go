@@ -78,6 +78,9 @@ func BenchmarkScrapes(b *testing.B) {
 		args   []string
 	}{
 		{"default", nil},
+		// The default set reading ovs-vswitchd's slow commands at every
+		// scrape, as at a scrape interval longer than their max age.
+		{"default-slow-every-scrape", []string{"--ovs.slow-stats-max-age=0s"}},
 		{"ovs-only", []string{"--no-collector.conntrack", "--no-collector.ovs_datapath"}},
 		{"ovs_datapath-only", []string{"--no-collector.ovs", "--no-collector.conntrack"}},
 		{"conntrack-only", []string{"--no-collector.ovs", "--no-collector.ovs_datapath"}},

@@ -152,6 +152,20 @@ func writeTargets(w func(string, ...any), p *parsed) {
 			formatValue("ns/op", off))
 	}
 	w("\n")
+	if slices.ContainsFunc(setups, func(s setup) bool { return !math.IsNaN(nsop(p, s, "default-slow-every-scrape")) }) {
+		w("The slow control-socket commands (`upcall/show`, `memory/show`, `coverage/show`) read at most every " +
+			"`--ovs.slow-stats-max-age` (`default`) or at every scrape (`default-slow-every-scrape`, what every scrape " +
+			"pays at a scrape interval longer than that), in the same rounds:\n\n")
+		w("| setup | default | ÷ all off | ÷ node_exporter | default-slow-every-scrape | ÷ all off | ÷ node_exporter |\n|---|---:|---:|---:|---:|---:|---:|\n")
+		for _, s := range setups {
+			d, e := nsop(p, s, "default"), nsop(p, s, "default-slow-every-scrape")
+			off, ne := nsop(p, s, "all-off"), nsop(p, s, "node-exporter-conntrack")
+			w("| %s | %s | %s | %s | %s | %s | %s |\n", s, formatValue("ns/op", d), plainRatio(d/off), plainRatio(d/ne),
+				formatValue("ns/op", e), plainRatio(e/off), plainRatio(e/ne))
+		}
+		w("\n")
+	}
+	writeDatapathReads(w, p)
 	if note := p.config["targets-note"]; note != "" {
 		w("%s\n\n", note)
 	}
@@ -230,4 +244,38 @@ func writeStorm(w func(string, ...any), p *parsed) {
 		}
 		w("\n")
 	}
+}
+
+// writeDatapathReads writes the ovs_datapath collector's reads against
+// their floors (BenchmarkDatapathRead), on the host and in the kernel node,
+// as ratios of medians measured in the same process, in turns.
+func writeDatapathReads(w func(string, ...any), p *parsed) {
+	type where struct{ bench, label string }
+	var rows []where
+	for _, wh := range []where{{"DatapathReadHost", "host, userspace OVS (`netdev@ovs-netdev`)"},
+		{"DatapathReadKernelNode", "kernel node, kernel datapath (`system@ovs-system`), " + p.config["kernelnode-accel"] + " guest"}} {
+		if len(p.results[wh.bench]) > 0 {
+			rows = append(rows, wh)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	w("The `ovs_datapath` collector's reads against their floors (`BenchmarkDatapathRead`, each on its kept socket or " +
+		"connection, in turns in one process; in the kernel node all inside the same guest, whose TCG timings are " +
+		"emulated: only these ratios mean anything there):\n\n")
+	w("| where | genetlink read ÷ its floor | `dpctl/show` ÷ control-socket floor | four commands ÷ control-socket floor | `dpctl/show` ÷ genetlink read | genetlink floor ÷ control-socket floor |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		for size, byMethod := range p.results[r.bench] {
+			m := func(name string) float64 { return median(byMethod[name]["ns/op"]) }
+			_ = size
+			w("| %s | %s | %s | %s | %s | %s |\n", r.label,
+				plainRatio(m("genetlink-read")/m("genetlink-floor")),
+				plainRatio(m("unixctl-dpctl-show")/m("unixctl-floor")),
+				plainRatio(m("unixctl-all")/m("unixctl-floor")),
+				plainRatio(m("unixctl-dpctl-show")/m("genetlink-read")),
+				plainRatio(m("genetlink-floor")/m("unixctl-floor")))
+		}
+	}
+	w("\n")
 }
