@@ -122,7 +122,7 @@ var (
 // reports it on its control socket.
 type ovsDatapathCollector struct {
 	cfg    OVSDatapathConfig
-	reader *ovs.DatapathReader
+	reader *ovs.VswitchdReader
 	slow   *slowStatsCache           // the slow commands' last answers
 	kernel *ovs.KernelDatapathReader // the system@ datapaths, over generic netlink
 	absent *kernelAbsence            // skips the kernel read a while where it has no ovs_datapath family
@@ -147,7 +147,7 @@ func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collec
 	slices.Sort(events)
 	c := &ovsDatapathCollector{
 		cfg: cfg,
-		reader: &ovs.DatapathReader{
+		reader: &ovs.VswitchdReader{
 			Unixctl:          ovs.Unixctl{RunDir: cfg.RunDir, Path: cfg.CtlPath},
 			CoverageEvents:   slices.Compact(events),
 			CoveragePrefixes: defaultCoveragePrefixes,
@@ -183,12 +183,12 @@ func (c *ovsDatapathCollector) Update(ctx context.Context, ch chan<- prometheus.
 	kernel, kernelErr = c.absent.result(ctx, c.kernel, skipKernel, state, kernel, kernelErr)
 	state, kernelErr = withKernelDatapaths(state, kernel, kernelErr)
 	c.logger.Debug("read datapath", "datapaths", len(state.Datapaths), "kernel_datapaths", len(kernel), "coverage_events", len(state.Coverage))
-	exportDatapathState(ch, state)
+	exportDatapathReading(ch, state)
 	return withHint("ovs_datapath", errors.Join(err, kernelErr))
 }
 
-// exportDatapathState sends the metrics of st.
-func exportDatapathState(ch chan<- prometheus.Metric, st ovs.DatapathState) {
+// exportDatapathReading sends the metrics of st.
+func exportDatapathReading(ch chan<- prometheus.Metric, st ovs.DatapathReading) {
 	for _, d := range st.Datapaths {
 		ch <- prometheus.MustNewConstMetric(dpLookupsDesc, prometheus.CounterValue, float64(d.Hit), d.Name, "hit")
 		ch <- prometheus.MustNewConstMetric(dpLookupsDesc, prometheus.CounterValue, float64(d.Missed), d.Name, "missed")

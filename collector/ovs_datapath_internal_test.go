@@ -17,7 +17,7 @@ import (
 // checks every series. The netdev datapath is tested end to end against a
 // real OVS in ovs_datapath_test.go.
 func TestExportKernelDatapath(t *testing.T) {
-	st := ovs.DatapathState{
+	st := ovs.DatapathReading{
 		Datapaths: []ovs.DatapathStats{{Name: "system@ovs-system", Hit: 18304, Missed: 1297, Lost: 12, Flows: 37,
 			HasMasks: true, MaskHits: 52108, Masks: 9, HasCache: true, CacheHits: 15040}},
 		Upcalls: []ovs.UpcallStats{{Datapath: "system@ovs-system", Flows: 37, FlowLimit: 200000, DumpDuration: 3 * time.Millisecond, Revalidators: 4}},
@@ -27,7 +27,7 @@ func TestExportKernelDatapath(t *testing.T) {
 		},
 	}
 	ch := make(chan prometheus.Metric, 100)
-	exportDatapathState(ch, st)
+	exportDatapathReading(ch, st)
 	close(ch)
 	got := map[string]float64{}
 	for m := range ch {

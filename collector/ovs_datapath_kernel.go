@@ -39,7 +39,7 @@ const kernelDatapathPrefix = "system@"
 //     not is an error: the exporter is not in ovs-vswitchd's network
 //     namespace. One the kernel lists and dpctl/show does not (ovs-vswitchd
 //     is stopped, or the datapath was made with ovs-dpctl) is exported.
-func withKernelDatapaths(st ovs.DatapathState, kernel []ovs.DatapathStats, kernelErr error) (ovs.DatapathState, error) {
+func withKernelDatapaths(st ovs.DatapathReading, kernel []ovs.DatapathStats, kernelErr error) (ovs.DatapathReading, error) {
 	var fromCtl []string
 	for _, d := range st.Datapaths {
 		if strings.HasPrefix(d.Name, kernelDatapathPrefix) {

@@ -45,7 +45,7 @@ func TestWithKernelDatapaths(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctl := ovs.DatapathState{Datapaths: tt.ctl, Memory: &ovs.MemoryStats{Handlers: 1}}
+			ctl := ovs.DatapathReading{Datapaths: tt.ctl, Memory: &ovs.MemoryStats{Handlers: 1}}
 			got, err := withKernelDatapaths(ctl, tt.kernel, tt.kernelErr)
 			if tt.name == "permission" && !strings.Contains(withHint("ovs_datapath", err).Error(), "needs no capability") {
 				t.Errorf("the hint of %v does not say OVS_DP_CMD_GET needs no capability", err)

@@ -39,7 +39,7 @@ func (k *kernelAbsence) skip() bool {
 // result returns the kernel read of this scrape: the one made (kernel,
 // kernelErr) unless skipped, else a read made now if st lists a system@
 // datapath, else the family's absence.
-func (k *kernelAbsence) result(ctx context.Context, r *ovs.KernelDatapathReader, skipped bool, st ovs.DatapathState,
+func (k *kernelAbsence) result(ctx context.Context, r *ovs.KernelDatapathReader, skipped bool, st ovs.DatapathReading,
 	kernel []ovs.DatapathStats, kernelErr error) ([]ovs.DatapathStats, error) {
 	if skipped {
 		listed := false

@@ -22,8 +22,8 @@ func TestKernelAbsence(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	k := newKernelAbsence(30 * time.Second)
 	k.now = func() time.Time { return now }
-	netdevOnly := ovs.DatapathState{Datapaths: []ovs.DatapathStats{{Name: "netdev@ovs-netdev"}}}
-	withSystem := ovs.DatapathState{Datapaths: []ovs.DatapathStats{{Name: "netdev@ovs-netdev"}, {Name: "system@ovs-system"}}}
+	netdevOnly := ovs.DatapathReading{Datapaths: []ovs.DatapathStats{{Name: "netdev@ovs-netdev"}}}
+	withSystem := ovs.DatapathReading{Datapaths: []ovs.DatapathStats{{Name: "netdev@ovs-netdev"}, {Name: "system@ovs-system"}}}
 
 	if k.skip() {
 		t.Fatal("skips before any read")

@@ -21,9 +21,9 @@ const slowDatapathCommands = ovs.CmdUpcallShow | ovs.CmdMemoryShow | ovs.CmdCove
 // defaultSlowStatsMaxAge is --ovs.slow-stats-max-age's default.
 const defaultSlowStatsMaxAge = 30 * time.Second
 
-// datapathCommandReader is the part of ovs.DatapathReader the cache uses.
+// datapathCommandReader is the part of ovs.VswitchdReader the cache uses.
 type datapathCommandReader interface {
-	ReadCommands(ctx context.Context, cmds ovs.DatapathCommands) (ovs.DatapathState, error)
+	ReadCommands(ctx context.Context, cmds ovs.DatapathCommands) (ovs.DatapathReading, error)
 }
 
 // slowStatsCache keeps the last answers of the slow commands of one
@@ -52,7 +52,7 @@ func newSlowStatsCache(maxAge time.Duration) *slowStatsCache {
 // answers were, the slow commands are read at once from it. After any
 // failure nothing is kept: the state returned holds only what this read
 // got, never an answer of a daemon that does not answer now.
-func (c *slowStatsCache) read(ctx context.Context, r datapathCommandReader) (ovs.DatapathState, error) {
+func (c *slowStatsCache) read(ctx context.Context, r datapathCommandReader) (ovs.DatapathReading, error) {
 	cmds := ovs.AllDatapathCommands
 	if c.fresh() {
 		cmds = ovs.CmdDpctlShow
@@ -86,7 +86,7 @@ func (c *slowStatsCache) fresh() bool {
 }
 
 // fill copies the kept answers into st if they are of st's daemon.
-func (c *slowStatsCache) fill(st *ovs.DatapathState) bool {
+func (c *slowStatsCache) fill(st *ovs.DatapathReading) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.valid || c.socket != st.Socket {
@@ -96,7 +96,7 @@ func (c *slowStatsCache) fill(st *ovs.DatapathState) bool {
 	return true
 }
 
-func (c *slowStatsCache) keep(st ovs.DatapathState) {
+func (c *slowStatsCache) keep(st ovs.DatapathReading) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.valid, c.socket, c.at = true, st.Socket, c.now()

@@ -11,15 +11,15 @@ import (
 	"github.com/datapath-exporter/datapath-exporter/ovs"
 )
 
-// recordingReader is the real ovs.DatapathReader, recording which
+// recordingReader is the real ovs.VswitchdReader, recording which
 // commands each read sent.
 type recordingReader struct {
-	r     *ovs.DatapathReader
+	r     *ovs.VswitchdReader
 	mu    sync.Mutex
 	calls []ovs.DatapathCommands
 }
 
-func (rr *recordingReader) ReadCommands(ctx context.Context, cmds ovs.DatapathCommands) (ovs.DatapathState, error) {
+func (rr *recordingReader) ReadCommands(ctx context.Context, cmds ovs.DatapathCommands) (ovs.DatapathReading, error) {
 	rr.mu.Lock()
 	rr.calls = append(rr.calls, cmds)
 	rr.mu.Unlock()
@@ -43,14 +43,14 @@ func TestSlowStatsCache(t *testing.T) {
 	if err := o.AddBridge("br0"); err != nil {
 		t.Fatal(err)
 	}
-	rr := &recordingReader{r: &ovs.DatapathReader{Unixctl: ovs.Unixctl{RunDir: o.RunDir}, CoverageEvents: DefaultCoverageEvents, CoveragePrefixes: defaultCoveragePrefixes}}
+	rr := &recordingReader{r: &ovs.VswitchdReader{Unixctl: ovs.Unixctl{RunDir: o.RunDir}, CoverageEvents: DefaultCoverageEvents, CoveragePrefixes: defaultCoveragePrefixes}}
 	t.Cleanup(func() { rr.r.Close() })
 	now := time.Unix(1_000_000, 0)
 	c := newSlowStatsCache(30 * time.Second)
 	c.now = func() time.Time { return now }
 	ctx := testenv.Context(t, time.Minute)
 
-	read := func(what string, want ...ovs.DatapathCommands) ovs.DatapathState {
+	read := func(what string, want ...ovs.DatapathCommands) ovs.DatapathReading {
 		t.Helper()
 		st, err := c.read(ctx, rr)
 		if err != nil {

@@ -32,10 +32,10 @@ const (
 //   - method=unixctl-floor: `version` on a kept connection to ovs-vswitchd's
 //     control socket (found at its default name, ovs-vswitchd.<pid>.ctl,
 //     from the pidfile): the cheapest round trip through its main loop;
-//   - method=unixctl-dpctl-show: DatapathReader.ReadCommands(CmdDpctlShow),
+//   - method=unixctl-dpctl-show: VswitchdReader.ReadCommands(CmdDpctlShow),
 //     dpctl/show and its parsing: the datapath's lookups, flows and masks
 //     from the control socket (what a scrape reads for a netdev@ datapath);
-//   - method=unixctl-all: DatapathReader.Read, the four commands
+//   - method=unixctl-all: VswitchdReader.Read, the four commands
 //     (dpctl/show, upcall/show, memory/show, coverage/show) at once: what a
 //     scrape reads when the slow commands are due;
 //   - method=genetlink-floor (where the kernel has the ovs_datapath family):
@@ -79,7 +79,7 @@ func BenchmarkDatapathRead(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer floorConn.Close()
-	reader := &DatapathReader{Unixctl: unixctl, CoverageEvents: []string{"netlink_overflow", "upcall_flow_limit_hit"},
+	reader := &VswitchdReader{Unixctl: unixctl, CoverageEvents: []string{"netlink_overflow", "upcall_flow_limit_hit"},
 		CoveragePrefixes: []string{"datapath_drop_", "drop_action_"}}
 	defer reader.Close()
 	kernel := &KernelDatapathReader{}

@@ -159,7 +159,7 @@ func TestUnixctlVswitchdFaults(t *testing.T) {
 // which it has is asked once per daemon.
 func TestDatapathReaderCoverage(t *testing.T) {
 	o, _ := datapathOVS(t)
-	r := &DatapathReader{
+	r := &VswitchdReader{
 		Unixctl:          Unixctl{RunDir: o.RunDir},
 		CoverageEvents:   []string{"bridge_reconfigure", "netlink_overflow", "no_such_counter_here"},
 		CoveragePrefixes: []string{"datapath_drop_"},
@@ -167,7 +167,7 @@ func TestDatapathReaderCoverage(t *testing.T) {
 	ctx := testenv.Context(t, 30*time.Second)
 	// ovs-vswitchd folds its threads' counts into the totals about once a
 	// second: wait until bridge_reconfigure (adding br0 counts) shows.
-	var st DatapathState
+	var st DatapathReading
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		var err error
 		if st, err = r.Read(ctx); err != nil {
@@ -239,7 +239,7 @@ func TestUnixctlCallEach(t *testing.T) {
 	}
 	// The connection still works: the replies after the error were read or
 	// are discarded by the next reader (a new connection here, as the
-	// DatapathReader drops a connection after an error).
+	// VswitchdReader drops a connection after an error).
 	conn2, err := u.Dial(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -149,7 +149,7 @@ var datapathReadMethods = map[string]string{
 	"genetlink-floor": "floor of the genetlink read: `CTRL_CMD_GETFAMILY` of `nlctrl` on the same kept socket (the cheapest " +
 		"generic netlink round trip; no module is asked for)",
 	"unixctl-dpctl-show": "the same numbers from ovs-vswitchd: `dpctl/show` on the kept control-socket connection, parsed " +
-		"(`DatapathReader.ReadCommands(CmdDpctlShow)`; **this project** for `netdev@` datapaths, read at every scrape)",
+		"(`VswitchdReader.ReadCommands(CmdDpctlShow)`; **this project** for `netdev@` datapaths, read at every scrape)",
 	"unixctl-all": "the four commands of the collector at once (`dpctl/show`, `upcall/show`, `memory/show`, `coverage/show`), " +
 		"parsed: a scrape when the slow commands are due (`--ovs.slow-stats-max-age`)",
 	"unixctl-floor": "floor of the control socket: `version` on the same kept connection (one turn of ovs-vswitchd's main loop)",

@@ -10,13 +10,13 @@ import (
 	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 )
 
-// DatapathState is what one read of ovs-vswitchd's control socket yields.
+// DatapathReading is what one read of ovs-vswitchd's control socket yields.
 // Fields of commands that failed (or were not reached) are nil.
-type DatapathState struct {
+type DatapathReading struct {
 	Datapaths []DatapathStats
 	Upcalls   []UpcallStats
 	Memory    *MemoryStats
-	// Coverage holds the selected coverage counters (see DatapathReader).
+	// Coverage holds the selected coverage counters (see VswitchdReader).
 	Coverage map[string]uint64
 	// Socket is the control socket the commands were sent to (it names the
 	// daemon's pid): a read on another socket is another daemon.
@@ -45,7 +45,7 @@ var datapathCommands = []struct {
 	{CmdCoverageShow, "coverage/show"},
 }
 
-// DatapathReader reads the datapath's state from ovs-vswitchd's control
+// VswitchdReader reads the datapath's state from ovs-vswitchd's control
 // socket: dpctl/show, upcall/show, memory/show and coverage/show on one
 // connection, kept open between reads (one read at a time on it). A read
 // whose kept connection fails (ovs-vswitchd restarted: its socket has a new
@@ -54,7 +54,7 @@ var datapathCommands = []struct {
 // CoverageEvents the daemon has, because coverage/show omits counters that
 // were never hit: those the daemon has are reported as 0, the others not at
 // all. Safe for concurrent use.
-type DatapathReader struct {
+type VswitchdReader struct {
 	Unixctl Unixctl
 	// CoverageEvents are the coverage counters to report by exact name;
 	// counters starting with one of CoveragePrefixes are reported too,
@@ -71,13 +71,13 @@ type DatapathReader struct {
 
 // Read runs every command and parses their replies. It returns what it
 // could read and the first error; ctx bounds the whole exchange.
-func (r *DatapathReader) Read(ctx context.Context) (DatapathState, error) {
+func (r *VswitchdReader) Read(ctx context.Context) (DatapathReading, error) {
 	return r.ReadCommands(ctx, AllDatapathCommands)
 }
 
 // ReadCommands is Read of the commands in cmds only (sent at once); the
 // fields of the others are nil.
-func (r *DatapathReader) ReadCommands(ctx context.Context, cmds DatapathCommands) (DatapathState, error) {
+func (r *VswitchdReader) ReadCommands(ctx context.Context, cmds DatapathCommands) (DatapathReading, error) {
 	r.connMu.Lock()
 	defer r.connMu.Unlock()
 	st, reused, err := r.readOnce(ctx, cmds)
@@ -89,7 +89,7 @@ func (r *DatapathReader) ReadCommands(ctx context.Context, cmds DatapathCommands
 }
 
 // Close closes the kept connection.
-func (r *DatapathReader) Close() error {
+func (r *VswitchdReader) Close() error {
 	r.connMu.Lock()
 	defer r.connMu.Unlock()
 	if r.conn != nil {
@@ -102,11 +102,11 @@ func (r *DatapathReader) Close() error {
 // readOnce reads on the kept connection, dialling one if there is none, and
 // reports whether it was a kept one. After an error the connection is
 // closed: it may be mid-reply. Callers hold r.connMu.
-func (r *DatapathReader) readOnce(ctx context.Context, cmds DatapathCommands) (_ DatapathState, reused bool, err error) {
+func (r *VswitchdReader) readOnce(ctx context.Context, cmds DatapathCommands) (_ DatapathReading, reused bool, err error) {
 	reused = r.conn != nil
 	if !reused {
 		if r.conn, err = r.Unixctl.Dial(ctx); err != nil {
-			return DatapathState{}, false, err
+			return DatapathReading{}, false, err
 		}
 	}
 	st, err := r.read(ctx, r.conn, cmds)
@@ -118,8 +118,8 @@ func (r *DatapathReader) readOnce(ctx context.Context, cmds DatapathCommands) (_
 }
 
 // read runs the commands of cmds on conn, sent at once (CallEach).
-func (r *DatapathReader) read(ctx context.Context, conn *UnixctlConn, cmds DatapathCommands) (DatapathState, error) {
-	st := DatapathState{Socket: conn.Path()}
+func (r *VswitchdReader) read(ctx context.Context, conn *UnixctlConn, cmds DatapathCommands) (DatapathReading, error) {
+	st := DatapathReading{Socket: conn.Path()}
 	var sent []DatapathCommands
 	var names []string
 	for _, c := range datapathCommands {
@@ -157,7 +157,7 @@ func (r *DatapathReader) read(ctx context.Context, conn *UnixctlConn, cmds Datap
 // missing from coverage/show was never hit, if this daemon has it: that is
 // asked once per daemon with coverage/read-counter, which answers with an
 // error for a counter the daemon does not have.
-func (r *DatapathReader) selectCoverage(ctx context.Context, conn *UnixctlConn, all map[string]uint64) (map[string]uint64, error) {
+func (r *VswitchdReader) selectCoverage(ctx context.Context, conn *UnixctlConn, all map[string]uint64) (map[string]uint64, error) {
 	out := map[string]uint64{}
 	for name, v := range all {
 		if slices.Contains(r.CoverageEvents, name) || hasAnyPrefix(name, r.CoveragePrefixes) {
