@@ -105,22 +105,9 @@ func (d *demo) runKernel(ctx context.Context, exporterBin, rules, flowsFile stri
 	d.cleanup = append(d.cleanup, func() { _ = d.prom.Close() })
 	d.printKernelGuide(ctMax)
 
-	work, stopWork := context.WithCancel(ctx)
-	defer stopWork()
-	errc := make(chan error, 2)
-	go func() { errc <- d.floodThroughOVS(work, ctMax, fillTarget, fillMinutes) }()
-	go func() { errc <- d.serviceTraffic(work) }()
-	var first error
-	for i := 0; i < 2; i++ {
-		if err := <-errc; err != nil && work.Err() == nil {
-			first = err
-			stopWork()
-		}
-	}
-	if first != nil {
-		return first
-	}
-	return ctx.Err()
+	return runLoad(ctx,
+		func(work context.Context) error { return d.floodThroughOVS(work, ctMax, fillTarget, fillMinutes) },
+		d.serviceTraffic)
 }
 
 // floodThroughOVS sends UDP from pod0 to ever new ports of pod1, through

@@ -215,15 +215,23 @@ func (d *demo) run(ctx context.Context, exporterBin, rules, flowsFile string, fi
 	}
 	d.printGuide(limit)
 
-	// The load goroutines stop before anything is torn down.
+	return runLoad(ctx,
+		func(work context.Context) error { return d.fillConntrack(work, limit, fillTarget, fillMinutes) },
+		d.podChurn,
+		d.datapathTraffic)
+}
+
+// runLoad runs the demo's load until ctx ends or one of them fails, which
+// stops the others; they all return before anything is torn down.
+func runLoad(ctx context.Context, loads ...func(context.Context) error) error {
 	work, stopWork := context.WithCancel(ctx)
 	defer stopWork()
-	errc := make(chan error, 3)
-	go func() { errc <- d.fillConntrack(work, limit, fillTarget, fillMinutes) }()
-	go func() { errc <- d.podChurn(work) }()
-	go func() { errc <- d.datapathTraffic(work) }()
+	errc := make(chan error, len(loads))
+	for _, load := range loads {
+		go func() { errc <- load(work) }()
+	}
 	var first error
-	for i := 0; i < 3; i++ {
+	for range loads {
 		if err := <-errc; err != nil && work.Err() == nil {
 			first = err
 			stopWork()
