@@ -117,13 +117,7 @@ func (d *demo) runKernel(ctx context.Context, exporterBin, rules, flowsFile stri
 // table stays full and the kernel drops what does not fit; below it, the
 // entries stay for the guest's UDP timeout.
 func (d *demo) floodThroughOVS(ctx context.Context, limit uint64, target, minutes float64) error {
-	const step = 5 * time.Second
-	steps := int(minutes * 60 / step.Seconds())
-	if steps < 1 {
-		steps = 1
-	}
-	total := int(float64(limit) * target)
-	per := max(total/steps, 1)
+	total, per := loadRamp(limit, target, minutes)
 	// Once the ramp is done, a burst every step keeps the table full
 	// while the kernel's garbage collector evicts unreplied entries.
 	keep := max(int(limit)/4, 1)
@@ -159,7 +153,7 @@ func (d *demo) floodThroughOVS(ctx context.Context, limit uint64, target, minute
 		}
 		if !ramp && !full {
 			full = true
-			log.Printf("conntrack (guest): the flood goes on, %d new connections every %s; the table stays full and the kernel drops what does not fit", keep, step)
+			log.Printf("conntrack (guest): the flood goes on, %d new connections every %s; the table stays full and the kernel drops what does not fit", keep, loadStep)
 		}
 		if ramp || i%6 == 0 {
 			log.Printf("conntrack (guest, through OVS): %d entries of %d (%.0f %%), %d datagrams sent", count, limit, 100*float64(count)/float64(limit), sent)
@@ -167,7 +161,7 @@ func (d *demo) floodThroughOVS(ctx context.Context, limit uint64, target, minute
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(step):
+		case <-time.After(loadStep):
 		}
 	}
 }

@@ -256,32 +256,36 @@ func (d *demo) checkAddrs() error {
 	return nil
 }
 
+// loadStep is how often the demo's load sends a burst.
+const loadStep = 5 * time.Second
+
+// loadRamp says how many connections make target × limit and how many to
+// send every loadStep to get there over the given minutes (at least one).
+func loadRamp(limit uint64, target, minutes float64) (total, per int) {
+	steps := max(int(minutes*60/loadStep.Seconds()), 1)
+	total = int(float64(limit) * target)
+	return total, max(total/steps, 1)
+}
+
 // fillConntrack grows the netns's conntrack table with real UDP traffic on
 // loopback, in Antrea's zone and the default zone, until it reaches target
 // × limit over the given minutes; past the limit the kernel drops the new
 // connections, as under a SYN or UDP flood.
 func (d *demo) fillConntrack(ctx context.Context, limit uint64, target, minutes float64) error {
-	const step = 5 * time.Second
-	steps := int(minutes * 60 / step.Seconds())
-	if steps < 1 {
-		steps = 1
-	}
-	total := uint64(float64(limit) * target)
-	per := int(total / uint64(steps))
-	tick := time.NewTicker(step)
+	total, per := loadRamp(limit, target, minutes)
+	tick := time.NewTicker(loadStep)
 	defer tick.Stop()
-	var sent uint64
+	sent := 0
 	for i := 0; ; i++ {
 		if sent < total {
 			zone := uint16(0)
 			if i%2 == 1 {
 				zone = ctzone.Pod
 			}
-			n := per
-			if err := d.ns.SendUDP(ctx, n, zone); err != nil {
+			if err := d.ns.SendUDP(ctx, per, zone); err != nil {
 				return fmt.Errorf("conntrack load: %w", err)
 			}
-			sent += uint64(n)
+			sent += per
 			count, _ := d.ns.Count(ctx)
 			log.Printf("conntrack: %d entries of %d (%.0f %%)", count, limit, 100*float64(count)/float64(limit))
 		}
