@@ -9,13 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/api"
-	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
-	"github.com/prometheus/common/model"
 
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
@@ -46,39 +41,15 @@ func TestDemoKernelUpAndDown(t *testing.T) {
 	const limit = 512
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, demo, "-kernel",
+	d := startDemo(t, ctx, demo, "-kernel",
 		"-exporter", exporter,
 		"-exporter-address", exporterAddr,
 		"-prometheus-address", promAddr,
 		"-pidfile", filepath.Join(dir, "demo.pid"),
 		"-kernel-conntrack-max", strconv.Itoa(limit),
 		"-fill-minutes", "0.2")
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = time.Minute
-	cmd.Dir = "../.."
-	logs := &testenv.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			<-exited
-		}
-	})
-
-	client, err := api.NewClient(api.Config{Address: "http://" + promAddr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prom := promv1.NewAPI(client)
 	guest := `instance="` + exporterAddr + `"`
-	for _, q := range []string{
+	d.waitForQueries(t, ctx, promAddr, []string{
 		// The kernel datapath, read from the guest.
 		`datapath_ovs_datapath_lookups_total{` + guest + `,datapath="system@ovs-system",result="hit"} > 0`,
 		// Entries that OVS's ct(commit,zone=65520) made.
@@ -88,38 +59,9 @@ func TestDemoKernelUpAndDown(t *testing.T) {
 		// of a full table between the flood's bursts).
 		`count_over_time((datapath_conntrack_entries{` + guest + `} == datapath_conntrack_entries_limit{` + guest + `} == ` + strconv.Itoa(limit) + `)[3m:1s]) > 0`,
 		`ALERTS{` + guest + `,alertname="DatapathConntrackTableFull",alertstate=~"pending|firing"}`,
-	} {
-		for {
-			v, _, _, err := prom.Query(ctx, q, time.Now())
-			if err == nil && len(v.(model.Vector)) > 0 {
-				t.Logf("%5.1fs: %s", time.Since(start).Seconds(), q)
-				break
-			}
-			select {
-			case err := <-exited:
-				t.Fatalf("demo exited early (%v):\n%s", err, logs)
-			case <-ctx.Done():
-				t.Fatalf("no data for %s: %v\n%s", q, err, logs)
-			case <-time.After(time.Second):
-			}
-		}
-	}
+	})
 
-	stopped = true
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("demo exited with %v after SIGTERM:\n%s", err, logs)
-		}
-	case <-time.After(time.Minute):
-		t.Fatalf("demo did not stop within a minute of SIGTERM:\n%s", logs)
-	}
-	t.Logf("demo up and down in %.0fs", time.Since(start).Seconds())
-
-	out := logs.String()
+	out := d.stop(t)
 	if !strings.Contains(out, "demo stopped") {
 		t.Errorf("demo did not report a clean stop:\n%s", out)
 	}

@@ -9,13 +9,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/api"
-	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
-	"github.com/prometheus/common/model"
 
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
@@ -37,38 +32,13 @@ func TestDemoUpAndDown(t *testing.T) {
 	promAddr := testenv.FreeAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, demo,
+	d := startDemo(t, ctx, demo,
 		"-exporter", exporter,
 		"-exporter-address", testenv.FreeAddr(t),
 		"-prometheus-address", promAddr,
 		"-pidfile", filepath.Join(t.TempDir(), "demo.pid"),
 		"-fill", "0.1", "-fill-minutes", "0.2", "-churn", "2s")
-	// Past the deadline, stop the demo as make demo-stop does, so that it
-	// removes what it made; SIGKILL only if it does not exit.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = time.Minute
-	cmd.Dir = "../.."
-	logs := &testenv.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			<-exited
-		}
-	})
-
-	client, err := api.NewClient(api.Config{Address: "http://" + promAddr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prom := promv1.NewAPI(client)
-	for _, q := range []string{
+	d.waitForQueries(t, ctx, promAddr, []string{
 		`datapath_conntrack_entries > 1000`,
 		`datapath_ovs_table_flows{bridge="br-int",table_name="SpoofGuard"} > 0`,
 		`datapath_ovs_table_flows{bridge="br-int",table_name="EndpointDNAT"} > 0`,
@@ -82,36 +52,9 @@ func TestDemoUpAndDown(t *testing.T) {
 		`rate(datapath_ovs_datapath_lookups_total{result="missed"}[1m]) > 0`,
 		`datapath_ovs_datapath_flows > 0`,
 		`rate(datapath_ovs_meter_packets_dropped_total{bridge="br-int"}[1m]) > 0`,
-	} {
-		for {
-			v, _, _, err := prom.Query(ctx, q, time.Now())
-			if err == nil && len(v.(model.Vector)) > 0 {
-				break
-			}
-			select {
-			case err := <-exited:
-				t.Fatalf("demo exited early (%v):\n%s", err, logs)
-			case <-ctx.Done():
-				t.Fatalf("no data for %s: %v\n%s", q, err, logs)
-			case <-time.After(time.Second):
-			}
-		}
-	}
+	})
 
-	stopped = true
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("demo exited with %v after SIGTERM:\n%s", err, logs)
-		}
-	case <-time.After(time.Minute):
-		t.Fatalf("demo did not stop within a minute of SIGTERM:\n%s", logs)
-	}
-
-	out := logs.String()
+	out := d.stop(t)
 	if !strings.Contains(out, "behind the agent's back") {
 		t.Errorf("demo did not say when it made the drift:\n%s", out)
 	}
