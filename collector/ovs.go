@@ -153,6 +153,9 @@ func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 		return withHint("ovs", err)
 	}
 	c.forget(inv.Bridges)
+	if c.source.Discovers() {
+		exportFlowRestoreWait(ch, inv)
+	}
 	client := c.source.Client()
 	readings, errs := eachBridge(ctx, inv.Bridges, func(ctx context.Context, name string) (bridgeReading, error) {
 		var r bridgeReading
