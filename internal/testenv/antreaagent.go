@@ -67,8 +67,8 @@ type AntreaAgent struct {
 	// conntrack, if set, are the Flow Exporter's conntrack gauges
 	// (total, max, antrea) the stand-in serves.
 	conntrack *[3]float64
-	srv      *http.Server
-	done     chan struct{}
+	srv       *http.Server
+	done      chan struct{}
 }
 
 // AgentMode is how the stand-in answers a request that carries the right
