@@ -64,11 +64,12 @@ type AntreaAgent struct {
 	delay    time.Duration
 	useOld   bool
 	requests int
+	srv      *http.Server
+	done     chan struct{}
+
 	// conntrack, if set, are the Flow Exporter's conntrack gauges
 	// (total, max, antrea) the stand-in serves.
 	conntrack *[3]float64
-	srv       *http.Server
-	done      chan struct{}
 }
 
 // AgentMode is how the stand-in answers a request that carries the right
