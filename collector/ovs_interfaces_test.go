@@ -84,14 +84,8 @@ func waitInterfaces(t *testing.T, reg prometheus.Gatherer, what string, ok func(
 // has no series, and a port deleted loses its series and gets them back
 // when it is added again.
 func TestOVSInterfacesCollector(t *testing.T) {
-	o := testenv.OVSForTest(t, testenv.OVSOptions{})
-	if err := o.AddBridge("br-int"); err != nil {
-		t.Fatal(err)
-	}
+	o, client, server := testenv.TwoPodsForTest(t)
 	ctx := testenv.Context(t, 2*time.Minute)
-	odd := "we\"ird\nname-ünï-😀\\{x=\"y\"}"
-	client := testenv.PodForTest(t, o, "br-int", testenv.PodOptions{Name: "client", Namespace: "default", Port: "client-1a2b", Index: 1})
-	server := testenv.PodForTest(t, o, "br-int", testenv.PodOptions{Name: odd, Namespace: "ns-ü", Port: "server-3c4d", Index: 2})
 	if _, err := o.Vsctl("add-port", "br-int", "ghost0"); err != nil { // no such device: never any statistics
 		t.Fatal(err)
 	}
@@ -159,8 +153,8 @@ func TestOVSInterfacesCollector(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the exposition does not parse: %v", err)
 	}
-	if got := byName(mapValues(parsed)).labelValues("datapath_ovs_interface_link_up", "pod", "interface", server.Port); len(got) != 1 || got[0] != odd {
-		t.Errorf("pod label read back %q, want %q", got, odd)
+	if got := byName(mapValues(parsed)).labelValues("datapath_ovs_interface_link_up", "pod", "interface", server.Port); len(got) != 1 || got[0] != testenv.OddPodName {
+		t.Errorf("pod label read back %q, want %q", got, testenv.OddPodName)
 	}
 
 	if err := server.SetLinkDown(ctx, true); err != nil {

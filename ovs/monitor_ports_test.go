@@ -28,15 +28,8 @@ func findPort(inv ovs.Inventory, bridge, name string) (ovs.Port, bool) {
 // characters included), link state, a port deleted, re-added and renamed,
 // an interface with no statistics, and flow-restore-wait.
 func TestMonitorPorts(t *testing.T) {
-	o := testenv.OVSForTest(t, testenv.OVSOptions{})
-	if err := o.AddBridge("br-int"); err != nil {
-		t.Fatal(err)
-	}
+	o, a, b := testenv.TwoPodsForTest(t)
 	ctx := testenv.Context(t, 2*time.Minute)
-	odd := "we\"ird\nname-ünï-😀\\"
-	a := testenv.PodForTest(t, o, "br-int", testenv.PodOptions{Name: "client", Namespace: "default", Port: "client-1a2b", Index: 1})
-	b := testenv.PodForTest(t, o, "br-int", testenv.PodOptions{Name: odd, Namespace: "ns-ü", Port: "server-3c4d", Index: 2,
-		ExternalIDs: map[string]string{"ip-address": "10.244.0.2,fd00:10:244::2"}})
 	// A port whose device does not exist: ovs-vswitchd cannot open it, and
 	// never writes statistics for it.
 	if _, err := o.Vsctl("add-port", "br-int", "ghost0"); err != nil {
@@ -85,7 +78,7 @@ func TestMonitorPorts(t *testing.T) {
 			t.Errorf("%s interface %+v: want link up and an ofport", pod.Port, p.Interfaces[0])
 		}
 	}
-	if p, _ := findPort(inv, "br-int", b.Port); p.PodName() != odd || p.PodNamespace() != "ns-ü" ||
+	if p, _ := findPort(inv, "br-int", b.Port); p.PodName() != testenv.OddPodName || p.PodNamespace() != "ns-ü" ||
 		!slices.Equal(p.IPs, []netip.Addr{netip.MustParseAddr("10.244.0.2"), netip.MustParseAddr("fd00:10:244::2")}) {
 		t.Errorf("server port: pod %q/%q, IPs %v", p.PodNamespace(), p.PodName(), p.IPs)
 	}

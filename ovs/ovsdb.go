@@ -179,19 +179,23 @@ func parsePortIPs(port, value string) ([]netip.Addr, error) {
 
 // ovsdbUUIDs returns the ids of a set of uuids: ["uuid", id] (a set of one)
 // or ["set", [["uuid", id], ...]].
-func ovsdbUUIDs(v any) []string {
-	if id, ok := ovsdbUUID(v); ok {
-		return []string{id}
+func ovsdbUUIDs(v any) []string { return ovsdbSet(v, ovsdbUUID) }
+
+// ovsdbSet returns the members of a set column that elem accepts: a set of
+// one is its member itself, any other ["set", [...]].
+func ovsdbSet[T any](v any, elem func(any) (T, bool)) []T {
+	if x, ok := elem(v); ok {
+		return []T{x}
 	}
 	a, ok := v.([]any)
 	if !ok || len(a) != 2 || a[0] != "set" {
 		return nil
 	}
 	items, _ := a[1].([]any)
-	var out []string
+	var out []T
 	for _, it := range items {
-		if id, ok := ovsdbUUID(it); ok {
-			out = append(out, id)
+		if x, ok := elem(it); ok {
+			out = append(out, x)
 		}
 	}
 	return out
@@ -219,23 +223,10 @@ func ovsdbStringMap(v any) (map[string]string, error) {
 	return out, nil
 }
 
-// ovsdbStrings returns the strings of a set column: "x" (a set of one) or
-// ["set", ["x", "y"]].
+// ovsdbStrings returns the strings of a set column, sorted: "x" (a set of
+// one) or ["set", ["x", "y"]].
 func ovsdbStrings(v any) []string {
-	if s, ok := v.(string); ok {
-		return []string{s}
-	}
-	a, ok := v.([]any)
-	if !ok || len(a) != 2 || a[0] != "set" {
-		return nil
-	}
-	items, _ := a[1].([]any)
-	var out []string
-	for _, it := range items {
-		if s, ok := it.(string); ok {
-			out = append(out, s)
-		}
-	}
+	out := ovsdbSet(v, func(x any) (string, bool) { s, ok := x.(string); return s, ok })
 	sort.Strings(out)
 	return out
 }

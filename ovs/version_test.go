@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +76,18 @@ func TestVersionReaderAgainstOVS(t *testing.T) {
 // --unixctl=PATH, restarted) is asked again.
 func TestVersionReaderAsksOncePerDaemon(t *testing.T) {
 	asked := make(chan string, 10)
-	path := fakeUnixctlVersion(t, "", "3.1.0", asked)
+	serve := func(version string) func(c net.Conn) {
+		return func(c net.Conn) {
+			var req unixctlRequest
+			if err := json.Unmarshal([]byte(readRequest(c)), &req); err != nil {
+				return
+			}
+			asked <- req.Method
+			reply, _ := json.Marshal(map[string]any{"id": req.ID, "result": "ovs-vswitchd (Open vSwitch) " + version, "error": nil})
+			c.Write(reply)
+		}
+	}
+	path := fakeUnixctl(t, serve("3.1.0"))
 	r := &VersionReader{Unixctl: Unixctl{Path: path}}
 	ctx := testenv.Context(t, 10*time.Second)
 	for range 3 {
@@ -88,52 +98,16 @@ func TestVersionReaderAsksOncePerDaemon(t *testing.T) {
 	if n := len(asked); n != 1 {
 		t.Errorf("asked %d times for three reads of one daemon, want once", n)
 	}
-	fakeUnixctlVersion(t, path, "3.2.1", asked) // the same path, a new socket
+	// Another daemon's socket moved to the same path: a new inode.
+	if err := os.Rename(fakeUnixctl(t, serve("3.2.1")), path); err != nil {
+		t.Fatal(err)
+	}
 	if v, err := r.Read(ctx); err != nil || v != "3.2.1" {
 		t.Errorf("Read after the socket was made anew = %q, %v; want 3.2.1", v, err)
 	}
 
-	bad := fakeUnixctlVersion(t, "", "", asked)
+	bad := fakeUnixctl(t, serve(""))
 	if _, err := (&VersionReader{Unixctl: Unixctl{Path: bad}}).Read(ctx); err == nil || !strings.Contains(err.Error(), "unexpected version reply") {
 		t.Errorf("Read of a reply without a version: %v", err)
 	}
-}
-
-// fakeUnixctlVersion answers `version` requests on a socket at path (a new
-// one in a temporary directory for ""; an existing file is replaced) with
-// version, and sends each request's method to asked.
-func fakeUnixctlVersion(t *testing.T, path, version string, asked chan<- string) string {
-	t.Helper()
-	if path == "" {
-		path = filepath.Join(t.TempDir(), "ovs-vswitchd.ctl")
-	}
-	os.Remove(path)
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.(*net.UnixListener).SetUnlinkOnClose(false)
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				dec := json.NewDecoder(c)
-				for {
-					var req unixctlRequest
-					if err := dec.Decode(&req); err != nil {
-						return
-					}
-					asked <- req.Method
-					reply, _ := json.Marshal(map[string]any{"id": req.ID, "result": "ovs-vswitchd (Open vSwitch) " + version, "error": nil})
-					c.Write(reply)
-				}
-			}()
-		}
-	}()
-	return path
 }

@@ -269,3 +269,24 @@ func (o *OVS) PortExternalID(name, key string) (string, error) {
 	}
 	return s, nil
 }
+
+// OddPodName is a Pod name with what label values and OVSDB strings must
+// carry through unchanged: quotes, a newline, a backslash, braces, and
+// characters beyond ASCII.
+const OddPodName = "we\"ird\nname-ünï-😀\\{x=\"y\"}"
+
+// TwoPodsForTest is a private OVS with bridge br-int (netdev datapath) and
+// two Pods on it: client (Pod "client" in "default", port client-1a2b,
+// 10.244.0.1) and server (Pod OddPodName in "ns-ü", port server-3c4d,
+// dual-stack 10.244.0.2 and fd00:10:244::2). Removed when t ends.
+func TwoPodsForTest(t T) (o *OVS, client, server *Pod) {
+	t.Helper()
+	o = OVSForTest(t, OVSOptions{})
+	if err := o.AddBridge("br-int"); err != nil {
+		t.Fatalf("%v", err)
+	}
+	client = PodForTest(t, o, "br-int", PodOptions{Name: "client", Namespace: "default", Port: "client-1a2b", Index: 1})
+	server = PodForTest(t, o, "br-int", PodOptions{Name: OddPodName, Namespace: "ns-ü", Port: "server-3c4d", Index: 2,
+		ExternalIDs: map[string]string{"ip-address": "10.244.0.2,fd00:10:244::2"}})
+	return o, client, server
+}
