@@ -47,25 +47,28 @@ var ovsInterfaceLabels = []string{"bridge", "interface", "pod", "namespace"}
 const ovsInterfaceHelp = " read from the OVSDB Interface table (what ovs-vswitchd writes there every other_config:stats-update-interval, 5 s by default, so up to that old); " +
 	"pod and namespace are Antrea's external_ids:pod-name and pod-namespace of the interface's Port, empty for other ports."
 
-// ovsInterfaceCounters are the statistics exported, by their key in
+// ovsInterfaceCounter is an exported statistic and its key in
 // Interface.statistics.
-var ovsInterfaceCounters = []struct {
+type ovsInterfaceCounter struct {
 	key  string
 	desc *prometheus.Desc
-}{
-	{"rx_dropped", newDesc("ovs", "interface_receive_drop_total", ovsInterfaceLabels,
-		"Packets dropped on receipt by the OVS interface (statistics:rx_dropped),"+ovsInterfaceHelp)},
-	{"tx_dropped", newDesc("ovs", "interface_transmit_drop_total", ovsInterfaceLabels,
-		"Packets the OVS interface dropped instead of transmitting (statistics:tx_dropped),"+ovsInterfaceHelp)},
-	{"rx_errors", newDesc("ovs", "interface_receive_errors_total", ovsInterfaceLabels,
-		"Receive errors of the OVS interface (statistics:rx_errors),"+ovsInterfaceHelp)},
-	{"tx_errors", newDesc("ovs", "interface_transmit_errors_total", ovsInterfaceLabels,
-		"Transmit errors of the OVS interface (statistics:tx_errors),"+ovsInterfaceHelp)},
-	{"rx_packets", newDesc("ovs", "interface_receive_packets_total", ovsInterfaceLabels,
-		"Packets received by the OVS interface, i.e. sent by the Pod into OVS (statistics:rx_packets),"+ovsInterfaceHelp)},
-	{"tx_packets", newDesc("ovs", "interface_transmit_packets_total", ovsInterfaceLabels,
-		"Packets transmitted by the OVS interface, i.e. sent by OVS to the Pod (statistics:tx_packets),"+ovsInterfaceHelp)},
 }
+
+var ovsInterfaceCounters = func() []ovsInterfaceCounter {
+	var out []ovsInterfaceCounter
+	for _, c := range []struct{ key, name, what string }{
+		{"rx_dropped", "receive_drop_total", "Packets dropped on receipt by the OVS interface"},
+		{"tx_dropped", "transmit_drop_total", "Packets the OVS interface dropped instead of transmitting"},
+		{"rx_errors", "receive_errors_total", "Receive errors of the OVS interface"},
+		{"tx_errors", "transmit_errors_total", "Transmit errors of the OVS interface"},
+		{"rx_packets", "receive_packets_total", "Packets received by the OVS interface, i.e. sent by the Pod into OVS"},
+		{"tx_packets", "transmit_packets_total", "Packets transmitted by the OVS interface, i.e. sent by OVS to the Pod"},
+	} {
+		out = append(out, ovsInterfaceCounter{c.key,
+			newDesc("ovs", "interface_"+c.name, ovsInterfaceLabels, c.what+" (statistics:"+c.key+"),"+ovsInterfaceHelp)})
+	}
+	return out
+}()
 
 var ovsInterfaceLinkUpDesc = newDesc("ovs", "interface_link_up", ovsInterfaceLabels,
 	"1 if the OVS interface's link is up, 0 if down (link_state),"+ovsInterfaceHelp+" No series while ovs-vswitchd reports no link state.")
