@@ -143,14 +143,13 @@ func Defaults() (map[string]any, error) {
 	return cfg, err
 }
 
-var kinds = sync.OnceValues(func() (map[string]string, error) {
+// configKinds maps each _config key to its kind (lib/config.libsonnet:
+// selector, label, percent, regex, duration, string, tags).
+var configKinds = sync.OnceValues(func() (map[string]string, error) {
 	var k map[string]string
 	err := evaluate(`(import 'lib/config.libsonnet').kinds`, nil, &k)
 	return k, err
 })
-
-// configKinds maps each _config key to its kind (lib/config.libsonnet).
-func configKinds() (map[string]string, error) { return kinds() }
 
 func checkKeys(overrides map[string]any) error {
 	kinds, err := configKinds()

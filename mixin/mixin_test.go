@@ -1,6 +1,7 @@
 package mixin
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -297,25 +298,14 @@ func parseRules(t *testing.T, out Output) []rule {
 	t.Helper()
 	var rules []rule
 	for _, name := range []string{RulesFile, FleetRulesFile} {
-		var f struct {
-			Groups []struct {
-				Rules []struct {
-					Record      string            `yaml:"record"`
-					Alert       string            `yaml:"alert"`
-					Expr        string            `yaml:"expr"`
-					For         string            `yaml:"for"`
-					Labels      map[string]string `yaml:"labels"`
-					Annotations map[string]string `yaml:"annotations"`
-				} `yaml:"rules"`
-			} `yaml:"groups"`
-		}
-		if err := yaml.Unmarshal(out.Rules[name], &f); err != nil {
+		var f ruleFile
+		dec := yaml.NewDecoder(bytes.NewReader(out.Rules[name]))
+		dec.KnownFields(true)
+		if err := dec.Decode(&f); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		for _, g := range f.Groups {
-			for _, r := range g.Rules {
-				rules = append(rules, rule(r))
-			}
+			rules = append(rules, g.Rules...)
 		}
 	}
 	return rules

@@ -12,24 +12,24 @@ import (
 
 // ruleFile is a Prometheus rules file. The fields are those the mixin
 // writes; any other is an error when decoding its output (not silently
-// dropped).
+// dropped). The yaml tags read the rendered files back, in tests.
 type ruleFile struct {
-	Groups []ruleGroup `json:"groups"`
+	Groups []ruleGroup `json:"groups" yaml:"groups"`
 }
 
 type ruleGroup struct {
-	Name     string `json:"name"`
-	Interval string `json:"interval,omitempty"`
-	Rules    []rule `json:"rules"`
+	Name     string `json:"name" yaml:"name"`
+	Interval string `json:"interval,omitempty" yaml:"interval,omitempty"`
+	Rules    []rule `json:"rules" yaml:"rules"`
 }
 
 type rule struct {
-	Record      string            `json:"record,omitempty"`
-	Alert       string            `json:"alert,omitempty"`
-	Expr        string            `json:"expr"`
-	For         string            `json:"for,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	Annotations map[string]string `json:"annotations,omitempty"`
+	Record      string            `json:"record,omitempty" yaml:"record,omitempty"`
+	Alert       string            `json:"alert,omitempty" yaml:"alert,omitempty"`
+	Expr        string            `json:"expr" yaml:"expr"`
+	For         string            `json:"for,omitempty" yaml:"for,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty" yaml:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty" yaml:"annotations,omitempty"`
 }
 
 // generatedHeader starts every rules file (Go's convention for generated
