@@ -608,29 +608,7 @@ func TestDashboardAndRuleQueriesAgainstPrometheus(t *testing.T) {
 
 		// Prometheus loaded every rule and evaluates it without error, and a
 		// healthy node raises no alert.
-		res, err := e.prom.API().Rules(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, g := range res.Groups {
-			for _, r := range g.Rules {
-				n++
-				switch r := r.(type) {
-				case promv1.AlertingRule:
-					if r.Health != promv1.RuleHealthGood {
-						t.Errorf("alert %s: health %q, error %q", r.Name, r.Health, r.LastError)
-					}
-				case promv1.RecordingRule:
-					if r.Health != promv1.RuleHealthGood {
-						t.Errorf("record %s: health %q, error %q", r.Name, r.Health, r.LastError)
-					}
-				}
-			}
-		}
-		if want := len(rules); n != want {
-			t.Errorf("Prometheus loaded %d rules, the file has %d", n, want)
-		}
+		e.checkRulesHealthy(ctx, t, len(rules))
 		alerts, err := e.prom.Alerts(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -639,6 +617,35 @@ func TestDashboardAndRuleQueriesAgainstPrometheus(t *testing.T) {
 			t.Errorf("alert %s is %s on a healthy node: %v", a.Labels["alertname"], a.State, a.Labels)
 		}
 	})
+}
+
+// checkRulesHealthy checks that Prometheus loaded want rules and evaluates
+// each without error.
+func (e *env) checkRulesHealthy(ctx context.Context, t *testing.T, want int) {
+	t.Helper()
+	res, err := e.prom.API().Rules(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, g := range res.Groups {
+		for _, r := range g.Rules {
+			n++
+			switch r := r.(type) {
+			case promv1.AlertingRule:
+				if r.Health != promv1.RuleHealthGood {
+					t.Errorf("alert %s: health %q, error %q", r.Name, r.Health, r.LastError)
+				}
+			case promv1.RecordingRule:
+				if r.Health != promv1.RuleHealthGood {
+					t.Errorf("record %s: health %q, error %q", r.Name, r.Health, r.LastError)
+				}
+			}
+		}
+	}
+	if n != want {
+		t.Errorf("Prometheus loaded %d rules, the rules files have %d", n, want)
+	}
 }
 
 // checkDashboardQueries resolves the variables of the dashboard in file

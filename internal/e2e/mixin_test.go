@@ -117,6 +117,8 @@ func TestMixinCustomSelectorAndThreshold(t *testing.T) {
 		t.Fatalf("the warning at %g%% does not fire at a fill of %g%%: %v", warnPercent, fillPercent, err)
 	}
 
+	t.Run("custom rules load and evaluate", func(t *testing.T) { e.checkRulesHealthy(ctx, t, len(customRules)) })
+
 	t.Run("custom records", func(t *testing.T) {
 		above := "cluster_job:datapath_conntrack_nodes_above_" + strings.ReplaceAll(strconv.FormatFloat(warnPercent, 'f', -1, 64), ".", "_") + "pct:count"
 		found := false
@@ -133,7 +135,13 @@ func TestMixinCustomSelectorAndThreshold(t *testing.T) {
 			fmt.Sprintf(`%s{job=%q}`, above, customJob):                                               1,
 			fmt.Sprintf(`cluster_job:datapath_conntrack_nodes:count{job=%q}`, customJob):              1,
 		} {
-			vec := e.vector(ctx, t, q)
+			// The fleet's group reads the per-node group's record: it
+			// has data from its second evaluation on.
+			res, err := p.WaitForSeries(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vec := vectorOf(t, res)
 			if len(vec) != 1 || float64(vec[0].Value) != want {
 				t.Errorf("%s = %v, want %v", q, vec, want)
 			}
