@@ -55,26 +55,38 @@ func Render(overrides map[string]any) (Output, error) {
 	if err := checkKeys(overrides); err != nil {
 		return Output{}, err
 	}
-	return render(overrides, nil, nil)
+	return render(overrides, nil, nil, nil)
 }
 
-// RenderTemplate renders the mixin with each key of placeholders replaced
-// by its text, inserted verbatim where the value would appear (inside PromQL
-// expressions, annotations, titles and JSON numbers alike), so the text must
-// be valid in all of those once the template engine has run: Helm's
-// `{{ .Values.x }}` is. Inside the dashboards' JSON strings a value must come
-// out JSON-escaped: give jsonPlaceholders[k] for a key whose value may hold a
-// double quote or backslash (the selector; Helm:
-// `{{ .Values.x | toJson | trimPrefix "\"" | trimSuffix "\"" }}`); keys it
-// lacks use placeholders[k] there too.
-//
-// A percent key K (e.g. conntrackWarningPercent) also needs K+RatioSuffix,
-// the text giving the value divided by 100 (Helm: `{{ divf .Values.x 100 }}`);
-// both are numbers at install time. Durations in the alerts' descriptions
-// appear as written ("for 5m") instead of in words. Values of keys not given
-// are the defaults; lists (dashboardTags) cannot be placeholders. Type
-// checks are skipped for the keys given.
-func RenderTemplate(placeholders, jsonPlaceholders map[string]string) (Output, error) {
+// Template says what RenderTemplate puts where _config values would be.
+type Template struct {
+	// Placeholders maps _config keys to the text inserted verbatim where
+	// the value would appear (inside PromQL expressions, annotations, record
+	// names, titles and JSON numbers alike), so it must be valid in all of
+	// those once the template engine has run: Helm's `{{ .Values.x }}` is
+	// for numbers and durations. A percent key K (e.g.
+	// conntrackWarningPercent) also needs K+RatioSuffix, the text giving
+	// the value divided by 100 (Helm: `{{ divf .Values.x 100 }}`). Lists
+	// (dashboardTags) cannot be placeholders.
+	Placeholders map[string]string
+	// JSONPlaceholders, per key, is the text used inside the dashboards'
+	// JSON strings instead, where a value holding a double quote or a
+	// backslash must come out escaped (the selector; Helm:
+	// `{{ .Values.x | toJson | trimPrefix "\"" | trimSuffix "\"" }}`).
+	JSONPlaceholders map[string]string
+	// Escape, if not nil, is applied to every rendered file before the
+	// placeholders go in: for Helm, the escaping of the `{{ }}` that
+	// Prometheus' annotations and Grafana's legends hold.
+	Escape func([]byte) []byte
+}
+
+// RenderTemplate renders the mixin with tmpl's placeholders where their
+// keys' values would be, for a template engine (a Helm chart) to fill in at
+// install time. Values of keys not given are the defaults; type checks are
+// skipped for the keys given; durations in the alerts' descriptions appear
+// as written ("for 5m") instead of in words.
+func RenderTemplate(tmpl Template) (Output, error) {
+	placeholders, jsonPlaceholders := tmpl.Placeholders, tmpl.JSONPlaceholders
 	kinds, err := configKinds()
 	if err != nil {
 		return Output{}, err
@@ -127,7 +139,7 @@ func RenderTemplate(placeholders, jsonPlaceholders map[string]string) (Output, e
 		overrides[k] = t.text
 		tokens = append(tokens, t)
 	}
-	return render(overrides, keys, tokens)
+	return render(overrides, keys, tokens, tmpl.Escape)
 }
 
 type token struct {
@@ -188,7 +200,7 @@ local mixin = (import 'mixin.libsonnet') + {
 }
 `
 
-func render(overrides map[string]any, templateKeys []string, tokens []token) (Output, error) {
+func render(overrides map[string]any, templateKeys []string, tokens []token, escape func([]byte) []byte) (Output, error) {
 	if overrides == nil {
 		overrides = map[string]any{}
 	}
@@ -214,7 +226,7 @@ func render(overrides map[string]any, templateKeys []string, tokens []token) (Ou
 		if err != nil {
 			return Output{}, fmt.Errorf("datapath-exporter mixin: %s: %w", name, err)
 		}
-		out.Rules[name] = replaceTokens(b, tokens, false)
+		out.Rules[name] = replaceTokens(b, tokens, false, escape)
 	}
 
 	for name, raw := range r.Dashboards {
@@ -229,14 +241,18 @@ func render(overrides map[string]any, templateKeys []string, tokens []token) (Ou
 		if err := enc.Encode(v); err != nil {
 			return Output{}, fmt.Errorf("datapath-exporter mixin: dashboard %s: %w", name, err)
 		}
-		out.Dashboards[name] = replaceTokens(b.Bytes(), tokens, true)
+		out.Dashboards[name] = replaceTokens(b.Bytes(), tokens, true, escape)
 	}
 	return out, nil
 }
 
-// replaceTokens puts each placeholder's text where its token is; in JSON, a
-// token standing for a number loses its quotes.
-func replaceTokens(b []byte, tokens []token, isJSON bool) []byte {
+// replaceTokens escapes b if escape is not nil, then puts each
+// placeholder's text where its token is; in JSON, a token standing for a
+// number loses its quotes.
+func replaceTokens(b []byte, tokens []token, isJSON bool, escape func([]byte) []byte) []byte {
+	if escape != nil {
+		b = escape(b)
+	}
 	for _, t := range tokens {
 		if !isJSON {
 			b = bytes.ReplaceAll(b, []byte(t.text), []byte(t.with))

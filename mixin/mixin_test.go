@@ -169,7 +169,7 @@ func TestRenderTemplate(t *testing.T) {
 		"exporterDownFor":                       "{{ .Values.downFor }}",
 	}
 	jsonPlaceholders := map[string]string{"datapathExporterSelector": "{{ .Values.selector | toJson }}"}
-	out, err := RenderTemplate(placeholders, jsonPlaceholders)
+	out, err := RenderTemplate(Template{Placeholders: placeholders, JSONPlaceholders: jsonPlaceholders})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,6 +229,27 @@ func TestRenderTemplate(t *testing.T) {
 	}
 }
 
+// Escape runs before the placeholders go in: it reaches the templates the
+// mixin writes (Prometheus', Grafana's), never the placeholders.
+func TestRenderTemplateEscape(t *testing.T) {
+	out, err := RenderTemplate(Template{
+		Placeholders: map[string]string{"exporterDownFor": "{{ .Values.downFor }}"},
+		Escape: func(b []byte) []byte {
+			return []byte(strings.NewReplacer("{{", "[[", "}}", "]]").Replace(string(b)))
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rulesText := string(out.Rules[RulesFile])
+	if !strings.Contains(rulesText, "for: {{ .Values.downFor }}\n") || !strings.Contains(rulesText, "[[ $labels.instance ]]") || strings.Contains(rulesText, "{{ $labels") {
+		t.Errorf("%s: placeholders escaped or templates not:\n%s", RulesFile, rulesText)
+	}
+	if d := string(out.Dashboards["conntrack.json"]); strings.Contains(d, "{{instance") || !strings.Contains(d, "[[instance]]") || !strings.Contains(d, "for {{ .Values.downFor }} fires") {
+		t.Error("conntrack.json: Grafana's legends not escaped, or the placeholder escaped")
+	}
+}
+
 func TestRenderTemplateRefuses(t *testing.T) {
 	tests := []struct {
 		placeholders map[string]string
@@ -242,7 +263,7 @@ func TestRenderTemplateRefuses(t *testing.T) {
 		{map[string]string{"clusterLabel/100": "x"}, "only percent keys"},
 	}
 	for _, tt := range tests {
-		if _, err := RenderTemplate(tt.placeholders, nil); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := RenderTemplate(Template{Placeholders: tt.placeholders}); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("RenderTemplate(%v) = %v, want an error containing %q", tt.placeholders, err, tt.want)
 		}
 	}

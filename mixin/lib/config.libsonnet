@@ -100,6 +100,7 @@ local units = { s: 'second', m: 'minute', h: 'hour', d: 'day', w: 'week', y: 'ye
 
   // params are the values of cfg as the rules and dashboards insert them.
   params(cfg, templateKeys):: {
+    local p = self,
     local templated(k) = std.member(templateKeys, k),
     // The value as text: 75, 0.5, 'job="x"', '5m'.
     text(k):: if std.isString(cfg[k]) then cfg[k] else number(cfg[k]),
@@ -131,8 +132,8 @@ local units = { s: 'second', m: 'minute', h: 'hour', d: 'day', w: 'week', y: 'ye
       labels: { severity: severity },
       annotations: {
         summary: summary,
-        description: $.params(cfg, templateKeys).fold(description),
-        runbook_url: $.params(cfg, templateKeys).runbook(name),
+        description: p.fold(description),
+        runbook_url: p.runbook(name),
       },
     },
     cfg: cfg,
