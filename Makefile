@@ -18,12 +18,20 @@ LDFLAGS  := -s -w \
 # loaded machine (golang/go#75804). `make fuzz FUZZTIME=5m` for a long run.
 FUZZTIME ?= 20000x
 
-.PHONY: all build deps test fuzz lint bench demo demo-kernel demo-stop clean
+.PHONY: all build deps test fuzz lint bench demo demo-kernel demo-stop clean generate
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/datapath-exporter
+
+# Every generated file from its source: the mixin (mixin/) renders the rules
+# files and dashboards (deploy/rules/*.rules.yml, grafana/*.json), then
+# deploy's generator wraps them in the PrometheusRule and the ConfigMaps.
+# Tests in both modules fail when a checked-in file is stale.
+generate:
+	$(GO) run ./mixin/cmd/generate -root .
+	cd deploy && $(GO) generate ./...
 
 # Debian packages the tests run for real: OVS, conntrack, nftables, iproute2,
 # setpriv (util-linux) and Prometheus/promtool.

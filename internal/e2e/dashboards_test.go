@@ -24,9 +24,9 @@ import (
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
-// dashboardFiles are the single source of the per-node dashboards, and
-// fleetDashboardFile that of the fleet's (tested against several nodes in
-// fleet_test.go).
+// dashboardFiles are the per-node dashboards as the repository ships them
+// (rendered from mixin/ with its default _config), and fleetDashboardFile
+// the fleet's (tested against several nodes in fleet_test.go).
 var dashboardFiles = []string{"../../grafana/ovs-flow-tables.json", "../../grafana/conntrack.json"}
 
 const fleetDashboardFile = "../../grafana/datapath-fleet.json"
@@ -348,8 +348,10 @@ func TestCheckJobAndRateInterval(t *testing.T) {
 // foreignJob is the job name the live test's Prometheus scrapes the
 // exporter under: unlike the project's own "datapath-exporter", as a user's
 // Prometheus might call it (a PodMonitor's <namespace>/<name>, here one
-// scraping Antrea's node metrics). Dashboards must find their data through
-// the job variable, not a hard-coded job.
+// scraping Antrea's node metrics). The rules and dashboards the live tests
+// run are the mixin's, rendered with that job as its selector (foreignMixin);
+// dashboards must find their data through the job variable, not a
+// hard-coded job.
 const foreignJob = "kube-system/antrea-node-metrics"
 
 // env is the stack the live test queries: a private OVS and conntrack
@@ -359,6 +361,7 @@ type env struct {
 	prom     *testenv.Prometheus
 	exporter string // host:port, the instance label
 	zones    bool   // the conntrack_zones collector is on
+	mixin    renderedMixin
 }
 
 // packet is a UDP/IPv4 frame from 10.0.0.1 to 10.0.0.2 for `ovs-ofctl
@@ -456,7 +459,8 @@ func startEnv(t *testing.T) *env {
 		wg.Wait()
 	})
 
-	p := testenv.PrometheusForTest(t, testenv.PrometheusOptions{Job: foreignJob, Targets: []string{addr}, RuleFiles: ruleFiles})
+	m := foreignMixin(t)
+	p := testenv.PrometheusForTest(t, testenv.PrometheusOptions{Job: foreignJob, Targets: []string{addr}, RuleFiles: m.ruleFiles})
 	// Enough scrapes (1s apart) for rate() and deriv() over short windows,
 	// and rules evaluated a few times.
 	for _, q := range []string{
@@ -470,7 +474,7 @@ func startEnv(t *testing.T) *env {
 			t.Fatal(err)
 		}
 	}
-	return &env{prom: p, exporter: addr, zones: zones}
+	return &env{prom: p, exporter: addr, zones: zones, mixin: m}
 }
 
 // buildExporter builds the exporter binary from this checkout.
@@ -551,11 +555,12 @@ func TestDashboardAndRuleQueriesAgainstPrometheus(t *testing.T) {
 	defer cancel()
 
 	for _, file := range dashboardFiles {
-		t.Run(filepath.Base(file), func(t *testing.T) { e.checkDashboardQueries(ctx, t, file) })
+		t.Run(filepath.Base(file), func(t *testing.T) { e.checkDashboardQueries(ctx, t, e.mixin.dashboard(t, file)) })
 	}
 
 	t.Run("rules", func(t *testing.T) {
-		for _, r := range loadRules(t) {
+		rules := loadRulesFrom(t, e.mixin.ruleFiles)
+		for _, r := range rules {
 			name := r.Record + r.Alert
 			t.Run(name, func(t *testing.T) {
 				// The whole expression must parse and evaluate (an alert's
@@ -603,29 +608,7 @@ func TestDashboardAndRuleQueriesAgainstPrometheus(t *testing.T) {
 
 		// Prometheus loaded every rule and evaluates it without error, and a
 		// healthy node raises no alert.
-		res, err := e.prom.API().Rules(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, g := range res.Groups {
-			for _, r := range g.Rules {
-				n++
-				switch r := r.(type) {
-				case promv1.AlertingRule:
-					if r.Health != promv1.RuleHealthGood {
-						t.Errorf("alert %s: health %q, error %q", r.Name, r.Health, r.LastError)
-					}
-				case promv1.RecordingRule:
-					if r.Health != promv1.RuleHealthGood {
-						t.Errorf("record %s: health %q, error %q", r.Name, r.Health, r.LastError)
-					}
-				}
-			}
-		}
-		if want := len(loadRules(t)); n != want {
-			t.Errorf("Prometheus loaded %d rules, the file has %d", n, want)
-		}
+		e.checkRulesHealthy(ctx, t, len(rules))
 		alerts, err := e.prom.Alerts(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -634,6 +617,35 @@ func TestDashboardAndRuleQueriesAgainstPrometheus(t *testing.T) {
 			t.Errorf("alert %s is %s on a healthy node: %v", a.Labels["alertname"], a.State, a.Labels)
 		}
 	})
+}
+
+// checkRulesHealthy checks that Prometheus loaded want rules and evaluates
+// each without error.
+func (e *env) checkRulesHealthy(ctx context.Context, t *testing.T, want int) {
+	t.Helper()
+	res, err := e.prom.API().Rules(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, g := range res.Groups {
+		for _, r := range g.Rules {
+			n++
+			switch r := r.(type) {
+			case promv1.AlertingRule:
+				if r.Health != promv1.RuleHealthGood {
+					t.Errorf("alert %s: health %q, error %q", r.Name, r.Health, r.LastError)
+				}
+			case promv1.RecordingRule:
+				if r.Health != promv1.RuleHealthGood {
+					t.Errorf("record %s: health %q, error %q", r.Name, r.Health, r.LastError)
+				}
+			}
+		}
+	}
+	if n != want {
+		t.Errorf("Prometheus loaded %d rules, the rules files have %d", n, want)
+	}
 }
 
 // checkDashboardQueries resolves the variables of the dashboard in file

@@ -117,8 +117,10 @@ func TestFleetRulesAndDashboard(t *testing.T) {
 	for _, n := range nodes {
 		targets = append(targets, n.exporter)
 	}
-	p := testenv.PrometheusForTest(t, testenv.PrometheusOptions{Job: foreignJob, Targets: targets, RuleFiles: ruleFiles})
-	e := &env{prom: p}
+	m := foreignMixin(t)
+	p := testenv.PrometheusForTest(t, testenv.PrometheusOptions{Job: foreignJob, Targets: targets, RuleFiles: m.ruleFiles})
+	e := &env{prom: p, mixin: m}
+	rules := loadRulesFrom(t, m.ruleFiles)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -134,7 +136,7 @@ func TestFleetRulesAndDashboard(t *testing.T) {
 	}
 
 	t.Run("records", func(t *testing.T) {
-		for _, r := range loadRules(t) {
+		for _, r := range rules {
 			if r.Record == "" {
 				continue
 			}
@@ -164,7 +166,7 @@ func TestFleetRulesAndDashboard(t *testing.T) {
 
 	t.Run("out of sync alert selects the node", func(t *testing.T) {
 		var expr string
-		for _, r := range loadRules(t) {
+		for _, r := range rules {
 			if r.Alert == "DatapathServiceFlowsOutOfSync" {
 				expr = r.Expr
 			}
@@ -195,7 +197,7 @@ func TestFleetRulesAndDashboard(t *testing.T) {
 		}
 	})
 
-	t.Run("dashboard", func(t *testing.T) { e.checkDashboardQueries(ctx, t, fleetDashboardFile) })
+	t.Run("dashboard", func(t *testing.T) { e.checkDashboardQueries(ctx, t, m.dashboard(t, fleetDashboardFile)) })
 }
 
 func (e *env) vector(ctx context.Context, t *testing.T, q string) model.Vector {

@@ -12,9 +12,10 @@ import (
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
-// ruleFiles are the single source of the alerting and recording rules: the
-// per-node rules and the fleet's aggregates; tests.yml beside them holds
-// their promtool unit tests.
+// ruleFiles are the alerting and recording rules as the repository ships
+// them (rendered from mixin/ with its default _config): the per-node rules
+// and the fleet's aggregates; tests.yml beside them holds their promtool
+// unit tests.
 var ruleFiles = []string{
 	"../../deploy/rules/datapath-exporter.rules.yml",
 	"../../deploy/rules/datapath-fleet.rules.yml",
@@ -42,10 +43,16 @@ type rule struct {
 	Annotations map[string]string `yaml:"annotations"`
 }
 
+// loadRules reads the checked-in rules files (ruleFiles).
 func loadRules(t *testing.T) []rule {
 	t.Helper()
+	return loadRulesFrom(t, ruleFiles)
+}
+
+func loadRulesFrom(t *testing.T, files []string) []rule {
+	t.Helper()
 	var rules []rule
-	for _, file := range ruleFiles {
+	for _, file := range files {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
