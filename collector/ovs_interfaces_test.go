@@ -235,3 +235,26 @@ func TestOVSInterfacesFixedBridges(t *testing.T) {
 		t.Errorf("bridges %q, want br-ex only", got)
 	}
 }
+
+// TestOVSInterfacesNoOVSDB checks the error without an ovsdb-server: it
+// names the socket and the flag to check, and no series is made up.
+func TestOVSInterfacesNoOVSDB(t *testing.T) {
+	dir := t.TempDir()
+	c, reg := newInterfacesCollector(t, collector.OVSInterfacesConfig{RunDir: dir})
+	err := updateWithin(t, c, 2*time.Second)
+	for _, want := range []string{dir + "/db.sock", "check --ovs.rundir: it must hold OVS's db.sock"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+	t.Log(err)
+	mfs := gather(t, reg)
+	if got := mfs.value(t, "datapath_scrape_collector_success", "collector", "ovs_interfaces"); got != 0 {
+		t.Errorf("success = %v, want 0", got)
+	}
+	for name := range mfs {
+		if strings.HasPrefix(name, "datapath_ovs_interface_") {
+			t.Errorf("%s served without OVSDB", name)
+		}
+	}
+}
