@@ -207,26 +207,25 @@ func TestChartDefaultIsTheKustomizeBase(t *testing.T) {
 	c.Image = base.daemonSets[0].Spec.Template.Spec.Containers[0].Image
 	sameObject(t, "DaemonSet", *ds, base.daemonSets[0])
 
-	sa := objs.serviceAccounts[0].DeepCopy()
-	stripLabels(t, "ServiceAccount", sa.Labels, all)
-	sameObject(t, "ServiceAccount", *sa, base.serviceAccounts[0])
-
-	role := objs.clusterRoles[0].DeepCopy()
-	stripLabels(t, "ClusterRole", role.Labels, all)
-	sameObject(t, "ClusterRole", *role, base.clusterRoles[0])
-
-	binding := objs.clusterBindings[0].DeepCopy()
-	stripLabels(t, "ClusterRoleBinding", binding.Labels, all)
-	sameObject(t, "ClusterRoleBinding", *binding, base.clusterBindings[0])
-
 	pm := objs.podMonitors[0].DeepCopy()
-	stripLabels(t, "PodMonitor", pm.Labels, all)
 	stripLabels(t, "PodMonitor selector", pm.Spec.Selector.MatchLabels, selectorHelmLabels)
-	sameObject(t, "PodMonitor", *pm, base.podMonitors[0])
-
-	pr := objs.prometheusRules[0].DeepCopy()
-	stripLabels(t, "PrometheusRule", pr.Labels, all)
-	sameObject(t, "PrometheusRule (deploy/prometheus/prometheusrule.yaml)", *pr, rules[0])
+	// The objects whose only difference is Helm's labels (maps shared with
+	// the copies compared).
+	sa, role, binding, pr := objs.serviceAccounts[0].DeepCopy(), objs.clusterRoles[0].DeepCopy(), objs.clusterBindings[0].DeepCopy(), objs.prometheusRules[0].DeepCopy()
+	for _, o := range []struct {
+		what      string
+		labels    map[string]string
+		got, want any
+	}{
+		{"ServiceAccount", sa.Labels, sa, &base.serviceAccounts[0]},
+		{"ClusterRole", role.Labels, role, &base.clusterRoles[0]},
+		{"ClusterRoleBinding", binding.Labels, binding, &base.clusterBindings[0]},
+		{"PodMonitor", pm.Labels, pm, &base.podMonitors[0]},
+		{"PrometheusRule (deploy/prometheus/prometheusrule.yaml)", pr.Labels, pr, &rules[0]},
+	} {
+		stripLabels(t, o.what, o.labels, all)
+		sameObject(t, o.what, o.got, o.want)
+	}
 
 	want := byName(grafana, func(c corev1.ConfigMap) string { return c.Name })
 	for _, cm := range objs.configMaps {
