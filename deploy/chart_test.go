@@ -18,9 +18,13 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/lint/support"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
+
+	"github.com/datapath-exporter/datapath-exporter/deploy/internal/gen"
+	"github.com/datapath-exporter/datapath-exporter/mixin"
 )
 
 const (
@@ -272,6 +276,12 @@ func TestChartMonitoringToggles(t *testing.T) {
 			}
 		})
 	}
+	t.Run("selector without the job", func(t *testing.T) {
+		_, notes := chartRender{apiVersions: monitoringAPI, values: valuesYAML(t, "podMonitor: {jobLabel: antrea-datapath}")}.objects(t)
+		if want := `WARNING: mixin.datapathExporterSelector (job="datapath-exporter") does not name podMonitor.jobLabel ("antrea-datapath")`; !strings.Contains(notes, want) {
+			t.Errorf("NOTES.txt does not say %q:\n%s", want, notes)
+		}
+	})
 	t.Run("dashboards off", func(t *testing.T) {
 		objs, notes := chartRender{values: valuesYAML(t, "dashboards: {enabled: false}")}.objects(t)
 		if len(objs.configMaps) != 0 || strings.Contains(notes, "Dashboards") {
@@ -344,6 +354,8 @@ func TestChartValues(t *testing.T) {
 	}
 	sameObject(t, "PodMonitor", objs.podMonitors[0], *pm)
 
+	// The dashboards are the mixin's, rendered with the file's mixin values.
+	mixinOut := renderMixin(t, valuesFile(t, chartValues))
 	got := byName(objs.configMaps, func(c corev1.ConfigMap) string { return c.Name })
 	for _, cm := range def.configMaps {
 		want := cm.DeepCopy()
@@ -352,7 +364,73 @@ func TestChartValues(t *testing.T) {
 		delete(want.Labels, "grafana_dashboard")
 		want.Labels["dashboards"] = "datapath"
 		want.Annotations = map[string]string{"grafana_folder": "Antrea"}
+		for file := range want.Data {
+			want.Data[file] = string(mixinOut.Dashboards[file])
+			if want.Data[file] == cm.Data[file] {
+				t.Errorf("%s: the file's mixin values change nothing in %s", chartValues, file)
+			}
+		}
 		sameObject(t, "ConfigMap "+want.Name, got[want.Name], *want)
+	}
+}
+
+// renderMixin renders the mixin with the mixin section of values as its
+// _config overrides, as a jsonnet user would.
+func renderMixin(t *testing.T, values map[string]any) mixin.Output {
+	t.Helper()
+	overrides, _ := values[gen.ChartMixinValues].(map[string]any)
+	out, err := mixin.Render(overrides)
+	if err != nil {
+		t.Fatalf("mixin.Render(%v): %v", overrides, err)
+	}
+	return out
+}
+
+// TestChartRulesFromMixinValues: with the mixin values of
+// testdata/chart-values.yaml (another selector and thresholds) the
+// PrometheusRule holds exactly the rules the mixin renders with them.
+func TestChartRulesFromMixinValues(t *testing.T) {
+	vals := valuesFile(t, chartValues)
+	vals["rules"] = map[string]any{"enabled": true}
+	objs, _ := chartRender{values: vals}.objects(t)
+	if len(objs.prometheusRules) != 1 {
+		t.Fatalf("%d PrometheusRules, want 1", len(objs.prometheusRules))
+	}
+	out := renderMixin(t, vals)
+	names := slices.Sorted(maps.Keys(out.Rules))
+	want, err := gen.RulesSpec(names, out.Rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameObject(t, "PrometheusRule spec", objs.prometheusRules[0].Spec, want)
+	def, _ := chartRender{apiVersions: monitoringAPI}.objects(t)
+	if reflect.DeepEqual(def.prometheusRules[0].Spec, want) {
+		t.Errorf("%s's mixin values change nothing in the rules", chartValues)
+	}
+	for _, g := range objs.prometheusRules[0].Spec.Groups {
+		for _, r := range g.Rules {
+			if e := r.Expr.String(); strings.Contains(e, "datapath_") && !strings.Contains(e, `job="antrea-datapath"`) {
+				t.Errorf("%s%s: expr %q does not use the selector", r.Alert, r.Record, e)
+			}
+		}
+	}
+}
+
+// TestChartMixinDefaults: the mixin section of values.yaml is the mixin's
+// default _config for each key the chart templates (gen.ChartMixinKeys), so
+// the default render is the mixin's default files.
+func TestChartMixinDefaults(t *testing.T) {
+	defaults, err := mixin.Defaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := valuesFile(t, chartDir+"/values.yaml")[gen.ChartMixinValues].(map[string]any)
+	want := map[string]any{}
+	for _, k := range gen.ChartMixinKeys {
+		want[k] = defaults[k]
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("values.yaml's %s section = %v, want the mixin's defaults %v", gen.ChartMixinValues, got, want)
 	}
 }
 
@@ -381,6 +459,13 @@ func TestChartSchemaRefuses(t *testing.T) {
 		{"hostnetwork: true", "at '': additional properties 'hostnetwork' not allowed"},
 		{"port: 0", "at '/port': minimum: got 0, want 1"},
 		{"args: [collector.conntrack_zones]", "at '/args/0': 'collector.conntrack_zones' does not match pattern '^--'"},
+		{"mixin: {conntrackWarningPercent: 72.5}", "at '/mixin/conntrackWarningPercent': got number, want integer"},
+		{"mixin: {conntrackFillingUpMinPercent: 150}", "at '/mixin/conntrackFillingUpMinPercent': maximum: got 150, want 100"},
+		{"mixin: {datapathExporterSelector: 5}", "at '/mixin/datapathExporterSelector': got number, want string"},
+		{`mixin: {datapathExporterSelector: '{job="x"}'}`, `at '/mixin/datapathExporterSelector': '{job="x"}' does not match pattern`},
+		{"mixin: {clusterLabel: k8s-cluster}", "at '/mixin/clusterLabel': 'k8s-cluster' does not match pattern"},
+		{"mixin: {dashboardRefresh: 30}", "at '/mixin/dashboardRefresh': got number, want string"},
+		{"mixin: {conntrackNearlyFullFor: 10m}", "at '/mixin': additional properties 'conntrackNearlyFullFor' not allowed"},
 	} {
 		t.Run(tc.values, func(t *testing.T) {
 			_, _, err := chartRender{values: valuesYAML(t, tc.values)}.run(t)

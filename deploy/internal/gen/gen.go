@@ -110,7 +110,7 @@ func Generate(root string) (map[string][]byte, error) {
 			"# sidecars. The namespace is the one Grafana runs in (kube-prometheus-stack's\n"+
 			"# default); change it, or set the sidecars' searchNamespace to ALL.\n",
 		"monitoring", grafanaResources)
-	if err := chartFiles(root, rulesFiles, sources, dashboards, out); err != nil {
+	if err := chartFiles(out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -124,12 +124,7 @@ func Stale(root string, want map[string][]byte) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	chartDashboards, err := filepath.Glob(filepath.Join(root, ChartDir, chartDashboardDir, "*.json"))
-	if err != nil {
-		return nil, err
-	}
-	candidates = append(candidates, chartDashboards...)
-	candidates = append(candidates, filepath.Join(root, PrometheusDir, PrometheusRuleFile), filepath.Join(root, ChartDir, chartRulesFile))
+	candidates = append(candidates, filepath.Join(root, PrometheusDir, PrometheusRuleFile))
 	var stale []string
 	for _, path := range candidates {
 		rel, err := filepath.Rel(root, path)
