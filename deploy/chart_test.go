@@ -416,6 +416,37 @@ func TestChartRulesFromMixinValues(t *testing.T) {
 	}
 }
 
+// TestChartMixinValuesAnyText: mixin values with what a YAML scalar or a
+// JSON string could trip on (both quotes, a backslash, ": ", " #") come out
+// as mixin.Render gives them.
+func TestChartMixinValuesAnyText(t *testing.T) {
+	for _, sel := range []string{`job=~"datapath-.*"`, `job='x'`, `job="a\\b"`, `job="x", cluster!="y"`, `job="a: b"`, `job="x #1"`} {
+		t.Run(sel, func(t *testing.T) {
+			vals := map[string]any{
+				gen.ChartMixinValues: map[string]any{"datapathExporterSelector": sel, "antreaServiceTables": `Endpoint\d+|Service: 'LB'`},
+				"rules":              map[string]any{"enabled": true},
+			}
+			objs, _ := chartRender{values: vals}.objects(t)
+			out := renderMixin(t, vals)
+			want, err := gen.RulesSpec(slices.Sorted(maps.Keys(out.Rules)), out.Rules)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(objs.prometheusRules) != 1 {
+				t.Fatalf("%d PrometheusRules, want 1", len(objs.prometheusRules))
+			}
+			sameObject(t, "PrometheusRule spec", objs.prometheusRules[0].Spec, want)
+			for _, cm := range objs.configMaps {
+				for file, data := range cm.Data {
+					if data != string(out.Dashboards[file]) {
+						t.Errorf("ConfigMap %s: %s is not the mixin's", cm.Name, file)
+					}
+				}
+			}
+		})
+	}
+}
+
 // TestChartMixinDefaults: the mixin section of values.yaml is the mixin's
 // default _config for each key the chart templates (gen.ChartMixinKeys), so
 // the default render is the mixin's default files.
@@ -463,6 +494,7 @@ func TestChartSchemaRefuses(t *testing.T) {
 		{"mixin: {conntrackFillingUpMinPercent: 150}", "at '/mixin/conntrackFillingUpMinPercent': maximum: got 150, want 100"},
 		{"mixin: {datapathExporterSelector: 5}", "at '/mixin/datapathExporterSelector': got number, want string"},
 		{`mixin: {datapathExporterSelector: '{job="x"}'}`, `at '/mixin/datapathExporterSelector': '{job="x"}' does not match pattern`},
+		{`mixin: {datapathExporterSelector: "job=\"x\",\ncluster=\"y\""}`, `at '/mixin/datapathExporterSelector': 'job="x",\ncluster="y"' does not match pattern`},
 		{"mixin: {clusterLabel: k8s-cluster}", "at '/mixin/clusterLabel': 'k8s-cluster' does not match pattern"},
 		{"mixin: {dashboardRefresh: 30}", "at '/mixin/dashboardRefresh': got number, want string"},
 		{"mixin: {conntrackNearlyFullFor: 10m}", "at '/mixin': additional properties 'conntrackNearlyFullFor' not allowed"},

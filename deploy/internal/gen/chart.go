@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/datapath-exporter/datapath-exporter/mixin"
+	yamlv3 "go.yaml.in/yaml/v3"
 )
 
 // The Helm chart's generated files, relative to the deploy module's root:
@@ -52,6 +53,10 @@ func readRules(root string) ([]string, map[string][]byte, error) {
 	return names, sources, nil
 }
 
+// chartTokenPrefix starts the token of each placeholder the chart gives the
+// mixin.
+const chartTokenPrefix = "DPXCHART"
+
 // chartPlaceholder is where one value of the chart's mixin section goes:
 // the token the mixin renders and the Helm action that replaces it.
 type chartPlaceholder struct {
@@ -85,7 +90,7 @@ var ChartMixinKeys = []string{
 func chartPlaceholders(keys []string, defaults map[string]any) (placeholders, jsonPlaceholders map[string]string, actions []chartPlaceholder) {
 	placeholders, jsonPlaceholders = map[string]string{}, map[string]string{}
 	add := func(to map[string]string, key, kind, action string) {
-		token := "DPXCHART" + kind + key + "END"
+		token := chartTokenPrefix + kind + key + "END"
 		to[key] = token
 		actions = append(actions, chartPlaceholder{token, action})
 	}
@@ -139,7 +144,7 @@ func chartFiles(out map[string][]byte) error {
 		return err
 	}
 	var groups bytes.Buffer
-	if err := encodeYAML(&groups, spec.Groups); err != nil {
+	if err := encodeYAML(&groups, spec.Groups, literalWhereToken); err != nil {
 		return err
 	}
 	var rules bytes.Buffer
@@ -166,11 +171,25 @@ func chartFiles(out map[string][]byte) error {
 	out[filepath.Join(ChartDir, chartDashboardsFile)] = b.Bytes()
 
 	for path, content := range out {
-		if strings.HasPrefix(path, ChartDir) && bytes.Contains(content, []byte("DPXCHART")) {
+		if strings.HasPrefix(path, ChartDir) && bytes.Contains(content, []byte(chartTokenPrefix)) {
 			return fmt.Errorf("%s: a placeholder of the mixin was not replaced (does the mixin quote or split it?)", path)
 		}
 	}
 	return nil
+}
+
+// literalWhereToken writes every string holding a placeholder's token as a
+// literal block (|-): whatever a value becomes at install time (a selector
+// with quotes of either kind, ": " or " #"), it cannot end or break the
+// scalar, as it could in plain or quoted style. (The schema refuses line
+// breaks in the values.)
+func literalWhereToken(n *yamlv3.Node) {
+	if n.Kind == yamlv3.ScalarNode && n.Tag == "!!str" && strings.Contains(n.Value, chartTokenPrefix) {
+		n.Style = yamlv3.LiteralStyle
+	}
+	for _, c := range n.Content {
+		literalWhereToken(c)
+	}
 }
 
 var templateAction = regexp.MustCompile(`(?s)\{\{.*?\}\}`)

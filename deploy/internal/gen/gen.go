@@ -289,8 +289,9 @@ func marshal(from string, obj any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// encodeYAML writes obj to b as marshal does, without the header.
-func encodeYAML(b *bytes.Buffer, obj any) error {
+// encodeYAML writes obj to b as marshal does, without the header; each
+// restyle may then change the styles of the document's nodes.
+func encodeYAML(b *bytes.Buffer, obj any, restyle ...func(doc *yamlv3.Node)) error {
 	js, err := json.Marshal(obj)
 	if err != nil {
 		return err
@@ -301,6 +302,9 @@ func encodeYAML(b *bytes.Buffer, obj any) error {
 	}
 	blockStyle(&doc)
 	apiVersionFirst(&doc)
+	for _, f := range restyle {
+		f(&doc)
+	}
 	enc := yamlv3.NewEncoder(b)
 	enc.SetIndent(2)
 	enc.CompactSeqIndent()

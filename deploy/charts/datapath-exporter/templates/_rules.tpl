@@ -6,28 +6,36 @@ To change it, edit mixin/ and regenerate with `make generate` at the repository'
 - name: datapath-exporter.records
   rules:
   - record: datapath:conntrack_usage:ratio
-    expr: datapath_conntrack_entries{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} / (datapath_conntrack_entries_limit{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} > 0)
+    expr: |-
+      datapath_conntrack_entries{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} / (datapath_conntrack_entries_limit{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} > 0)
   - record: datapath:ovs_table_usage:ratio
-    expr: datapath_ovs_table_flows{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} / (datapath_ovs_table_flows_limit{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} > 0)
+    expr: |-
+      datapath_ovs_table_flows{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} / (datapath_ovs_table_flows_limit{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} > 0)
 - name: datapath-exporter.alerts
   rules:
   - alert: DatapathConntrackTableNearlyFull
-    expr: datapath_conntrack_entries{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} / (datapath_conntrack_entries_limit{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} > 0) > {{ divf .Values.mixin.conntrackWarningPercent 100 }}
+    expr: |-
+      datapath_conntrack_entries{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} / (datapath_conntrack_entries_limit{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} > 0) > {{ divf .Values.mixin.conntrackWarningPercent 100 }}
     for: 5m
     labels:
       severity: warning
     annotations:
-      description: The kernel conntrack table on {{`{{ $labels.instance }}`}} has been more than {{ .Values.mixin.conntrackWarningPercent }}% full for 5 minutes (now {{`{{ $value | humanizePercentage }}`}} of nf_conntrack_max). When it is full, new connections through the node are dropped.
-      runbook_url: {{ .Values.mixin.runbookURLBase }}#datapathconntracktablenearlyfull
+      description: |-
+        The kernel conntrack table on {{`{{ $labels.instance }}`}} has been more than {{ .Values.mixin.conntrackWarningPercent }}% full for 5 minutes (now {{`{{ $value | humanizePercentage }}`}} of nf_conntrack_max). When it is full, new connections through the node are dropped.
+      runbook_url: |-
+        {{ .Values.mixin.runbookURLBase }}#datapathconntracktablenearlyfull
       summary: Conntrack table on {{`{{ $labels.instance }}`}} is {{`{{ $value | humanizePercentage }}`}} full.
   - alert: DatapathConntrackTableFull
-    expr: datapath_conntrack_entries{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} / (datapath_conntrack_entries_limit{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} > 0) > {{ divf .Values.mixin.conntrackCriticalPercent 100 }}
+    expr: |-
+      datapath_conntrack_entries{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} / (datapath_conntrack_entries_limit{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} > 0) > {{ divf .Values.mixin.conntrackCriticalPercent 100 }}
     for: 2m
     labels:
       severity: critical
     annotations:
-      description: The kernel conntrack table on {{`{{ $labels.instance }}`}} has been more than {{ .Values.mixin.conntrackCriticalPercent }}% full for 2 minutes (now {{`{{ $value | humanizePercentage }}`}} of nf_conntrack_max). At 100% the kernel drops the first packet of every new connection (pods, Services, NodePorts on this node).
-      runbook_url: {{ .Values.mixin.runbookURLBase }}#datapathconntracktablefull
+      description: |-
+        The kernel conntrack table on {{`{{ $labels.instance }}`}} has been more than {{ .Values.mixin.conntrackCriticalPercent }}% full for 2 minutes (now {{`{{ $value | humanizePercentage }}`}} of nf_conntrack_max). At 100% the kernel drops the first packet of every new connection (pods, Services, NodePorts on this node).
+      runbook_url: |-
+        {{ .Values.mixin.runbookURLBase }}#datapathconntracktablefull
       summary: Conntrack table on {{`{{ $labels.instance }}`}} is {{`{{ $value | humanizePercentage }}`}} full.
   - alert: DatapathConntrackTableFillingUp
     expr: |
@@ -38,8 +46,10 @@ To change it, edit mixin/ and regenerate with `make generate` at the repository'
     labels:
       severity: warning
     annotations:
-      description: At the rate of the last hour the conntrack table on {{`{{ $labels.instance }}`}} will hold {{`{{ $value | humanize }}`}} entries in 4 hours, at or above its limit ({{`{{ with printf "datapath_conntrack_entries_limit{instance=%q,job=%q}" $labels.instance $labels.job | query }}`}}{{`{{ . | first | value | humanize }}`}}{{`{{ end }}`}}). It is already more than {{ .Values.mixin.conntrackFillingUpMinPercent }}% full.
-      runbook_url: {{ .Values.mixin.runbookURLBase }}#datapathconntracktablefillingup
+      description: |-
+        At the rate of the last hour the conntrack table on {{`{{ $labels.instance }}`}} will hold {{`{{ $value | humanize }}`}} entries in 4 hours, at or above its limit ({{`{{ with printf "datapath_conntrack_entries_limit{instance=%q,job=%q}" $labels.instance $labels.job | query }}`}}{{`{{ . | first | value | humanize }}`}}{{`{{ end }}`}}). It is already more than {{ .Values.mixin.conntrackFillingUpMinPercent }}% full.
+      runbook_url: |-
+        {{ .Values.mixin.runbookURLBase }}#datapathconntracktablefillingup
       summary: Conntrack table on {{`{{ $labels.instance }}`}} is predicted to be full within 4 hours.
   - alert: DatapathConntrackDropping
     expr: |
@@ -51,25 +61,31 @@ To change it, edit mixin/ and regenerate with `make generate` at the repository'
       severity: critical
     annotations:
       description: 'The kernel''s conntrack {{`{{ $labels.stat }}`}} counter on {{`{{ $labels.instance }}`}} is increasing ({{`{{ printf "%.3g" $value }}`}}/s over 5 minutes): the table is full and new connections are being dropped or evicted.'
-      runbook_url: {{ .Values.mixin.runbookURLBase }}#datapathconntrackdropping
+      runbook_url: |-
+        {{ .Values.mixin.runbookURLBase }}#datapathconntrackdropping
       summary: Conntrack on {{`{{ $labels.instance }}`}} is dropping ({{`{{ $labels.stat }}`}}).
   - alert: DatapathConntrackInsertFailing
-    expr: label_replace(rate(datapath_conntrack_insert_failed_total{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}}[5m]), "stat", "insert_failed", "", "") > 0
+    expr: |-
+      label_replace(rate(datapath_conntrack_insert_failed_total{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}}[5m]), "stat", "insert_failed", "", "") > 0
     for: 2m
     labels:
       severity: warning
     annotations:
       description: 'The kernel''s conntrack insert_failed counter on {{`{{ $labels.instance }}`}} is increasing ({{`{{ printf "%.3g" $value }}`}}/s over 5 minutes): packets of new connections are being dropped because their entry could not be inserted.'
-      runbook_url: {{ .Values.mixin.runbookURLBase }}#datapathconntrackinsertfailing
+      runbook_url: |-
+        {{ .Values.mixin.runbookURLBase }}#datapathconntrackinsertfailing
       summary: Conntrack inserts are failing on {{`{{ $labels.instance }}`}}.
   - alert: DatapathOVSFlowTableNearlyFull
-    expr: datapath_ovs_table_flows{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} / (datapath_ovs_table_flows_limit{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} > 0) > {{ divf .Values.mixin.ovsFlowTableWarningPercent 100 }}
+    expr: |-
+      datapath_ovs_table_flows{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} / (datapath_ovs_table_flows_limit{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} > 0) > {{ divf .Values.mixin.ovsFlowTableWarningPercent 100 }}
     for: 5m
     labels:
       severity: warning
     annotations:
-      description: OpenFlow table {{`{{ $labels.table_id }}`}} ({{`{{ $labels.table_name }}`}}) of bridge {{`{{ $labels.bridge }}`}} on {{`{{ $labels.instance }}`}} has held more than {{ .Values.mixin.ovsFlowTableWarningPercent }}% of its max_entries for 5 minutes (now {{`{{ $value | humanizePercentage }}`}}). When it is full, OVS refuses new flows and the agent cannot program new pods, Services or policies.
-      runbook_url: {{ .Values.mixin.runbookURLBase }}#datapathovsflowtablenearlyfull
+      description: |-
+        OpenFlow table {{`{{ $labels.table_id }}`}} ({{`{{ $labels.table_name }}`}}) of bridge {{`{{ $labels.bridge }}`}} on {{`{{ $labels.instance }}`}} has held more than {{ .Values.mixin.ovsFlowTableWarningPercent }}% of its max_entries for 5 minutes (now {{`{{ $value | humanizePercentage }}`}}). When it is full, OVS refuses new flows and the agent cannot program new pods, Services or policies.
+      runbook_url: |-
+        {{ .Values.mixin.runbookURLBase }}#datapathovsflowtablenearlyfull
       summary: OpenFlow table {{`{{ $labels.table_id }}`}} {{`{{ $labels.table_name }}`}} of {{`{{ $labels.bridge }}`}} on {{`{{ $labels.instance }}`}} is {{`{{ $value | humanizePercentage }}`}} full.
   - alert: DatapathOVSFlowsDivergeFromAntrea
     expr: |
@@ -79,16 +95,19 @@ To change it, edit mixin/ and regenerate with `make generate` at the repository'
       severity: warning
     annotations:
       description: 'For 15 minutes OpenFlow table {{`{{ $labels.table_id }}`}} ({{`{{ $labels.table_name }}`}}) of bridge {{`{{ $labels.bridge }}`}} on {{`{{ $labels.instance }}`}} has held {{`{{ with printf "datapath_ovs_table_flows{instance=%q,job=%q,bridge=%q,table_id=%q}" $labels.instance $labels.job $labels.bridge $labels.table_id | query }}`}}{{`{{ . | first | value | humanize }}`}}{{`{{ end }}`}} flows in OVS while the Antrea agent counts {{`{{ with printf "datapath_antrea_agent_table_flows{instance=%q,job=%q,bridge=%q,table_id=%q}" $labels.instance $labels.job $labels.bridge $labels.table_id | query }}`}}{{`{{ . | first | value | humanize }}`}}{{`{{ end }}`}} (OVS minus agent: {{`{{ $value | humanize }}`}}). Flows were deleted or added behind the agent''s back, or the agent failed to install or replay them: traffic of this table may not be handled as Antrea intends.'
-      runbook_url: {{ .Values.mixin.runbookURLBase }}#datapathovsflowsdivergefromantrea
+      runbook_url: |-
+        {{ .Values.mixin.runbookURLBase }}#datapathovsflowsdivergefromantrea
       summary: OVS and the Antrea agent disagree on the flows of table {{`{{ $labels.table_id }}`}} {{`{{ $labels.table_name }}`}} of {{`{{ $labels.bridge }}`}} on {{`{{ $labels.instance }}`}}.
   - alert: DatapathOVSUpcallsLost
-    expr: rate(datapath_ovs_datapath_lookups_total{{ "{" }}{{ .Values.mixin.datapathExporterSelector }},result="lost"}[5m]) > 0
+    expr: |-
+      rate(datapath_ovs_datapath_lookups_total{{ "{" }}{{ .Values.mixin.datapathExporterSelector }},result="lost"}[5m]) > 0
     for: 2m
     labels:
       severity: warning
     annotations:
       description: 'The OVS datapath {{`{{ $labels.datapath }}`}} on {{`{{ $labels.instance }}`}} is dropping packets whose flow lookup missed because their upcall to ovs-vswitchd could not be queued ({{`{{ printf "%.3g" $value }}`}} packets/s over 5 minutes): new connections through the node see loss and retransmits.'
-      runbook_url: {{ .Values.mixin.runbookURLBase }}#datapathovsupcallslost
+      runbook_url: |-
+        {{ .Values.mixin.runbookURLBase }}#datapathovsupcallslost
       summary: OVS datapath {{`{{ $labels.datapath }}`}} on {{`{{ $labels.instance }}`}} is losing upcalls.
   - alert: DatapathOVSFlowLimitReached
     expr: |
@@ -99,17 +118,21 @@ To change it, edit mixin/ and regenerate with `make generate` at the repository'
     labels:
       severity: warning
     annotations:
-      description: 'On {{`{{ $labels.instance }}`}} the OVS datapath holds at least {{ .Values.mixin.ovsDatapathFlowLimitPercent }}% of ovs-vswitchd''s dynamic flow limit, or ovs-vswitchd is refusing to install datapath flows because of it (value {{`{{ printf "%.3g" $value }}`}}), for 5 minutes: flows are evicted, the miss rate and ovs-vswitchd''s CPU climb, and latency rises.'
-      runbook_url: {{ .Values.mixin.runbookURLBase }}#datapathovsflowlimitreached
+      description: |-
+        On {{`{{ $labels.instance }}`}} the OVS datapath holds at least {{ .Values.mixin.ovsDatapathFlowLimitPercent }}% of ovs-vswitchd's dynamic flow limit, or ovs-vswitchd is refusing to install datapath flows because of it (value {{`{{ printf "%.3g" $value }}`}}), for 5 minutes: flows are evicted, the miss rate and ovs-vswitchd's CPU climb, and latency rises.
+      runbook_url: |-
+        {{ .Values.mixin.runbookURLBase }}#datapathovsflowlimitreached
       summary: OVS datapath flows on {{`{{ $labels.instance }}`}} are at ovs-vswitchd's flow limit.
   - alert: DatapathOVSHandlerOverflow
-    expr: rate(datapath_ovs_coverage_total{{ "{" }}{{ .Values.mixin.datapathExporterSelector }},event="netlink_overflow"}[5m]) > 0
+    expr: |-
+      rate(datapath_ovs_coverage_total{{ "{" }}{{ .Values.mixin.datapathExporterSelector }},event="netlink_overflow"}[5m]) > 0
     for: 2m
     labels:
       severity: warning
     annotations:
       description: 'ovs-vswitchd on {{`{{ $labels.instance }}`}} counts netlink socket overflows ({{`{{ printf "%.3g" $value }}`}}/s over 5 minutes): upcalls arrive faster than its handler threads take them and are dropped.'
-      runbook_url: {{ .Values.mixin.runbookURLBase }}#datapathovshandleroverflow
+      runbook_url: |-
+        {{ .Values.mixin.runbookURLBase }}#datapathovshandleroverflow
       summary: ovs-vswitchd's upcall handlers on {{`{{ $labels.instance }}`}} are overflowing.
   - alert: DatapathExporterDown
     expr: |
@@ -121,16 +144,19 @@ To change it, edit mixin/ and regenerate with `make generate` at the repository'
       severity: warning
     annotations:
       description: 'Prometheus has failed to scrape datapath-exporter ({{`{{ $labels.job }}`}}) on {{`{{ $labels.instance }}`}} for 5 minutes: OVS flow tables and conntrack on that node are not monitored.'
-      runbook_url: {{ .Values.mixin.runbookURLBase }}#datapathexporterdown
+      runbook_url: |-
+        {{ .Values.mixin.runbookURLBase }}#datapathexporterdown
       summary: datapath-exporter on {{`{{ $labels.instance }}`}} cannot be scraped.
   - alert: DatapathCollectorFailing
-    expr: datapath_scrape_collector_success{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} == 0
+    expr: |-
+      datapath_scrape_collector_success{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} == 0
     for: 5m
     labels:
       severity: warning
     annotations:
       description: The {{`{{ $labels.collector }}`}} collector on {{`{{ $labels.instance }}`}} has failed every scrape for 5 minutes, so its metrics are missing; the exporter's log names the cause.
-      runbook_url: {{ .Values.mixin.runbookURLBase }}#datapathcollectorfailing
+      runbook_url: |-
+        {{ .Values.mixin.runbookURLBase }}#datapathcollectorfailing
       summary: The {{`{{ $labels.collector }}`}} collector of datapath-exporter on {{`{{ $labels.instance }}`}} is failing.
 - name: datapath-fleet.node.records
   rules:
@@ -141,23 +167,32 @@ To change it, edit mixin/ and regenerate with `make generate` at the repository'
 - name: datapath-fleet.cluster.records
   rules:
   - record: cluster_job:datapath_conntrack_nodes:count
-    expr: count by ({{ .Values.mixin.clusterLabel }}, job) (datapath:conntrack_usage:ratio)
+    expr: |-
+      count by ({{ .Values.mixin.clusterLabel }}, job) (datapath:conntrack_usage:ratio)
   - record: cluster_job:datapath_conntrack_usage:max
-    expr: max by ({{ .Values.mixin.clusterLabel }}, job) (datapath:conntrack_usage:ratio)
-  - record: cluster_job:datapath_conntrack_nodes_above_{{ .Values.mixin.conntrackWarningPercent }}pct:count
-    expr: sum by ({{ .Values.mixin.clusterLabel }}, job) (datapath:conntrack_usage:ratio > bool {{ divf .Values.mixin.conntrackWarningPercent 100 }})
-  - record: cluster_job:datapath_conntrack_nodes_above_{{ .Values.mixin.conntrackCriticalPercent }}pct:count
-    expr: sum by ({{ .Values.mixin.clusterLabel }}, job) (datapath:conntrack_usage:ratio > bool {{ divf .Values.mixin.conntrackCriticalPercent 100 }})
+    expr: |-
+      max by ({{ .Values.mixin.clusterLabel }}, job) (datapath:conntrack_usage:ratio)
+  - record: |-
+      cluster_job:datapath_conntrack_nodes_above_{{ .Values.mixin.conntrackWarningPercent }}pct:count
+    expr: |-
+      sum by ({{ .Values.mixin.clusterLabel }}, job) (datapath:conntrack_usage:ratio > bool {{ divf .Values.mixin.conntrackWarningPercent 100 }})
+  - record: |-
+      cluster_job:datapath_conntrack_nodes_above_{{ .Values.mixin.conntrackCriticalPercent }}pct:count
+    expr: |-
+      sum by ({{ .Values.mixin.clusterLabel }}, job) (datapath:conntrack_usage:ratio > bool {{ divf .Values.mixin.conntrackCriticalPercent 100 }})
   - record: cluster_job_table:datapath_ovs_table_flows:sum
-    expr: sum by ({{ .Values.mixin.clusterLabel }}, job, bridge, table_id, table_name) (datapath_ovs_table_flows{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}})
+    expr: |-
+      sum by ({{ .Values.mixin.clusterLabel }}, job, bridge, table_id, table_name) (datapath_ovs_table_flows{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}})
   - record: cluster_job_table:datapath_ovs_table_flows:spread
     expr: |
       max by ({{ .Values.mixin.clusterLabel }}, job, bridge, table_id, table_name) (datapath_ovs_table_flows{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}})
       - min by ({{ .Values.mixin.clusterLabel }}, job, bridge, table_id, table_name) (datapath_ovs_table_flows{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}})
   - record: cluster_job_table:datapath_ovs_table_flows:median
-    expr: quantile by ({{ .Values.mixin.clusterLabel }}, job, bridge, table_id, table_name) (0.5, datapath_ovs_table_flows{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}})
+    expr: |-
+      quantile by ({{ .Values.mixin.clusterLabel }}, job, bridge, table_id, table_name) (0.5, datapath_ovs_table_flows{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}})
   - record: cluster_job_table:datapath_ovs_table_flows:stddev
-    expr: stddev by ({{ .Values.mixin.clusterLabel }}, job, bridge, table_id, table_name) (datapath_ovs_table_flows{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}})
+    expr: |-
+      stddev by ({{ .Values.mixin.clusterLabel }}, job, bridge, table_id, table_name) (datapath_ovs_table_flows{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}})
 - name: datapath-fleet.alerts
   rules:
   - alert: DatapathServiceFlowsOutOfSync
@@ -170,6 +205,7 @@ To change it, edit mixin/ and regenerate with `make generate` at the repository'
       severity: warning
     annotations:
       description: 'OpenFlow table {{`{{ $labels.table_id }}`}} ({{`{{ $labels.table_name }}`}}) of {{`{{ $labels.bridge }}`}} on {{`{{ $labels.instance }}`}} has held {{`{{ $value | humanize }}`}} flows for 15 minutes, while the median of the nodes of {{`{{ $labels.job }}`}} is {{`{{ with printf "cluster_job_table:datapath_ovs_table_flows:median{job=%q,bridge=%q,table_name=%q}" $labels.job $labels.bridge $labels.table_name | query }}`}}{{`{{ . | first | value | humanize }}`}}{{`{{ end }}`}}. Every agent programs the same Service flows, so this node''s agent has stopped syncing Services or endpoints: traffic to Services from this node may go to stale endpoints.'
-      runbook_url: {{ .Values.mixin.runbookURLBase }}#datapathserviceflowsoutofsync
+      runbook_url: |-
+        {{ .Values.mixin.runbookURLBase }}#datapathserviceflowsoutofsync
       summary: Service flows on {{`{{ $labels.instance }}`}} differ from the cluster ({{`{{ $labels.table_name }}`}}).
 {{- end -}}
