@@ -113,12 +113,19 @@ func renderAntreaIn(t *testing.T, namespace string, pr postrender.PostRenderer) 
 	if err != nil {
 		return objects{}, fmt.Errorf("helm install --dry-run: %w", err)
 	}
+	return decodeManifest(t, rel.Manifest), nil
+}
+
+// decodeManifest decodes every object of a Helm release's manifest
+// strictly (duplicate keys included) into its typed struct.
+func decodeManifest(t *testing.T, manifest string) objects {
+	t.Helper()
 	var objs objects
-	for _, doc := range strings.Split(rel.Manifest, "\n---") {
+	for _, doc := range strings.Split(manifest, "\n---") {
 		if strings.TrimSpace(strings.TrimPrefix(doc, "---")) == "" {
 			continue
 		}
-		js, err := yaml.YAMLToJSON([]byte(doc))
+		js, err := yaml.YAMLToJSONStrict([]byte(doc))
 		if err != nil {
 			t.Fatalf("%v in:\n%s", err, doc)
 		}
@@ -133,7 +140,7 @@ func renderAntreaIn(t *testing.T, namespace string, pr postrender.PostRenderer) 
 			t.Errorf("%s: %v", head.Kind, err)
 		}
 	}
-	return objs, nil
+	return objs
 }
 
 func TestHelmPostRenderer(t *testing.T) {

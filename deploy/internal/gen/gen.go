@@ -57,17 +57,11 @@ func Generate(root string) (map[string][]byte, error) {
 	out := map[string][]byte{}
 
 	prometheusResources := []string{"podmonitor.yaml"}
-	rulesFiles, err := RulesFiles(root)
+	rulesFiles, sources, err := readRules(root)
 	if err != nil {
 		return nil, err
 	}
 	if len(rulesFiles) > 0 {
-		sources := map[string][]byte{}
-		for _, rel := range rulesFiles {
-			if sources[rel], err = os.ReadFile(filepath.Join(root, rel)); err != nil {
-				return nil, err
-			}
-		}
 		b, err := PrometheusRule(rulesFiles, sources)
 		if err != nil {
 			return nil, err
@@ -116,6 +110,9 @@ func Generate(root string) (map[string][]byte, error) {
 			"# sidecars. The namespace is the one Grafana runs in (kube-prometheus-stack's\n"+
 			"# default); change it, or set the sidecars' searchNamespace to ALL.\n",
 		"monitoring", grafanaResources)
+	if err := chartFiles(out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -284,28 +281,37 @@ func DashboardConfigMap(name, key string, dashboard []byte) ([]byte, error) {
 // is read back as a YAML node tree, which keeps the key order, and re-emitted
 // in block style.
 func marshal(from string, obj any) ([]byte, error) {
-	js, err := json.Marshal(obj)
-	if err != nil {
-		return nil, err
-	}
-	var doc yamlv3.Node
-	if err := yamlv3.Unmarshal(js, &doc); err != nil {
-		return nil, err
-	}
-	blockStyle(&doc)
-	apiVersionFirst(&doc)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, header, from)
-	enc := yamlv3.NewEncoder(&b)
-	enc.SetIndent(2)
-	enc.CompactSeqIndent()
-	if err := enc.Encode(&doc); err != nil {
-		return nil, err
-	}
-	if err := enc.Close(); err != nil {
+	if err := encodeYAML(&b, obj); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// encodeYAML writes obj to b as marshal does, without the header; each
+// restyle may then change the styles of the document's nodes.
+func encodeYAML(b *bytes.Buffer, obj any, restyle ...func(doc *yamlv3.Node)) error {
+	js, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	var doc yamlv3.Node
+	if err := yamlv3.Unmarshal(js, &doc); err != nil {
+		return err
+	}
+	blockStyle(&doc)
+	apiVersionFirst(&doc)
+	for _, f := range restyle {
+		f(&doc)
+	}
+	enc := yamlv3.NewEncoder(b)
+	enc.SetIndent(2)
+	enc.CompactSeqIndent()
+	if err := enc.Encode(&doc); err != nil {
+		return err
+	}
+	return enc.Close()
 }
 
 // apiVersionFirst moves apiVersion before kind (metav1.TypeMeta declares
@@ -354,6 +360,9 @@ func Write(root string, files map[string][]byte) error {
 		path := filepath.Join(root, rel)
 		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, files[rel]) {
 			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
 		}
 		if err := os.WriteFile(path, files[rel], 0o644); err != nil {
 			return err
