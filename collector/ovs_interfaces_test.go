@@ -258,3 +258,44 @@ func TestOVSInterfacesNoOVSDB(t *testing.T) {
 		}
 	}
 }
+
+// TestOVSInterfacesBadAddress gives a Port an ip-address that is not one,
+// as OVSDB may hold whatever was written there: its interface is exported
+// all the same and the problem is logged once, again when the value
+// changes.
+func TestOVSInterfacesBadAddress(t *testing.T) {
+	o := testenv.OVSForTest(t, testenv.OVSOptions{})
+	if err := o.AddBridge("br-int"); err != nil {
+		t.Fatal(err)
+	}
+	logs := &testenv.SyncBuffer{}
+	c, err := collector.NewOVSInterfacesCollector(collector.OVSInterfacesConfig{RunDir: o.RunDir}, promslog.New(&promslog.Config{Writer: logs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.(io.Closer).Close() })
+	reg := newRegistry(t, promslog.NewNopLogger(), map[string]collector.Collector{"ovs_interfaces": c})
+	const warning = "OVS port with an address that is not one"
+	setIP := func(value string) {
+		t.Helper()
+		if _, err := o.Vsctl(testenv.SetExternalIDs("Port", "br-int", map[string]string{"ip-address": value})[1:]...); err != nil {
+			t.Fatal(err)
+		}
+		waitInterfaces(t, reg, "ip-address "+value, func(families) bool { return strings.Contains(logs.String(), value) })
+	}
+	setIP("10.0.0.1,not-an-address")
+	for range 3 {
+		gather(t, reg)
+	}
+	if n := strings.Count(logs.String(), warning); n != 1 {
+		t.Errorf("logged %d times over several scrapes, want once:\n%s", n, logs)
+	}
+	mfs := gather(t, reg)
+	if got := mfs.value(t, "datapath_scrape_collector_success", "collector", "ovs_interfaces"); got != 1 || len(interfaceSeries(mfs, "br-int")) == 0 {
+		t.Errorf("success %v, series %v: want the port exported and the collector healthy", got, interfaceSeries(mfs, "br-int"))
+	}
+	setIP("fd00::zz")
+	if n := strings.Count(logs.String(), warning); n != 2 {
+		t.Errorf("logged %d times after the value changed, want twice:\n%s", n, logs)
+	}
+}
