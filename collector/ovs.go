@@ -141,7 +141,7 @@ func NewOVSCollector(cfg OVSConfig, logger *slog.Logger) (Collector, error) {
 	}
 	cfg.AntreaBridge = antreaBridge(cfg.AntreaBridge)
 	source.open()
-	return &ovsCollector{cfg: cfg, source: source, logger: logger, exported: map[string]map[uint8]bool{}}, nil
+	return withFlowRestoreWait(&ovsCollector{cfg: cfg, source: source, logger: logger, exported: map[string]map[uint8]bool{}}, source), nil
 }
 
 // Update reads every bridge of the inventory. A stale inventory
@@ -153,9 +153,6 @@ func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 		return withHint("ovs", err)
 	}
 	c.forget(inv.Bridges)
-	if c.source.Discovers() {
-		exportFlowRestoreWait(ch, inv)
-	}
 	client := c.source.Client()
 	readings, errs := eachBridge(ctx, inv.Bridges, func(ctx context.Context, name string) (bridgeReading, error) {
 		var r bridgeReading

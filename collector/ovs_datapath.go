@@ -126,7 +126,6 @@ type ovsDatapathCollector struct {
 	slow   *slowStatsCache           // the slow commands' last answers
 	kernel *ovs.KernelDatapathReader // the system@ datapaths, over generic netlink
 	absent *kernelAbsence            // skips the kernel read a while where it has no ovs_datapath family
-	info   ovsInfo                   // datapath_ovs_info
 	logger *slog.Logger
 }
 
@@ -156,10 +155,9 @@ func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collec
 		slow:   newSlowStatsCache(cfg.SlowStatsMaxAge),
 		kernel: &ovs.KernelDatapathReader{},
 		absent: newKernelAbsence(cfg.SlowStatsMaxAge),
-		info:   newOVSInfo(ovs.Unixctl{RunDir: cfg.RunDir, Path: cfg.CtlPath}),
 		logger: logger,
 	}
-	return c, nil
+	return withOVSInfo(c, c.reader.Unixctl), nil
 }
 
 // Close ends the control socket connection and the generic netlink socket.
@@ -186,8 +184,7 @@ func (c *ovsDatapathCollector) Update(ctx context.Context, ch chan<- prometheus.
 	state, kernelErr = withKernelDatapaths(state, kernel, kernelErr)
 	c.logger.Debug("read datapath", "datapaths", len(state.Datapaths), "kernel_datapaths", len(kernel), "coverage_events", len(state.Coverage))
 	exportDatapathReading(ch, state)
-	infoErr := c.info.export(ctx, ch)
-	return withHint("ovs_datapath", errors.Join(err, kernelErr, infoErr))
+	return withHint("ovs_datapath", errors.Join(err, kernelErr))
 }
 
 // exportDatapathReading sends the metrics of st.
