@@ -23,12 +23,15 @@ type OVSSource struct {
 	Bridges     []string // empty: discover from OVSDB
 	NamesMaxAge time.Duration
 
-	openOnce    sync.Once
-	client      *ovs.Client
-	monitorOnce sync.Once
-	monitor     *ovs.Monitor // nil with Bridges, unless a collector needs OVSDB itself
+	openOnce sync.Once
+	client   *ovs.Client
+	monitor  *ovs.Monitor // nil with Bridges
 
 	closeOnce sync.Once
+
+	// monitorOnce starts monitor, with fixed Bridges too when a collector
+	// reads OVSDB itself (openMonitor).
+	monitorOnce sync.Once
 }
 
 // registerOVSSourceFlags declares the OVS source's flags on app.
@@ -123,9 +126,9 @@ func (s *OVSSource) Inventory(ctx context.Context) (inv ovs.Inventory, stale, er
 // Close stops the monitor and ends the sessions. Every collector that
 // reads OVS closes it when it is closed: closing twice is harmless.
 func (s *OVSSource) Close() error {
+	s.monitorOnce.Do(func() {}) // never started: never to be
 	s.closeOnce.Do(func() {
 		s.openOnce.Do(func() {}) // never opened: never to be
-		s.monitorOnce.Do(func() {})
 		if s.monitor != nil {
 			s.monitor.Close()
 		}
