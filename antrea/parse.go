@@ -18,6 +18,37 @@ const (
 	TotalFlowCountFamily = "antrea_agent_ovs_total_flow_count"
 )
 
+// The conntrack gauges the agent serves while its Flow Exporter runs; only
+// their presence is noted.
+const (
+	ConntrackTotalFamily  = "antrea_agent_conntrack_total_connection_count"
+	ConntrackMaxFamily    = "antrea_agent_conntrack_max_connection_count"
+	ConntrackAntreaFamily = "antrea_agent_conntrack_antrea_connection_count"
+)
+
+// ConntrackFamilies says which of the agent's conntrack gauges an
+// exposition holds a sample of.
+type ConntrackFamilies struct {
+	Total, Max, Antrea bool
+}
+
+// Any reports whether the agent serves any of them.
+func (f ConntrackFamilies) Any() bool { return f.Total || f.Max || f.Antrea }
+
+// Names returns the names of the families served.
+func (f ConntrackFamilies) Names() []string {
+	var out []string
+	for _, fam := range []struct {
+		on   bool
+		name string
+	}{{f.Total, ConntrackTotalFamily}, {f.Max, ConntrackMaxFamily}, {f.Antrea, ConntrackAntreaFamily}} {
+		if fam.on {
+			out = append(out, fam.name)
+		}
+	}
+	return out
+}
+
 // maxLineBytes bounds one line of the exposition: a line longer than this
 // is not something the agent writes.
 const maxLineBytes = 1 << 20
@@ -38,10 +69,14 @@ type Reading struct {
 	// TotalFlows is antrea_agent_ovs_total_flow_count, when HasTotal.
 	TotalFlows float64
 	HasTotal   bool
+	// Conntrack notes the conntrack gauges of the agent's Flow Exporter
+	// (their values are not read).
+	Conntrack ConntrackFamilies
 }
 
 // Parse reads a Prometheus text exposition (format 0.0.4, or OpenMetrics
-// text) from r and returns the two families of Antrea's flow counts. It
+// text) from r and returns the two families of Antrea's flow counts, and
+// which of its conntrack gauges it holds. It
 // scans line by line and decodes only the samples of those families; any
 // other family is skipped after a cheap check that the line looks like a
 // sample. It reads at most limit bytes (limit <= 0: no bound) and returns an
@@ -87,6 +122,12 @@ func Parse(r io.Reader, limit int64) (Reading, error) {
 				return Reading{}, notPrometheus(lineNo, line, errors.New("unexpected labels"))
 			}
 			out.TotalFlows, out.HasTotal = v, true
+		case ConntrackTotalFamily:
+			out.Conntrack.Total = true
+		case ConntrackMaxFamily:
+			out.Conntrack.Max = true
+		case ConntrackAntreaFamily:
+			out.Conntrack.Antrea = true
 		}
 	}
 	if err := sc.Err(); err != nil {

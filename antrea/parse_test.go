@@ -45,6 +45,23 @@ func TestParse(t *testing.T) {
 			want: Reading{Tables: []Table{{7, "A \"quoted\" \\ name\nnext", 5}}},
 		},
 		{
+			name: "Flow Exporter on: its conntrack gauges noted",
+			in: "# HELP antrea_agent_conntrack_total_connection_count [ALPHA] Number of connections in the conntrack table.\n" +
+				"# TYPE antrea_agent_conntrack_total_connection_count gauge\n" +
+				"antrea_agent_conntrack_total_connection_count 57\n" +
+				"antrea_agent_conntrack_max_connection_count 262144\n" +
+				"antrea_agent_conntrack_antrea_connection_count 12\n" +
+				"antrea_agent_ovs_flow_count{table_id=\"0\"} 1\n",
+			want: Reading{Tables: []Table{{0, "", 1}}, Conntrack: ConntrackFamilies{Total: true, Max: true, Antrea: true}},
+		},
+		{
+			name: "a HELP line alone is no sample",
+			in: "# HELP antrea_agent_conntrack_max_connection_count [ALPHA] Size of the conntrack table.\n" +
+				"antrea_agent_conntrack_total_connection_count_other 1\n" +
+				"antrea_agent_ovs_flow_count{table_id=\"0\"} 1\n",
+			want: Reading{Tables: []Table{{0, "", 1}}},
+		},
+		{
 			name: "last sample of a table wins, no table_name",
 			in:   "antrea_agent_ovs_flow_count{table_id=\"2\"} 1\nantrea_agent_ovs_flow_count{table_id=\"2\"} 3e0\n",
 			want: Reading{Tables: []Table{{2, "", 3}}},

@@ -32,6 +32,7 @@ func init() {
 				"30s", &cfg.Refresh)
 			return func(logger *slog.Logger) (Collector, error) {
 				cfg.Bridge = shared.AntreaBridge
+				cfg.CompatAntrea, cfg.Conntrack = shared.CompatAntrea, shared.AgentConntrack
 				return NewAntreaAgentCollector(cfg, shared.AntreaTables, logger)
 			}
 		},
@@ -47,6 +48,11 @@ type AntreaAgentConfig struct {
 	// Bridge is the bridge the agent programs, its ovsBridge setting
 	// ("": DefaultAntreaBridge); the agent's metrics carry no bridge label.
 	Bridge string
+	// Conntrack, if set, records which conntrack metrics the agent serves
+	// itself, for the conntrack collectors' --compat.antrea (CompatAntrea:
+	// the changes are logged).
+	Conntrack    *AgentConntrack
+	CompatAntrea bool
 }
 
 var antreaAgentFlowsDesc = newDesc("antrea_agent", "table_flows", ovsTableLabels,
@@ -55,10 +61,12 @@ var antreaAgentFlowsDesc = newDesc("antrea_agent", "table_flows", ovsTableLabels
 // antreaAgentCollector reads the agent's tables and stores their names for
 // the ovs collector.
 type antreaAgentCollector struct {
-	client *antrea.Client
-	bridge string
-	tables *antrea.Tables
-	logger *slog.Logger
+	client    *antrea.Client
+	bridge    string
+	tables    *antrea.Tables
+	conntrack *AgentConntrack // nil: not recorded
+	compat    bool
+	logger    *slog.Logger
 }
 
 // NewAntreaAgentCollector checks cfg and returns the antrea_agent
@@ -77,7 +85,11 @@ func NewAntreaAgentCollector(cfg AntreaAgentConfig, tables *antrea.Tables, logge
 	if err != nil {
 		return nil, fmt.Errorf("--antrea.agent-url / --antrea.ca-file: %w", err)
 	}
-	return &antreaAgentCollector{client: client, bridge: antreaBridge(cfg.Bridge), tables: tables, logger: logger}, nil
+	if cfg.Conntrack != nil {
+		cfg.Conntrack.expect()
+	}
+	return &antreaAgentCollector{client: client, bridge: antreaBridge(cfg.Bridge), tables: tables,
+		conntrack: cfg.Conntrack, compat: cfg.CompatAntrea, logger: logger}, nil
 }
 
 func (c *antreaAgentCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
@@ -86,6 +98,9 @@ func (c *antreaAgentCollector) Update(ctx context.Context, ch chan<- prometheus.
 		return withHint("antrea_agent", err)
 	}
 	c.tables.Learn(r, time.Now())
+	if c.conntrack != nil {
+		c.conntrack.learn(r.Conntrack, c.compat, c.logger)
+	}
 	exportAgentTables(ch, c.bridge, r)
 	return nil
 }

@@ -136,6 +136,10 @@ type Shared struct {
 	// names the tables OVS leaves unnamed with them. Empty (and never
 	// filled) when the antrea_agent collector is off.
 	AntreaTables *antrea.Tables
+	// AgentConntrack holds which conntrack metrics the Antrea agent serves
+	// itself: the antrea_agent collector records them, the conntrack
+	// collectors leave those names out of --compat.antrea.
+	AgentConntrack *AgentConntrack
 	// OVS owns what the collectors reading OVS keep between scrapes,
 	// and the flags saying where that OVS is.
 	OVS *OVSSource
@@ -152,11 +156,11 @@ type Flags struct {
 // RegisterFlags binds --collector.NAME (with its --no- form) and every
 // collector's own flags to app.
 func RegisterFlags(app *kingpin.Application) *Flags {
-	shared := &Shared{AntreaTables: &antrea.Tables{}, OVS: registerOVSSourceFlags(app)}
+	shared := &Shared{AntreaTables: &antrea.Tables{}, AgentConntrack: &AgentConntrack{}, OVS: registerOVSSourceFlags(app)}
 	f := &Flags{shared: shared, enabled: map[string]*bool{}, timeouts: map[string]*time.Duration{}, builders: map[string]builder{}}
 	declared := map[string]*time.Duration{}
 	app.Flag("compat.antrea", "Also export the Antrea agent's metric names (antrea_agent_ovs_flow_count, antrea_agent_conntrack_*), "+
-		"so dashboards written for them work when the agent's Flow Exporter is off. Do not use while the agent exports its own conntrack metrics.").
+		"so dashboards written for them work when the agent's Flow Exporter is off. With the antrea_agent collector on, the antrea_agent_conntrack_* names the agent serves itself are left out.").
 		Default("false").BoolVar(&shared.CompatAntrea)
 	app.Flag("antrea.bridge", "The bridge Antrea's agent programs (its ovsBridge setting): the agent's table names and the --compat.antrea flow counts apply to it.").
 		Default(DefaultAntreaBridge).StringVar(&shared.AntreaBridge)

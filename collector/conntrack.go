@@ -8,6 +8,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/datapath-exporter/datapath-exporter/antrea"
 	"github.com/datapath-exporter/datapath-exporter/conntrack"
 )
 
@@ -20,7 +21,7 @@ func init() {
 		flags: func(app *kingpin.Application, shared *Shared) builder {
 			return func(logger *slog.Logger) (Collector, error) {
 				cfg := conntrack.Config{NetnsPath: shared.ConntrackNetns}
-				return NewConntrackCollector(ConntrackConfig{Config: cfg, CompatAntrea: shared.CompatAntrea}, logger)
+				return NewConntrackCollector(ConntrackConfig{Config: cfg, CompatAntrea: shared.CompatAntrea, Agent: shared.AgentConntrack}, logger)
 			}
 		},
 	})
@@ -74,6 +75,9 @@ var (
 type ConntrackConfig struct {
 	conntrack.Config
 	CompatAntrea bool
+	// Agent, if set, says which compat names the Antrea agent serves
+	// itself: those are left out.
+	Agent *AgentConntrack
 }
 
 // conntrackTable is what both conntrack collectors hold: a reader of one
@@ -82,6 +86,7 @@ type ConntrackConfig struct {
 type conntrackTable struct {
 	reader *conntrack.Reader
 	compat bool
+	agent  *AgentConntrack
 }
 
 // openConntrackTable opens the reader; an error names --conntrack.netns.
@@ -90,7 +95,7 @@ func openConntrackTable(cfg ConntrackConfig) (conntrackTable, error) {
 	if err != nil {
 		return conntrackTable{}, fmt.Errorf("--conntrack.netns=%s: %w", cfg.NetnsPath, withHint("conntrack", err))
 	}
-	return conntrackTable{reader: r, compat: cfg.CompatAntrea}, nil
+	return conntrackTable{reader: r, compat: cfg.CompatAntrea, agent: cfg.Agent}, nil
 }
 
 // Close releases the network namespace held open since start.
@@ -112,9 +117,23 @@ func NewConntrackCollector(cfg ConntrackConfig, _ *slog.Logger) (Collector, erro
 func (c *conntrackCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	s, err := c.reader.Read(ctx)
 	if err == nil {
-		exportConntrack(ch, s, c.compat)
+		exportConntrack(ch, s, false)
+		if c.compat {
+			exportConntrackCompat(ch, s, c.agent.withheld())
+		}
 	}
 	return withHint("conntrack", err)
+}
+
+// exportConntrackCompat sends the Antrea agent's names of s, but those the
+// agent serves itself (withheld).
+func exportConntrackCompat(ch chan<- prometheus.Metric, s conntrack.Snapshot, withheld antrea.ConntrackFamilies) {
+	if !withheld.Total {
+		ch <- prometheus.MustNewConstMetric(antreaCtTotalDesc, prometheus.GaugeValue, float64(s.Global.Entries))
+	}
+	if !withheld.Max {
+		ch <- prometheus.MustNewConstMetric(antreaCtMaxDesc, prometheus.GaugeValue, float64(s.Global.Limit))
+	}
 }
 
 // exportConntrack sends the metrics of s, and with compat the Antrea
@@ -123,8 +142,7 @@ func exportConntrack(ch chan<- prometheus.Metric, s conntrack.Snapshot, compat b
 	ch <- prometheus.MustNewConstMetric(ctEntriesDesc, prometheus.GaugeValue, float64(s.Global.Entries))
 	ch <- prometheus.MustNewConstMetric(ctLimitDesc, prometheus.GaugeValue, float64(s.Global.Limit))
 	if compat {
-		ch <- prometheus.MustNewConstMetric(antreaCtTotalDesc, prometheus.GaugeValue, float64(s.Global.Entries))
-		ch <- prometheus.MustNewConstMetric(antreaCtMaxDesc, prometheus.GaugeValue, float64(s.Global.Limit))
+		exportConntrackCompat(ch, s, antrea.ConntrackFamilies{})
 	}
 	// A kernel reports only the counters it has: older ones lack the
 	// recent additions, which are then absent rather than a made-up 0.

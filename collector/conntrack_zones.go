@@ -21,7 +21,7 @@ func init() {
 		flags: func(app *kingpin.Application, shared *Shared) builder {
 			return func(logger *slog.Logger) (Collector, error) {
 				cfg := conntrack.Config{NetnsPath: shared.ConntrackNetns}
-				return NewConntrackZonesCollector(ConntrackConfig{Config: cfg, CompatAntrea: shared.CompatAntrea}, logger)
+				return NewConntrackZonesCollector(ConntrackConfig{Config: cfg, CompatAntrea: shared.CompatAntrea, Agent: shared.AgentConntrack}, logger)
 			}
 		},
 	})
@@ -55,7 +55,7 @@ func NewConntrackZonesCollector(cfg ConntrackConfig, _ *slog.Logger) (Collector,
 func (c *conntrackZonesCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	counts, err := c.reader.ZoneCounts(ctx)
 	if err == nil {
-		exportZones(ch, counts, c.compat)
+		exportZones(ch, counts, c.compat && !c.agent.withheld().Antrea)
 	}
 	return withHint("conntrack_zones", err)
 }

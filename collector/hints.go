@@ -37,6 +37,11 @@ var hints = []hint{
 	{collector: "ovs", kind: fault.Refused, as: isVersionError,
 		text: "add a version this exporter speaks to the bridge's protocols, e.g. `ovs-vsctl set bridge BR protocols=OpenFlow10,OpenFlow13,OpenFlow15`"},
 
+	// ovs_interfaces: the OVSDB monitor, whatever --ovs.bridge says.
+	{collector: "ovs_interfaces", kind: fault.NotFound, op: ovs.MonitorOp, text: "check --ovs.rundir: it must hold OVS's db.sock"},
+	{collector: "ovs_interfaces", kind: fault.Permission, text: "the exporter must run as the socket's owner (root in Antrea's agent pod)"},
+	{collector: "ovs_interfaces", kind: fault.Timeout, text: "raise --ovs.timeout if ovsdb-server is only slow to send its first rows"},
+
 	// ovs_datapath: the kernel datapaths over generic netlink, then
 	// ovs-vswitchd's control socket.
 	{collector: "ovs_datapath", kind: fault.Permission, op: ovs.KernelOp,

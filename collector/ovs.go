@@ -141,7 +141,7 @@ func NewOVSCollector(cfg OVSConfig, logger *slog.Logger) (Collector, error) {
 	}
 	cfg.AntreaBridge = antreaBridge(cfg.AntreaBridge)
 	source.open()
-	return &ovsCollector{cfg: cfg, source: source, logger: logger, exported: map[string]map[uint8]bool{}}, nil
+	return withFlowRestoreWait(&ovsCollector{cfg: cfg, source: source, logger: logger, exported: map[string]map[uint8]bool{}}, source), nil
 }
 
 // Update reads every bridge of the inventory. A stale inventory

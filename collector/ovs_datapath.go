@@ -157,7 +157,7 @@ func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collec
 		absent: newKernelAbsence(cfg.SlowStatsMaxAge),
 		logger: logger,
 	}
-	return c, nil
+	return withOVSInfo(c, c.reader.Unixctl), nil
 }
 
 // Close ends the control socket connection and the generic netlink socket.

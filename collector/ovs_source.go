@@ -28,6 +28,10 @@ type OVSSource struct {
 	monitor  *ovs.Monitor // nil with Bridges
 
 	closeOnce sync.Once
+
+	// monitorOnce starts monitor, with fixed Bridges too when a collector
+	// reads OVSDB itself (openMonitor).
+	monitorOnce sync.Once
 }
 
 // registerOVSSourceFlags declares the OVS source's flags on app.
@@ -65,10 +69,39 @@ func (s *OVSSource) open() {
 	s.openOnce.Do(func() {
 		s.client = &ovs.Client{RunDir: s.RunDir, NamesMaxAge: s.NamesMaxAge}
 		if len(s.Bridges) == 0 {
-			s.monitor = ovs.StartMonitor(s.client.DBSocketPath())
+			s.openMonitor()
 		}
 	})
 }
+
+// openMonitor starts the OVSDB monitor, once, whether or not the bridges
+// are fixed: the constructor of a collector that reads OVSDB itself (the
+// ports, other_config) calls it.
+func (s *OVSSource) openMonitor() {
+	s.monitorOnce.Do(func() {
+		s.monitor = ovs.StartMonitor((&ovs.Client{RunDir: s.RunDir}).DBSocketPath())
+	})
+}
+
+// OVSDB returns the OVSDB monitor's inventory (after openMonitor), all of
+// it: every bridge, even with a fixed list. While ovsdb-server is away the
+// last inventory is returned with stale (a *ovs.StaleError); err is set
+// when there is no inventory at all.
+func (s *OVSSource) OVSDB(ctx context.Context) (inv ovs.Inventory, stale, err error) {
+	inv, err = s.monitor.Inventory(ctx)
+	var se *ovs.StaleError
+	switch {
+	case err == nil:
+	case errors.As(err, &se):
+		stale, err = err, nil
+	default:
+		return inv, nil, err
+	}
+	return inv, stale, nil
+}
+
+// Discovers reports whether the bridges come from OVSDB (no --ovs.bridge).
+func (s *OVSSource) Discovers() bool { return len(s.Bridges) == 0 }
 
 // Client returns the OpenFlow client (nil before open).
 func (s *OVSSource) Client() *ovs.Client { return s.client }
@@ -80,16 +113,10 @@ func (s *OVSSource) Client() *ovs.Client { return s.client }
 // still read, and the staleness is for one collector (ovs) to report. err
 // is set when there is no inventory at all.
 func (s *OVSSource) Inventory(ctx context.Context) (inv ovs.Inventory, stale, err error) {
-	if s.monitor == nil {
+	if !s.Discovers() {
 		return ovs.Inventory{Bridges: s.Bridges}, nil, nil
 	}
-	inv, err = s.monitor.Inventory(ctx)
-	var se *ovs.StaleError
-	switch {
-	case err == nil:
-	case errors.As(err, &se):
-		stale, err = err, nil
-	default:
+	if inv, stale, err = s.OVSDB(ctx); err != nil {
 		return inv, nil, err
 	}
 	s.client.Forget(inv.Bridges)
@@ -99,6 +126,7 @@ func (s *OVSSource) Inventory(ctx context.Context) (inv ovs.Inventory, stale, er
 // Close stops the monitor and ends the sessions. Every collector that
 // reads OVS closes it when it is closed: closing twice is harmless.
 func (s *OVSSource) Close() error {
+	s.monitorOnce.Do(func() {}) // never started: never to be
 	s.closeOnce.Do(func() {
 		s.openOnce.Do(func() {}) // never opened: never to be
 		if s.monitor != nil {

@@ -242,7 +242,7 @@ func TestSidecarSpec(t *testing.T) {
 	if want := sidecarImage + ":latest"; c.Image != want {
 		t.Errorf("image = %q, want %q", c.Image, want)
 	}
-	if want := []string{"--ovs.rundir=" + ovsMountPath, "--web.listen-address=:10357", "--collector.antrea_agent"}; !reflect.DeepEqual(c.Args, want) {
+	if want := []string{"--ovs.rundir=" + ovsMountPath, "--web.listen-address=:10357", "--collector.antrea_agent", "--collector.ovs_interfaces"}; !reflect.DeepEqual(c.Args, want) {
 		t.Errorf("args = %q, want %q", c.Args, want)
 	}
 	if len(c.Command) != 0 {

@@ -56,6 +56,8 @@
     ovsUpcallsLostFor: '2m',
     ovsFlowLimitReachedFor: '5m',
     ovsHandlerOverflowFor: '2m',
+    ovsInterfaceDroppingFor: '15m',
+    ovsFlowRestoreWaitFor: '5m',
     exporterDownFor: '5m',
     collectorFailingFor: '5m',
     serviceFlowsOutOfSyncFor: '15m',

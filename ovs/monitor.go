@@ -1,11 +1,14 @@
 package ovs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,9 +16,12 @@ import (
 )
 
 // Inventory is what OVSDB says about the bridges: their names, the OpenFlow
-// versions each allows, and a fingerprint of each bridge's Flow_Table
+// versions each allows, a fingerprint of each bridge's Flow_Table
 // configuration (names and flow limits), which changes whenever a table is
-// named, renamed or limited. It is a value: a Monitor hands out copies.
+// named, renamed or limited, each bridge's ports and interfaces with their
+// statistics, and the Open_vSwitch row's other_config. It is a value: a
+// Monitor hands out copies, which nobody modifies (every update builds a
+// new one).
 type Inventory struct {
 	Bridges []string // sorted
 	// Protocols are the OpenFlow versions each bridge allows, as OVSDB
@@ -23,12 +29,76 @@ type Inventory struct {
 	Protocols map[string][]string
 	// TableConfig fingerprints each bridge's Flow_Table configuration.
 	TableConfig map[string]string
+	// Ports are each bridge's ports, sorted by name.
+	Ports map[string][]Port
+	// OtherConfig is the Open_vSwitch row's other_config column (empty
+	// when the database has no such row yet).
+	OtherConfig map[string]string
+}
+
+// FlowRestoreWait reports whether other_config:flow-restore-wait is true:
+// ovs-vswitchd then neither flushes nor expires the datapath's flows and
+// installs no new ones, waiting for its controller (Antrea's agent, after
+// a restart) to replay its flows and set it back. ovs-vswitchd reads it as
+// a boolean that is false unless it says "true" (any case).
+func (inv Inventory) FlowRestoreWait() bool {
+	return strings.EqualFold(inv.OtherConfig["flow-restore-wait"], "true")
+}
+
+// The Port external_ids Antrea's agent writes for each Pod's port
+// (pkg/agent/cniserver of antrea-io/antrea).
+const (
+	ExternalIDPodName      = "pod-name"
+	ExternalIDPodNamespace = "pod-namespace"
+	ExternalIDContainerID  = "container-id"
+	ExternalIDIPAddress    = "ip-address"   // comma-separated: two for a dual-stack Pod
+	ExternalIDAttachedMAC  = "attached-mac" // the Pod's interface's MAC
+	ExternalIDAntreaType   = "antrea-type"  // container, gateway, tunnel, uplink, ...
+)
+
+// Port is a row of OVSDB's Port table: a port of a bridge, its
+// external_ids (where Antrea records the Pod behind it) and its
+// interfaces (one, but for a bond).
+type Port struct {
+	Name        string
+	ExternalIDs map[string]string
+	// IPs are the addresses of external_ids:ip-address.
+	IPs []netip.Addr
+	// IPError, when not nil, says which entries of ip-address are not IP
+	// addresses (they are not in IPs): OVSDB holds something Antrea would
+	// not have written.
+	IPError    error
+	Interfaces []Interface // sorted by name
+}
+
+// PodName is external_ids:pod-name ("" for a port that is not a Pod's).
+func (p Port) PodName() string { return p.ExternalIDs[ExternalIDPodName] }
+
+// PodNamespace is external_ids:pod-namespace.
+func (p Port) PodNamespace() string { return p.ExternalIDs[ExternalIDPodNamespace] }
+
+// Interface is a row of OVSDB's Interface table.
+type Interface struct {
+	Name string
+	Type string // "" (a system device), internal, geneve, patch, ...
+	// OFPort is the OpenFlow port number: 0 while ovs-vswitchd has not
+	// assigned one, -1 when it failed to add the interface.
+	OFPort int64
+	// LinkState is "up" or "down", "" while ovs-vswitchd has not said.
+	LinkState string
+	// Statistics are the counters ovs-vswitchd writes every
+	// other_config:stats-update-interval (5 s by default): rx_packets,
+	// rx_dropped, tx_errors, ... as OVSDB holds them; empty until it
+	// first writes them, and a counter the device does not have is
+	// absent.
+	Statistics map[string]uint64
 }
 
 // Monitor keeps an Inventory of one ovsdb-server up to date with an OVSDB
-// "monitor" (RFC 7047 §4.1.5): ovsdb-server sends the Bridge and Flow_Table
-// rows once and then pushes every change, so reading the inventory costs
-// nothing per scrape. It answers ovsdb-server's echo requests, and when the
+// "monitor" (RFC 7047 §4.1.5): ovsdb-server sends the Bridge, Flow_Table,
+// Port, Interface and Open_vSwitch rows once and then pushes every change
+// (interface statistics every 5 s), so reading the inventory costs nothing
+// per scrape. It answers ovsdb-server's echo requests, and when the
 // connection breaks (ovsdb-server restarting) it reconnects with backoff;
 // meanwhile Inventory reports the last inventory as stale, with the cause.
 type Monitor struct {
@@ -174,11 +244,21 @@ type rpcMessage struct {
 // monitorID is the id of our monitor request; echo replies echo theirs.
 const monitorID = `"dpx-monitor"`
 
-// monitorRequest asks for the Bridge and Flow_Table columns the inventory
-// needs.
+// monitorRequest asks for the columns the inventory needs.
 var monitorRequest = []byte(`{"id":` + monitorID + `,"method":"monitor","params":["Open_vSwitch",null,{` +
-	`"Bridge":{"columns":["name","protocols","flow_tables"]},` +
-	`"Flow_Table":{"columns":["name","flow_limit"]}}]}`)
+	`"Bridge":{"columns":["name","protocols","flow_tables","ports"]},` +
+	`"Flow_Table":{"columns":["name","flow_limit"]},` +
+	`"Port":{"columns":["name","external_ids","interfaces"]},` +
+	`"Interface":{"columns":["name","type","ofport","link_state","statistics"]},` +
+	`"Open_vSwitch":{"columns":["other_config"]}}]}`)
+
+// monitoredRows are the monitored tables' rows by uuid, as the session
+// keeps them between updates.
+type monitoredRows map[string]map[string]map[string]any
+
+func newMonitoredRows() monitoredRows {
+	return monitoredRows{"Bridge": {}, "Flow_Table": {}, "Port": {}, "Interface": {}, "Open_vSwitch": {}}
+}
 
 // session runs one connection: it sends the monitor request, then applies
 // the initial rows and every update until the connection fails.
@@ -203,7 +283,7 @@ func (m *Monitor) session(ctx context.Context) error {
 	if _, err := nc.Write(monitorRequest); err != nil {
 		return fault.Wrap("sending the monitor request to", m.path, err)
 	}
-	rows := map[string]map[string]map[string]any{"Bridge": {}, "Flow_Table": {}}
+	rows := newMonitoredRows()
 	lr := &limitedReader{r: nc, max: monitorMaxMessage}
 	dec := json.NewDecoder(lr)
 	for {
@@ -251,7 +331,7 @@ func orEmptyArray(r json.RawMessage) json.RawMessage {
 
 // apply merges table updates into rows and publishes the inventory they
 // make.
-func (m *Monitor) apply(rows map[string]map[string]map[string]any, raw json.RawMessage) error {
+func (m *Monitor) apply(rows monitoredRows, raw json.RawMessage) error {
 	inv, err := applyTableUpdates(rows, raw)
 	if err != nil {
 		return fault.New(fault.Protocol, "reading from ovsdb-server at", m.path, err)
@@ -264,12 +344,15 @@ func (m *Monitor) apply(rows map[string]map[string]map[string]any, raw json.RawM
 
 // applyTableUpdates merges table updates ({"Bridge": {"<uuid>": {"old": …,
 // "new": …}}}) into rows, the monitored tables' rows by uuid, and returns
-// the inventory they make.
-func applyTableUpdates(rows map[string]map[string]map[string]any, raw json.RawMessage) (Inventory, error) {
+// the inventory they make. Numbers are kept as json.Number: a counter of
+// OVSDB is a 64-bit integer, which a float64 would round.
+func applyTableUpdates(rows monitoredRows, raw json.RawMessage) (Inventory, error) {
 	var updates map[string]map[string]struct {
 		New map[string]any `json:"new"`
 	}
-	if err := json.Unmarshal(raw, &updates); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&updates); err != nil {
 		return Inventory{}, fmt.Errorf("table updates this exporter cannot read: %w", err)
 	}
 	for table, byUUID := range updates {
@@ -285,7 +368,7 @@ func applyTableUpdates(rows map[string]map[string]map[string]any, raw json.RawMe
 			rows[table][uuid] = u.New
 		}
 	}
-	return inventoryOf(rows["Bridge"], rows["Flow_Table"])
+	return inventoryOf(rows)
 }
 
 // limitedReader fails a read once more than max bytes came without the

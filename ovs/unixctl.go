@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/datapath-exporter/datapath-exporter/internal/fault"
@@ -408,4 +410,67 @@ func truncateText(s string, n int) string {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// VersionCommand is the control-socket command that answers the daemon's
+// version: "ovs-vswitchd (Open vSwitch) 3.1.0".
+const VersionCommand = "version"
+
+// ParseVersion returns the version in a `version` reply ("3.1.0", with any
+// suffix the build added, e.g. "3.1.0-2ubuntu1" or "3.3.90").
+func ParseVersion(text string) (string, error) {
+	const marker = "(Open vSwitch) "
+	line, _, _ := strings.Cut(text, "\n")
+	_, v, ok := strings.Cut(line, marker)
+	v = strings.TrimSpace(v)
+	if !ok || v == "" || strings.ContainsAny(v, " \t") {
+		return "", &FormatError{Command: VersionCommand, Line: line, Reason: "want \"<daemon> (Open vSwitch) <version>\""}
+	}
+	return v, nil
+}
+
+// VersionReader reads a daemon's version over its control socket once per
+// daemon: again only when the socket is another (the daemon restarted,
+// with a new pid, or made its socket anew at the same path). Safe for
+// concurrent use.
+type VersionReader struct {
+	Unixctl Unixctl
+
+	mu       sync.Mutex
+	instance string // the socket the version was read on, and its inode
+	version  string
+}
+
+// Read returns the daemon's version, asking it only when it is not the
+// one last asked.
+func (r *VersionReader) Read(ctx context.Context) (string, error) {
+	path, err := r.Unixctl.SocketPath()
+	if err != nil {
+		return "", err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", dialUnixctlError(path, err)
+	}
+	instance := path
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		instance = fmt.Sprintf("%s inode %d changed %d", path, st.Ino, st.Ctim.Nano())
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if instance == r.instance {
+		return r.version, nil
+	}
+	u := r.Unixctl
+	u.Path = path // the socket just looked at, not the pidfile again
+	text, err := u.Call(ctx, VersionCommand)
+	if err != nil {
+		return "", err
+	}
+	v, err := ParseVersion(text)
+	if err != nil {
+		return "", err
+	}
+	r.instance, r.version = instance, v
+	return v, nil
 }

@@ -221,7 +221,7 @@ func TestEndToEnd(t *testing.T) {
 	// Generous timeouts: on a loaded 2-core CI machine a first scrape may
 	// take longer than the 2s defaults.
 	args := []string{"--ovs.rundir=" + o.RunDir, "--conntrack.netns=" + ns.Path, "--ovs.timeout=15s", "--conntrack.timeout=15s",
-		"--collector.conntrack_zones", "--conntrack.zones-timeout=15s",
+		"--collector.conntrack_zones", "--conntrack.zones-timeout=15s", "--collector.ovs_interfaces",
 		"--collector.antrea_agent", "--antrea.agent-url=" + agent.URL(), "--antrea.token-file=" + agent.TokenFile,
 		"--antrea.ca-file=" + agent.CAFile, "--antrea.timeout=15s"}
 	base, logs := startExporter(t, args...)
@@ -232,7 +232,7 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("collectors succeed", func(t *testing.T) {
 		got := series(mfs, "datapath_scrape_collector_success", "collector")
-		for _, c := range []string{"ovs", "ovs_datapath", "conntrack", "conntrack_zones", "antrea_agent"} {
+		for _, c := range []string{"ovs", "ovs_datapath", "ovs_interfaces", "conntrack", "conntrack_zones", "antrea_agent"} {
 			if got[c] != 1 {
 				t.Errorf("datapath_scrape_collector_success{collector=%q} = %v, want 1; logs:\n%s", c, got[c], logs)
 			}

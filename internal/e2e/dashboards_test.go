@@ -415,10 +415,14 @@ func startEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 
+	// A Pod on br-int with Antrea's external IDs, for the Pod interface
+	// panels and DatapathOVSInterfaceDropping (ovs_interfaces collector).
+	testenv.PodForTest(t, o, bridge, testenv.PodOptions{Name: "web-1", Namespace: "shop", Port: "web-1-3f2a9c", Index: 1})
+
 	bin := buildExporter(t)
 	args := []string{"--ovs.rundir=" + o.RunDir, "--conntrack.netns=" + ns.Path,
 		"--collector.antrea_agent", "--antrea.agent-url=" + agent.URL(), "--antrea.token-file=" + agent.TokenFile,
-		"--antrea.refresh=1s"}
+		"--antrea.refresh=1s", "--collector.ovs_interfaces"}
 	// The per-zone collector is opt-in and newer than these dashboards:
 	// turn it on when the binary has it, so the per-zone panel is tested
 	// too.

@@ -66,6 +66,10 @@ type AntreaAgent struct {
 	requests int
 	srv      *http.Server
 	done     chan struct{}
+
+	// conntrack, if set, are the Flow Exporter's conntrack gauges
+	// (total, max, antrea) the stand-in serves.
+	conntrack *[3]float64
 }
 
 // AgentMode is how the stand-in answers a request that carries the right
@@ -239,6 +243,16 @@ func (a *AntreaAgent) Counts() map[int]float64 {
 	return out
 }
 
+// SetFlowExporter makes the stand-in serve the conntrack gauges of the
+// agent's Flow Exporter (antrea_agent_conntrack_total_connection_count,
+// _max_connection_count, _antrea_connection_count) with these values, or,
+// for nil, not.
+func (a *AntreaAgent) SetFlowExporter(values *[3]float64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.conntrack = values
+}
+
 // SetMode sets how the stand-in answers authenticated requests.
 func (a *AntreaAgent) SetMode(m AgentMode) {
 	a.mu.Lock()
@@ -371,7 +385,7 @@ func (a *AntreaAgent) serve(ln net.Listener) {
 func (a *AntreaAgent) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.requests++
-	token, mode, delay := a.Token, a.mode, a.delay
+	token, mode, delay, ct := a.Token, a.mode, a.delay, a.conntrack
 	names := map[int]string{}
 	counts := map[int]float64{}
 	for id, n := range a.names {
@@ -433,6 +447,18 @@ func (a *AntreaAgent) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		Help: "[STABLE] Number of Pods on local Node which are managed by the Antrea Agent.",
 	})
 	reg.MustRegister(flowCount, total, pods, collectors.NewGoCollector())
+	if ct != nil {
+		// As Antrea's pkg/agent/metrics defines them (ALPHA), served
+		// while the agent's Flow Exporter runs.
+		for i, name := range []string{"conntrack_total_connection_count", "conntrack_max_connection_count", "conntrack_antrea_connection_count"} {
+			g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "antrea", Subsystem: "agent", Name: name,
+				Help: "[ALPHA] " + []string{"Number of connections in the conntrack table.", "Size of the conntrack table.",
+					"Number of connections in the Antrea ZoneID of the conntrack table."}[i] +
+					" This metric gets updated at an interval specified by flowPollInterval, a configuration parameter for the Agent."})
+			g.Set(ct[i])
+			reg.MustRegister(g)
+		}
+	}
 	var sum float64
 	for id, n := range names {
 		flowCount.WithLabelValues(strconv.Itoa(id), n).Set(counts[id])

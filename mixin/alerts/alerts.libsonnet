@@ -7,6 +7,7 @@ function(p) {
       name: 'datapath-exporter.alerts',
       rules: (import 'conntrack.libsonnet')(p)
              + (import 'ovs.libsonnet')(p)
+             + (import 'ovs_health.libsonnet')(p)
              + (import 'exporter.libsonnet')(p),
     },
     {

@@ -24,6 +24,8 @@ local kinds = {
   ovsUpcallsLostFor: 'duration',
   ovsFlowLimitReachedFor: 'duration',
   ovsHandlerOverflowFor: 'duration',
+  ovsInterfaceDroppingFor: 'duration',
+  ovsFlowRestoreWaitFor: 'duration',
   exporterDownFor: 'duration',
   collectorFailingFor: 'duration',
   serviceFlowsOutOfSyncFor: 'duration',

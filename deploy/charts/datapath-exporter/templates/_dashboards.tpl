@@ -2483,6 +2483,190 @@ ovs-flow-tables.json
         "type": "prometheus",
         "uid": "${datasource}"
       },
+      "description": "ovs-vswitchd's version (datapath_ovs_info, from its control socket's version command).",
+      "fieldConfig": {
+        "defaults": {
+          "color": {
+            "fixedColor": "text",
+            "mode": "fixed"
+          }
+        },
+        "overrides": []
+      },
+      "gridPos": {
+        "h": 3,
+        "w": 8,
+        "x": 0,
+        "y": 1
+      },
+      "id": 31,
+      "options": {
+        "colorMode": "none",
+        "graphMode": "none",
+        "justifyMode": "auto",
+        "orientation": "auto",
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "fields": "",
+          "values": false
+        },
+        "textMode": "name"
+      },
+      "targets": [
+        {
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "editorMode": "code",
+          "expr": "datapath_ovs_info{job=~\"$job\",instance=~\"$instance\"}",
+          "instant": true,
+          "legendFormat": "{{`{{version}}`}}",
+          "range": false,
+          "refId": "A"
+        }
+      ],
+      "title": "OVS version",
+      "type": "stat"
+    },
+    {
+      "datasource": {
+        "type": "prometheus",
+        "uid": "${datasource}"
+      },
+      "description": "The OVS datapath, as ovs-vswitchd names it: system@ovs-system is the Linux kernel datapath, netdev@ovs-netdev the userspace one (datapath label of datapath_ovs_datapath_flows).",
+      "fieldConfig": {
+        "defaults": {
+          "color": {
+            "fixedColor": "text",
+            "mode": "fixed"
+          }
+        },
+        "overrides": []
+      },
+      "gridPos": {
+        "h": 3,
+        "w": 8,
+        "x": 8,
+        "y": 1
+      },
+      "id": 32,
+      "options": {
+        "colorMode": "none",
+        "graphMode": "none",
+        "justifyMode": "auto",
+        "orientation": "auto",
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "fields": "",
+          "values": false
+        },
+        "textMode": "name"
+      },
+      "targets": [
+        {
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "editorMode": "code",
+          "expr": "count by (datapath) (datapath_ovs_datapath_flows{job=~\"$job\",instance=~\"$instance\"})",
+          "instant": true,
+          "legendFormat": "{{`{{datapath}}`}}",
+          "range": false,
+          "refId": "A"
+        }
+      ],
+      "title": "Datapath type",
+      "type": "stat"
+    },
+    {
+      "datasource": {
+        "type": "prometheus",
+        "uid": "${datasource}"
+      },
+      "description": "OVSDB's other_config:flow-restore-wait (datapath_ovs_flow_restore_wait): set by Antrea's agent while it replays its flows after a restart, for seconds. While it is set ovs-vswitchd installs no flows; DatapathOVSFlowRestoreWaitStuck fires after 5 minutes.",
+      "fieldConfig": {
+        "defaults": {
+          "color": {
+            "mode": "thresholds"
+          },
+          "mappings": [
+            {
+              "options": {
+                "0": {
+                  "text": "no"
+                },
+                "1": {
+                  "text": "waiting"
+                }
+              },
+              "type": "value"
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "color": "green",
+                "value": null
+              },
+              {
+                "color": "red",
+                "value": 1
+              }
+            ]
+          }
+        },
+        "overrides": []
+      },
+      "gridPos": {
+        "h": 3,
+        "w": 8,
+        "x": 16,
+        "y": 1
+      },
+      "id": 33,
+      "options": {
+        "colorMode": "background",
+        "graphMode": "none",
+        "justifyMode": "auto",
+        "orientation": "auto",
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "fields": "",
+          "values": false
+        },
+        "textMode": "value_and_name"
+      },
+      "targets": [
+        {
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "editorMode": "code",
+          "expr": "max by (instance) (datapath_ovs_flow_restore_wait{job=~\"$job\",instance=~\"$instance\"})",
+          "instant": true,
+          "legendFormat": "{{`{{instance}}`}}",
+          "range": false,
+          "refId": "A"
+        }
+      ],
+      "title": "Flow restore wait",
+      "type": "stat"
+    },
+    {
+      "datasource": {
+        "type": "prometheus",
+        "uid": "${datasource}"
+      },
       "description": "Sum of datapath_ovs_table_flows (active entries in the OpenFlow table statistics, read from OVS over OpenFlow) over the selected tables.",
       "fieldConfig": {
         "defaults": {
@@ -2506,7 +2690,7 @@ ovs-flow-tables.json
         "h": 6,
         "w": 8,
         "x": 0,
-        "y": 1
+        "y": 4
       },
       "id": 2,
       "options": {
@@ -2577,7 +2761,7 @@ ovs-flow-tables.json
         "h": 6,
         "w": 8,
         "x": 8,
-        "y": 1
+        "y": 4
       },
       "id": 3,
       "options": {
@@ -2639,7 +2823,7 @@ ovs-flow-tables.json
         "h": 6,
         "w": 8,
         "x": 16,
-        "y": 1
+        "y": 4
       },
       "id": 4,
       "options": {
@@ -2679,7 +2863,7 @@ ovs-flow-tables.json
         "h": 1,
         "w": 24,
         "x": 0,
-        "y": 7
+        "y": 10
       },
       "id": 5,
       "panels": [],
@@ -2728,7 +2912,7 @@ ovs-flow-tables.json
         "h": 9,
         "w": 16,
         "x": 0,
-        "y": 8
+        "y": 11
       },
       "id": 6,
       "options": {
@@ -2791,7 +2975,7 @@ ovs-flow-tables.json
         "h": 9,
         "w": 8,
         "x": 16,
-        "y": 8
+        "y": 11
       },
       "id": 7,
       "options": {
@@ -2870,7 +3054,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 12,
         "x": 0,
-        "y": 17
+        "y": 20
       },
       "id": 8,
       "options": {
@@ -2936,7 +3120,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 12,
         "x": 12,
-        "y": 17
+        "y": 20
       },
       "id": 9,
       "options": {
@@ -2988,7 +3172,7 @@ ovs-flow-tables.json
         "h": 1,
         "w": 24,
         "x": 0,
-        "y": 25
+        "y": 28
       },
       "id": 10,
       "panels": [],
@@ -3037,7 +3221,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 8,
         "x": 0,
-        "y": 26
+        "y": 29
       },
       "id": 11,
       "options": {
@@ -3114,7 +3298,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 8,
         "x": 8,
-        "y": 26
+        "y": 29
       },
       "id": 12,
       "options": {
@@ -3193,7 +3377,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 8,
         "x": 16,
-        "y": 26
+        "y": 29
       },
       "id": 13,
       "options": {
@@ -3234,7 +3418,7 @@ ovs-flow-tables.json
         "h": 1,
         "w": 24,
         "x": 0,
-        "y": 34
+        "y": 37
       },
       "id": 14,
       "panels": [],
@@ -3292,7 +3476,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 16,
         "x": 0,
-        "y": 35
+        "y": 38
       },
       "id": 15,
       "options": {
@@ -3358,7 +3542,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 8,
         "x": 16,
-        "y": 35
+        "y": 38
       },
       "id": 16,
       "options": {
@@ -3410,7 +3594,7 @@ ovs-flow-tables.json
         "h": 1,
         "w": 24,
         "x": 0,
-        "y": 43
+        "y": 46
       },
       "id": 17,
       "panels": [],
@@ -3465,7 +3649,7 @@ ovs-flow-tables.json
         "h": 7,
         "w": 8,
         "x": 0,
-        "y": 44
+        "y": 47
       },
       "id": 18,
       "options": {
@@ -3542,7 +3726,7 @@ ovs-flow-tables.json
         "h": 7,
         "w": 8,
         "x": 8,
-        "y": 44
+        "y": 47
       },
       "id": 19,
       "options": {
@@ -3625,7 +3809,7 @@ ovs-flow-tables.json
         "h": 7,
         "w": 8,
         "x": 16,
-        "y": 44
+        "y": 47
       },
       "id": 20,
       "options": {
@@ -3666,7 +3850,7 @@ ovs-flow-tables.json
         "h": 1,
         "w": 24,
         "x": 0,
-        "y": 51
+        "y": 54
       },
       "id": 21,
       "panels": [],
@@ -3715,7 +3899,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 24,
         "x": 0,
-        "y": 52
+        "y": 55
       },
       "id": 22,
       "options": {
@@ -3757,7 +3941,7 @@ ovs-flow-tables.json
         "h": 1,
         "w": 24,
         "x": 0,
-        "y": 60
+        "y": 63
       },
       "id": 23,
       "panels": [],
@@ -3807,7 +3991,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 8,
         "x": 0,
-        "y": 61
+        "y": 64
       },
       "id": 24,
       "options": {
@@ -3885,7 +4069,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 8,
         "x": 8,
-        "y": 61
+        "y": 64
       },
       "id": 25,
       "options": {
@@ -3975,7 +4159,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 8,
         "x": 16,
-        "y": 61
+        "y": 64
       },
       "id": 26,
       "options": {
@@ -4053,7 +4237,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 8,
         "x": 0,
-        "y": 69
+        "y": 72
       },
       "id": 27,
       "options": {
@@ -4131,7 +4315,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 8,
         "x": 8,
-        "y": 69
+        "y": 72
       },
       "id": 28,
       "options": {
@@ -4209,7 +4393,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 8,
         "x": 16,
-        "y": 69
+        "y": 72
       },
       "id": 29,
       "options": {
@@ -4287,7 +4471,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 24,
         "x": 0,
-        "y": 77
+        "y": 80
       },
       "id": 30,
       "options": {
@@ -4320,6 +4504,172 @@ ovs-flow-tables.json
         }
       ],
       "title": "Datapath drops by reason",
+      "type": "timeseries"
+    },
+    {
+      "collapsed": false,
+      "gridPos": {
+        "h": 1,
+        "w": 24,
+        "x": 0,
+        "y": 88
+      },
+      "id": 34,
+      "panels": [],
+      "title": "Pod interfaces",
+      "type": "row"
+    },
+    {
+      "datasource": {
+        "type": "prometheus",
+        "uid": "${datasource}"
+      },
+      "description": "The 10 Pods whose OVS interface drops most, per direction: receive is what the Pod sent, dropped on its way into OVS; transmit is what OVS could not hand to the Pod (OVSDB's Interface statistics rx_dropped and tx_dropped, which ovs-vswitchd refreshes every 5 s; ovs_interfaces collector). DatapathOVSInterfaceDropping fires above 1 packet/s for 15 minutes.",
+      "fieldConfig": {
+        "defaults": {
+          "custom": {
+            "align": "auto",
+            "cellOptions": {
+              "type": "auto"
+            }
+          },
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "color": "green",
+                "value": null
+              },
+              {
+                "color": "red",
+                "value": 1
+              }
+            ]
+          },
+          "unit": "pps"
+        },
+        "overrides": []
+      },
+      "gridPos": {
+        "h": 9,
+        "w": 12,
+        "x": 0,
+        "y": 89
+      },
+      "id": 35,
+      "options": {
+        "cellHeight": "sm",
+        "footer": {
+          "fields": "",
+          "reducer": [
+            "sum"
+          ],
+          "show": false
+        },
+        "showHeader": true,
+        "sortBy": [
+          {
+            "desc": true,
+            "displayName": "drops/s"
+          }
+        ]
+      },
+      "targets": [
+        {
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "editorMode": "code",
+          "expr": "topk(10, label_replace(sum by (instance, namespace, pod) (rate(datapath_ovs_interface_receive_drop_total{job=~\"$job\",instance=~\"$instance\",bridge=~\"$bridge\",pod!=\"\"}[$__rate_interval])), \"direction\", \"receive\", \"\", \"\")\nor\nlabel_replace(sum by (instance, namespace, pod) (rate(datapath_ovs_interface_transmit_drop_total{job=~\"$job\",instance=~\"$instance\",bridge=~\"$bridge\",pod!=\"\"}[$__rate_interval])), \"direction\", \"transmit\", \"\", \"\"))",
+          "format": "table",
+          "instant": true,
+          "legendFormat": "{{`{{instance}}`}} {{`{{namespace}}`}}/{{`{{pod}}`}} {{`{{direction}}`}}",
+          "range": false,
+          "refId": "A"
+        }
+      ],
+      "title": "Pods dropping packets",
+      "transformations": [
+        {
+          "id": "organize",
+          "options": {
+            "excludeByName": {
+              "Time": true
+            },
+            "renameByName": {
+              "Value": "drops/s"
+            }
+          }
+        }
+      ],
+      "type": "table"
+    },
+    {
+      "datasource": {
+        "type": "prometheus",
+        "uid": "${datasource}"
+      },
+      "description": "Packets dropped on each node's OVS interfaces per second, receive and transmit: the Pods' together, and each other port (gateway, tunnel, uplink) on its own. The bridge's own internal port (br-int, down on an Antrea node) counts a transmit drop for every flooded packet.",
+      "fieldConfig": {
+        "defaults": {
+          "custom": {
+            "drawStyle": "line",
+            "fillOpacity": 10,
+            "showPoints": "never"
+          },
+          "unit": "pps"
+        },
+        "overrides": []
+      },
+      "gridPos": {
+        "h": 9,
+        "w": 12,
+        "x": 12,
+        "y": 89
+      },
+      "id": 36,
+      "options": {
+        "legend": {
+          "calcs": [
+            "max",
+            "lastNotNull"
+          ],
+          "displayMode": "table",
+          "placement": "bottom"
+        },
+        "tooltip": {
+          "mode": "multi",
+          "sort": "desc"
+        }
+      },
+      "targets": [
+        {
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "editorMode": "code",
+          "expr": "label_replace(sum by (instance) (rate(datapath_ovs_interface_receive_drop_total{job=~\"$job\",instance=~\"$instance\",bridge=~\"$bridge\",pod!=\"\"}[$__rate_interval])), \"direction\", \"receive\", \"\", \"\")\nor\nlabel_replace(sum by (instance) (rate(datapath_ovs_interface_transmit_drop_total{job=~\"$job\",instance=~\"$instance\",bridge=~\"$bridge\",pod!=\"\"}[$__rate_interval])), \"direction\", \"transmit\", \"\", \"\")",
+          "instant": false,
+          "legendFormat": "{{`{{instance}}`}} Pods {{`{{direction}}`}}",
+          "range": true,
+          "refId": "A"
+        },
+        {
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "editorMode": "code",
+          "expr": "sum by (instance, interface) (rate(datapath_ovs_interface_receive_drop_total{job=~\"$job\",instance=~\"$instance\",bridge=~\"$bridge\",pod=\"\"}[$__rate_interval])) + sum by (instance, interface) (rate(datapath_ovs_interface_transmit_drop_total{job=~\"$job\",instance=~\"$instance\",bridge=~\"$bridge\",pod=\"\"}[$__rate_interval]))",
+          "instant": false,
+          "legendFormat": "{{`{{instance}}`}} {{`{{interface}}`}}",
+          "range": true,
+          "refId": "B"
+        }
+      ],
+      "title": "Drops per node",
       "type": "timeseries"
     }
   ],

@@ -134,6 +134,30 @@ To change it, edit mixin/ and regenerate with `make generate` at the repository'
       runbook_url: |-
         {{ .Values.mixin.runbookURLBase }}#datapathovshandleroverflow
       summary: ovs-vswitchd's upcall handlers on {{`{{ $labels.instance }}`}} are overflowing.
+  - alert: DatapathOVSInterfaceDropping
+    expr: |
+      label_replace(rate(datapath_ovs_interface_receive_drop_total{{ "{" }}{{ .Values.mixin.datapathExporterSelector }},pod!=""}[5m]), "direction", "receive", "", "") > 1
+      or
+      label_replace(rate(datapath_ovs_interface_transmit_drop_total{{ "{" }}{{ .Values.mixin.datapathExporterSelector }},pod!=""}[5m]), "direction", "transmit", "", "") > 1
+    for: 15m
+    labels:
+      severity: warning
+    annotations:
+      description: 'The OVS interface {{`{{ $labels.interface }}`}} of Pod {{`{{ $labels.namespace }}`}}/{{`{{ $labels.pod }}`}} on {{`{{ $labels.instance }}`}} has counted more than 1 {{`{{ $labels.direction }}`}} drop per second for 15 minutes (now {{`{{ printf "%.3g" $value }}`}}/s over 5 minutes): packets to or from the Pod are lost.'
+      runbook_url: |-
+        {{ .Values.mixin.runbookURLBase }}#datapathovsinterfacedropping
+      summary: Pod {{`{{ $labels.namespace }}`}}/{{`{{ $labels.pod }}`}} on {{`{{ $labels.instance }}`}} is dropping packets ({{`{{ $labels.direction }}`}}).
+  - alert: DatapathOVSFlowRestoreWaitStuck
+    expr: |-
+      datapath_ovs_flow_restore_wait{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} == 1
+    for: 5m
+    labels:
+      severity: critical
+    annotations:
+      description: 'other_config:flow-restore-wait has been true in OVSDB on {{`{{ $labels.instance }}`}} for 5 minutes: ovs-vswitchd installs no datapath flows until Antrea''s agent has replayed its flows and cleared it, so traffic that needs a new flow (new connections, new Pods) is not forwarded.'
+      runbook_url: |-
+        {{ .Values.mixin.runbookURLBase }}#datapathovsflowrestorewaitstuck
+      summary: OVS on {{`{{ $labels.instance }}`}} is stuck waiting for its flows to be restored.
   - alert: DatapathExporterDown
     expr: |
       up{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}} == 0
