@@ -2,8 +2,6 @@ package collector
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -141,50 +139,28 @@ func NewOVSCollector(cfg OVSConfig, logger *slog.Logger) (Collector, error) {
 	}
 	cfg.AntreaBridge = antreaBridge(cfg.AntreaBridge)
 	source.open()
+	source.bridgesReader() // started with the collector, not at the first scrape
 	return &ovsCollector{cfg: cfg, source: source, logger: logger, exported: map[string]map[uint8]bool{}}, nil
 }
 
-// Update reads every bridge of the inventory. A stale inventory
-// (ovsdb-server gone) is read all the same, and the collector fails so
-// that the staleness shows.
+// Update serves the last reading of every bridge of the inventory (see
+// OVSSource.bridgesReader). A stale inventory (ovsdb-server gone) is read
+// all the same, and the collector fails so that the staleness shows.
 func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	inv, stale, err := c.source.Inventory(ctx)
-	if err != nil {
-		return withHint("ovs", err)
+	r, err := c.source.bridgesReader().get(ctx)
+	if r.listed {
+		c.forget(r.bridges)
 	}
-	c.forget(inv.Bridges)
-	client := c.source.Client()
-	readings, errs := eachBridge(ctx, inv.Bridges, func(ctx context.Context, name string) (bridgeReading, error) {
-		var r bridgeReading
-		b, err := client.Tables(ctx, name, inv.TableConfig[name])
-		if err != nil {
-			return r, err // the session is gone: the meters would fail the same way
+	for _, b := range r.readings {
+		if b.tables != nil {
+			c.logger.Debug("read bridge", "bridge", b.tables.Name, "openflow", b.tables.Version.String(), "tables", len(b.tables.Tables))
+			c.exportTables(ch, *b.tables)
 		}
-		r.tables = &b
-		m, err := client.Meters(ctx, name)
-		if err != nil {
-			return r, fmt.Errorf("meters: %w", err)
-		}
-		r.meters = &m
-		return r, nil
-	})
-	for _, r := range readings {
-		if r.tables != nil {
-			c.logger.Debug("read bridge", "bridge", r.tables.Name, "openflow", r.tables.Version.String(), "tables", len(r.tables.Tables))
-			c.exportTables(ch, *r.tables)
-		}
-		if r.meters != nil {
-			exportMeters(ch, *r.meters)
+		if b.meters != nil {
+			exportMeters(ch, *b.meters)
 		}
 	}
-	return withHint("ovs", errors.Join(append(errs, stale)...))
-}
-
-// bridgeReading is what one scrape read of a bridge: its tables, then its
-// meters on the same session (nil where the read failed).
-type bridgeReading struct {
-	tables *ovs.Bridge
-	meters *ovs.BridgeMeters
+	return withHint("ovs", err)
 }
 
 // exportTables sends the metrics of b's tables: the collector's state
