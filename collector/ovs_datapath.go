@@ -25,11 +25,11 @@ func init() {
 		timeout: ovsTimeoutFlag,
 		flags: func(app *kingpin.Application, shared *Shared) builder {
 			cfg := OVSDatapathConfig{}
-			app.Flag("ovs.vswitchd-ctl", "ovs-vswitchd's control socket (unixctl). Default: <--ovs.rundir>/ovs-vswitchd.<pid>.ctl, the pid read from <--ovs.rundir>/ovs-vswitchd.pid at every scrape; set it for a daemon started with --unixctl=PATH.").
+			app.Flag("ovs.vswitchd-ctl", "ovs-vswitchd's control socket (unixctl). Default: <--ovs.rundir>/ovs-vswitchd.<pid>.ctl, the pid read from <--ovs.rundir>/ovs-vswitchd.pid at every read; set it for a daemon started with --unixctl=PATH.").
 				StringVar(&cfg.CtlPath)
 			app.Flag("ovs.coverage-events", "ovs-vswitchd coverage counter to export as datapath_ovs_coverage_total (repeatable), in addition to the built-in list (upcall_flow_limit_*, netlink_overflow, datapath_drop_*, drop_action_*, ...).").
 				StringsVar(&cfg.CoverageEvents)
-			durationFlag(app, "ovs.slow-stats-max-age", "Longest time the answers of ovs-vswitchd's upcall/show, memory/show and coverage/show (flow limit, revalidator dump duration, thread counts, coverage counters) are served from the last read before they are read again; dpctl/show is read at every scrape. Also how long a kernel without the openvswitch module is not asked again for its datapaths (unless dpctl/show lists a system@ one). 0 reads them at every scrape.",
+			durationFlag(app, "ovs.slow-stats-max-age", "Longest time the answers of ovs-vswitchd's upcall/show, memory/show and coverage/show (flow limit, revalidator dump duration, thread counts, coverage counters) are served from the last read before they are read again; dpctl/show is read at every read of the collector (--ovs.datapath-read-interval). Also how long a kernel without the openvswitch module is not asked again for its datapaths (unless dpctl/show lists a system@ one). 0 reads them at every read.",
 				defaultSlowStatsMaxAge.String(), &cfg.SlowStatsMaxAge)
 			durationFlag(app, "ovs.datapath-read-interval", "How often the ovs_datapath collector reads the datapaths' statistics (from the kernel over generic netlink, and ovs-vswitchd's control socket), in the background: a scrape serves the last reading (and its failure), never older than this plus --ovs.timeout. 0 reads them in every scrape.",
 				defaultDatapathReadInterval.String(), &cfg.ReadInterval)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,11 @@ func startExporter(t *testing.T, args ...string) (string, *testenv.SyncBuffer) {
 		cancel()
 		select {
 		case <-done:
+			// No goroutine outlives the exporter: the collectors'
+			// background readers have stopped when run returns.
+			if n := backgroundReaders(); n != 0 {
+				t.Errorf("%d background readers still running after the exporter stopped", n)
+			}
 		case <-time.After(10 * time.Second):
 			t.Error("exporter did not stop within 10s")
 		}
@@ -374,4 +380,12 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("landing page has no link to /metrics:\n%s", page)
 		}
 	})
+}
+
+// backgroundReaders counts the goroutines of the collectors' background
+// readers in this process (the tests of this package run one at a time).
+func backgroundReaders() int {
+	buf := make([]byte, 4<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return strings.Count(string(buf), "collector.(*periodicReader[...]).loop")
 }
