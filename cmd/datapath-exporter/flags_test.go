@@ -49,9 +49,7 @@ func TestBadStart(t *testing.T) {
 					t.Errorf("stderr does not mention %q:\n%s", w, stderr.String())
 				}
 			}
-			if n := backgroundReaders(); n != 0 {
-				t.Errorf("%d background readers still running after run returned", n)
-			}
+			checkBackgroundReaders(t, 0, "after run returned")
 		})
 	}
 }
