@@ -75,6 +75,17 @@ func (cfg OVSConfig) source() (*OVSSource, error) {
 var ovsTimeoutFlag = timeoutFlag{name: "ovs.timeout", def: "2s",
 	help: "Deadline of one scrape of each OVS collector: every bridge in parallel (connect, handshake, table and meter statistics) for ovs; the commands on ovs-vswitchd's control socket for ovs_datapath."}
 
+// ovsReadTimeout is the deadline of one background read of an OVS
+// collector: d, the value of --ovs.timeout, or that flag's default if d is
+// not set (a collector built without flags).
+func ovsReadTimeout(d time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	def, _ := time.ParseDuration(ovsTimeoutFlag.def)
+	return def
+}
+
 // DefaultAntreaBridge is the default of --antrea.bridge: the bridge whose
 // tables the Antrea agent's metrics describe (they carry no bridge label)
 // unless the agent's ovsBridge setting names another.

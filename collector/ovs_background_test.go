@@ -3,8 +3,6 @@ package collector_test
 import (
 	"io"
 	"log/slog"
-	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -172,25 +170,17 @@ func TestOVSCollectorsReadInTheBackground(t *testing.T) {
 	})
 
 	t.Run("Close stops the readers", func(t *testing.T) {
-		if n := backgroundReaders(); n < 2 {
+		if n := collector.BackgroundReaders(); n < 2 {
 			t.Fatalf("%d background readers running, want at least this test's 2", n)
 		}
-		before := backgroundReaders()
+		before := collector.BackgroundReaders()
 		for _, c := range closers {
 			if err := c.Close(); err != nil {
 				t.Error(err)
 			}
 		}
-		if n := backgroundReaders(); n != before-2 {
+		if n := collector.BackgroundReaders(); n != before-2 {
 			t.Errorf("%d background readers after Close, want %d", n, before-2)
 		}
 	})
-}
-
-// backgroundReaders counts the goroutines of background readers in this
-// process (tests of this package may run in parallel with theirs).
-func backgroundReaders() int {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	return strings.Count(string(buf), "collector.(*periodicReader[...]).loop")
 }

@@ -176,11 +176,7 @@ func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collec
 		absent: newKernelAbsence(cfg.SlowStatsMaxAge),
 		logger: logger,
 	}
-	timeout := cfg.ReadTimeout
-	if timeout <= 0 {
-		timeout, _ = time.ParseDuration(ovsTimeoutFlag.def)
-	}
-	c.reading = newPeriodicReader(cfg.ReadInterval, timeout, c.read)
+	c.reading = newPeriodicReader(cfg.ReadInterval, ovsReadTimeout(cfg.ReadTimeout), c.read)
 	return c, nil
 }
 

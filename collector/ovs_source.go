@@ -146,10 +146,7 @@ func (s *OVSSource) bridgesReader() *periodicReader[bridgesReading] {
 		if s.timeout != nil {
 			timeout = *s.timeout
 		}
-		if timeout <= 0 {
-			timeout, _ = time.ParseDuration(ovsTimeoutFlag.def)
-		}
-		s.reader = newPeriodicReader(s.ReadInterval, timeout, s.readBridges)
+		s.reader = newPeriodicReader(s.ReadInterval, ovsReadTimeout(timeout), s.readBridges)
 	})
 	return s.reader
 }
