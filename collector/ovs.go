@@ -140,6 +140,7 @@ type ovsCollector struct {
 	// exported remembers, per bridge, the tables exported so far: a table
 	// keeps being exported (with 0) after its flows are deleted.
 	exported map[string]map[uint8]bool
+	built    builtMetrics // of the last reading served
 }
 
 // NewOVSCollector checks cfg and returns the ovs collector.
@@ -156,21 +157,27 @@ func NewOVSCollector(cfg OVSConfig, logger *slog.Logger) (Collector, error) {
 
 // Update serves the last reading of every bridge of the inventory (see
 // OVSSource.bridgesReader). A stale inventory (ovsdb-server gone) is read
-// all the same, and the collector fails so that the staleness shows.
+// all the same, and the collector fails so that the staleness shows. The
+// metrics of a reading are built once, at its first scrape (the agent's
+// names of that moment, the tables exported before): the scrapes after it
+// that serve the same reading send them again.
 func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	r, err := c.source.bridgesReader().get(ctx)
-	if r.listed {
-		c.forget(r.bridges)
-	}
-	for _, b := range r.readings {
-		if b.tables != nil {
-			c.logger.Debug("read bridge", "bridge", b.tables.Name, "openflow", b.tables.Version.String(), "tables", len(b.tables.Tables))
-			c.exportTables(ch, *b.tables)
+	r, gen, err := c.source.bridgesReader().get(ctx)
+	_, namesAt := c.cfg.AntreaTables.Names()
+	c.built.send(ch, gen, namesAt, func(ch chan<- prometheus.Metric) {
+		if r.listed {
+			c.forget(r.bridges)
 		}
-		if b.meters != nil {
-			exportMeters(ch, *b.meters)
+		for _, b := range r.readings {
+			if b.tables != nil {
+				c.logger.Debug("read bridge", "bridge", b.tables.Name, "openflow", b.tables.Version.String(), "tables", len(b.tables.Tables))
+				c.exportTables(ch, *b.tables)
+			}
+			if b.meters != nil {
+				exportMeters(ch, *b.meters)
+			}
 		}
-	}
+	})
 	return withHint("ovs", err)
 }
 

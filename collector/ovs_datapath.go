@@ -143,6 +143,7 @@ type ovsDatapathCollector struct {
 	absent  *kernelAbsence            // skips the kernel read a while where it has no ovs_datapath family
 	logger  *slog.Logger
 	reading *periodicReader[ovs.DatapathReading]
+	built   builtMetrics // of the last reading served
 }
 
 // NewOVSDatapathCollector checks cfg and returns the ovs_datapath collector.
@@ -189,8 +190,8 @@ func (c *ovsDatapathCollector) Close() error {
 
 // Update serves the last reading of the datapaths (see read).
 func (c *ovsDatapathCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	state, err := c.reading.get(ctx)
-	exportDatapathReading(ch, state)
+	state, gen, err := c.reading.get(ctx)
+	c.built.send(ch, gen, time.Time{}, func(ch chan<- prometheus.Metric) { exportDatapathReading(ch, state) })
 	return withHint("ovs_datapath", err)
 }
 

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/datapath-exporter/datapath-exporter/internal/fault"
 )
@@ -30,6 +33,7 @@ type periodicReader[T any] struct {
 	timeout  time.Duration // deadline of one background read
 	read     func(ctx context.Context) (T, error)
 
+	gen   atomic.Uint64 // readings made so far
 	mu    sync.Mutex
 	last  periodicReading[T]
 	ready chan struct{} // closed by the first reading
@@ -38,11 +42,12 @@ type periodicReader[T any] struct {
 	done   chan struct{} // closed when the goroutine has returned
 }
 
-// periodicReading is one read's result and when it ended.
+// periodicReading is one read's result, when it ended and its number.
 type periodicReading[T any] struct {
 	value T
 	err   error
 	at    time.Time
+	gen   uint64
 }
 
 // newPeriodicReader returns a reader of read; with a positive interval its
@@ -83,7 +88,7 @@ func (p *periodicReader[T]) loop(ctx context.Context) {
 			return
 		}
 		p.mu.Lock()
-		p.last = periodicReading[T]{value: v, err: err, at: time.Now()}
+		p.last = periodicReading[T]{value: v, err: err, at: time.Now(), gen: p.gen.Add(1)}
 		p.mu.Unlock()
 		if first {
 			close(p.ready)
@@ -93,30 +98,32 @@ func (p *periodicReader[T]) loop(ctx context.Context) {
 	}
 }
 
-// get returns the reading to serve now: read in place with interval 0,
-// else the last background reading, after waiting for the first one as
-// long as ctx allows.
-func (p *periodicReader[T]) get(ctx context.Context) (T, error) {
+// get returns the reading to serve now and its number (the same number
+// is the same reading): read in place with interval 0, else the last
+// background reading, after waiting for the first one as long as ctx
+// allows.
+func (p *periodicReader[T]) get(ctx context.Context) (T, uint64, error) {
 	if p.interval <= 0 {
-		return p.read(ctx)
+		v, err := p.read(ctx)
+		return v, p.gen.Add(1), err
 	}
 	var zero T
 	select {
 	case <-p.ready:
 	case <-p.done:
-		return zero, fault.New(fault.Closed, "waiting for the first reading", "", context.Canceled)
+		return zero, 0, fault.New(fault.Closed, "waiting for the first reading", "", context.Canceled)
 	case <-ctx.Done():
-		return zero, fault.New(fault.Timeout, "waiting for the first reading", "",
+		return zero, 0, fault.New(fault.Timeout, "waiting for the first reading", "",
 			fmt.Errorf("none after %s (each read has %s): %w", p.timeout, p.timeout, ctx.Err()))
 	}
 	p.mu.Lock()
 	last := p.last
 	p.mu.Unlock()
 	if age, limit := time.Since(last.at), p.interval+p.timeout; age > limit {
-		return zero, fault.New(fault.Timeout, "waiting for a new reading", "",
+		return zero, 0, fault.New(fault.Timeout, "waiting for a new reading", "",
 			fmt.Errorf("the last read ended %s ago, more than the read interval %s and one read's deadline %s", age.Round(time.Millisecond), p.interval, p.timeout))
 	}
-	return last.value, last.err
+	return last.value, last.gen, last.err
 }
 
 // Close stops the goroutine and waits until it has returned (a read in
@@ -126,4 +133,45 @@ func (p *periodicReader[T]) Close() {
 		p.cancel()
 	}
 	<-p.done
+}
+
+// builtMetrics keeps the metrics a collector built from one reading, so
+// that the scrapes serving the same reading send them again instead of
+// building them anew (const metrics are immutable: sending one to several
+// gatherings is safe). Safe for concurrent use.
+type builtMetrics struct {
+	mu      sync.Mutex
+	gen     uint64    // the reading's number; 0: none yet
+	version time.Time // of what else the metrics were built from (the Antrea agent's names)
+	metrics []prometheus.Metric
+}
+
+// send sends the metrics of reading gen built with what version
+// describes: the kept ones if they are of the same, else those build sends
+// (then kept).
+func (b *builtMetrics) send(ch chan<- prometheus.Metric, gen uint64, version time.Time, build func(ch chan<- prometheus.Metric)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if gen == 0 || b.gen != gen || !b.version.Equal(version) {
+		b.gen, b.version, b.metrics = gen, version, collectMetrics(build)
+	}
+	for _, m := range b.metrics {
+		ch <- m
+	}
+}
+
+// collectMetrics returns the metrics export sends.
+func collectMetrics(export func(ch chan<- prometheus.Metric)) []prometheus.Metric {
+	ch := make(chan prometheus.Metric, 64)
+	done := make(chan []prometheus.Metric)
+	go func() {
+		var out []prometheus.Metric
+		for m := range ch {
+			out = append(out, m)
+		}
+		done <- out
+	}()
+	export(ch)
+	close(ch)
+	return <-done
 }

@@ -51,7 +51,11 @@ func getWithin(t *testing.T, p *periodicReader[int64], d time.Duration) (int64, 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	return p.get(ctx)
+	v, gen, err := p.get(ctx)
+	if err == nil && gen < uint64(v) { // every read is a reading, failed ones too
+		t.Errorf("reading %d served as number %d", v, gen)
+	}
+	return v, err
 }
 
 // eventuallyGet polls p until ok accepts what it serves.
