@@ -73,7 +73,7 @@ func (cfg OVSConfig) source() (*OVSSource, error) {
 
 // ovsTimeoutFlag is the deadline of both collectors that read OVS.
 var ovsTimeoutFlag = timeoutFlag{name: "ovs.timeout", def: "2s",
-	help: "Deadline of one scrape of each OVS collector: every bridge in parallel (connect, handshake, table and meter statistics) for ovs; the commands on ovs-vswitchd's control socket for ovs_datapath."}
+	help: "Deadline of one read of each OVS collector, in the background or (with a 0s read interval) in the scrape: every bridge in parallel (connect, handshake, table and meter statistics) for ovs; the kernel's datapaths and the commands on ovs-vswitchd's control socket for ovs_datapath. Also how long a first scrape waits for the first reading."}
 
 // ovsReadTimeout is the deadline of one background read of an OVS
 // collector: d, the value of --ovs.timeout, or that flag's default if d is
