@@ -140,6 +140,18 @@ type Shared struct {
 	// OVS owns what the collectors reading OVS keep between scrapes,
 	// and the flags saying where that OVS is.
 	OVS *OVSSource
+
+	timeouts map[string]*time.Duration // each collector's --X.timeout
+}
+
+// timeout returns the deadline of one run of the named collector (its
+// --X.timeout, parsed), which is also that of one of its background reads;
+// 0 outside RegisterFlags.
+func (s *Shared) timeout(collector string) time.Duration {
+	if d := s.timeouts[collector]; d != nil {
+		return *d
+	}
+	return 0
 }
 
 // Flags holds the command-line state of every registered collector.
@@ -181,8 +193,7 @@ func RegisterFlags(app *kingpin.Application) *Flags {
 		}
 		f.builders[r.name] = r.flags(app, shared)
 	}
-	// The OVS source's background reads have the OVS collectors' deadline.
-	shared.OVS.timeout = f.timeouts["ovs"]
+	shared.timeouts = f.timeouts
 	return f
 }
 

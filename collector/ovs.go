@@ -30,6 +30,7 @@ func init() {
 				cfg.CompatAntrea, cfg.AntreaBridge = shared.CompatAntrea, shared.AntreaBridge
 				cfg.AntreaTables = shared.AntreaTables
 				cfg.Source = shared.OVS
+				cfg.Source.ReadTimeout = shared.timeout("ovs")
 				return NewOVSCollector(cfg, logger)
 			}
 		},

@@ -35,9 +35,7 @@ func init() {
 				defaultDatapathReadInterval.String(), &cfg.ReadInterval)
 			return func(logger *slog.Logger) (Collector, error) {
 				cfg.Source = shared.OVS
-				if shared.OVS.timeout != nil {
-					cfg.ReadTimeout = *shared.OVS.timeout
-				}
+				cfg.ReadTimeout = shared.timeout("ovs_datapath")
 				return NewOVSDatapathCollector(cfg, logger)
 			}
 		},

@@ -30,8 +30,6 @@ type OVSSource struct {
 	// ReadTimeout is the deadline of one background read (--ovs.timeout);
 	// 0 takes that flag's default.
 	ReadTimeout time.Duration
-	// timeout, if set, is --ovs.timeout, read when the reader starts.
-	timeout *time.Duration
 
 	openOnce sync.Once
 	client   *ovs.Client
@@ -142,11 +140,7 @@ type bridgeReading struct {
 // the same); with no inventory at all, it is that failure alone.
 func (s *OVSSource) bridgesReader() *periodicReader[bridgesReading] {
 	s.readerOnce.Do(func() {
-		timeout := s.ReadTimeout
-		if s.timeout != nil {
-			timeout = *s.timeout
-		}
-		s.reader = newPeriodicReader(s.ReadInterval, ovsReadTimeout(timeout), s.readBridges)
+		s.reader = newPeriodicReader(s.ReadInterval, ovsReadTimeout(s.ReadTimeout), s.readBridges)
 	})
 	return s.reader
 }
