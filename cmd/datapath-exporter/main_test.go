@@ -225,11 +225,12 @@ func TestEndToEnd(t *testing.T) {
 
 	// Generous timeouts: on a loaded 2-core CI machine a first scrape may
 	// take longer than the 2s defaults.
-	// OVS read in every scrape: the values are compared with ovs-ofctl's
-	// right after a change (the background reads: ovs_background_test.go
-	// in collector).
+	// OVS and conntrack read in every scrape: the values are compared with
+	// ovs-ofctl's and the kernel's right after a change (the background
+	// reads: ovs_background_test.go, conntrack_background_test.go in
+	// collector).
 	args := []string{"--ovs.rundir=" + o.RunDir, "--conntrack.netns=" + ns.Path, "--ovs.timeout=15s", "--conntrack.timeout=15s",
-		"--ovs.openflow-read-interval=0s", "--ovs.datapath-read-interval=0s",
+		"--ovs.openflow-read-interval=0s", "--ovs.datapath-read-interval=0s", "--conntrack.read-interval=0s",
 		"--collector.conntrack_zones", "--conntrack.zones-timeout=15s",
 		"--collector.antrea_agent", "--antrea.agent-url=" + agent.URL(), "--antrea.token-file=" + agent.TokenFile,
 		"--antrea.ca-file=" + agent.CAFile, "--antrea.timeout=15s"}

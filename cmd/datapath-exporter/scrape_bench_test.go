@@ -76,23 +76,23 @@ func BenchmarkScrapes(b *testing.B) {
 
 	bin := buildExporter(b)
 	common := []string{"--ovs.rundir=" + o.RunDir, "--conntrack.netns=" + ns.Path}
-	readInScrape := []string{"--ovs.openflow-read-interval=0s", "--ovs.datapath-read-interval=0s"}
+	readInScrape := []string{"--ovs.openflow-read-interval=0s", "--ovs.datapath-read-interval=0s", "--conntrack.read-interval=0s"}
 	variants := []struct {
 		method string
 		args   []string
 	}{
-		// The default set: OVS read in the background every 5s, each
-		// scrape serving the last reading.
+		// The default set: OVS and conntrack read in the background
+		// every 5s, each scrape serving the last reading.
 		{"default", nil},
-		// The default set reading OVS in every scrape (as before the
-		// background reads; the slow control-socket commands still at
+		// The default set reading OVS and conntrack in every scrape (as
+		// before the background reads; the slow control-socket commands still at
 		// most every --ovs.slow-stats-max-age).
 		{"default-read-in-scrape", readInScrape},
 		// One collector alone, reading its source in the scrape: what a
 		// read costs (compared with its floor and with ovs-ofctl).
 		{"ovs-only", append([]string{"--no-collector.conntrack", "--no-collector.ovs_datapath"}, readInScrape...)},
 		{"ovs_datapath-only", append([]string{"--no-collector.ovs", "--no-collector.conntrack"}, readInScrape...)},
-		{"conntrack-only", []string{"--no-collector.ovs", "--no-collector.ovs_datapath"}},
+		{"conntrack-only", append([]string{"--no-collector.ovs", "--no-collector.ovs_datapath"}, readInScrape...)},
 		{"conntrack_zones-only", []string{"--no-collector.ovs", "--no-collector.ovs_datapath", "--no-collector.conntrack", "--collector.conntrack_zones"}},
 		{"all-off", []string{"--no-collector.ovs", "--no-collector.ovs_datapath", "--no-collector.conntrack"}},
 	}

@@ -161,16 +161,16 @@ var scrapePlotted = []string{"default", "ovs-only", "conntrack-only", "all-off",
 	"ovs-ofctl-dump-tables", "floor-openflow-echo", "floor-netlink-statsglobal"}
 
 var scrapeMethods = map[string]string{
-	"default": "**this project**, default collectors (`ovs`, `ovs_datapath`, `conntrack`); `ovs` and `ovs_datapath` read OVS " +
-		"in the background every 5s (`--ovs.openflow-read-interval`, `--ovs.datapath-read-interval`) and the scrape serves " +
-		"the last reading; `conntrack` reads in the scrape",
+	"default": "**this project**, default collectors (`ovs`, `ovs_datapath`, `conntrack`), each reading its source " +
+		"in the background every 5s (`--ovs.openflow-read-interval`, `--ovs.datapath-read-interval`, `--conntrack.read-interval`) " +
+		"and the scrape serving the last reading",
 	"default-read-in-scrape": "this project, default collectors with `--ovs.openflow-read-interval=0s " +
-		"--ovs.datapath-read-interval=0s`: OVS read in every scrape, as before the background reads (`ovs_datapath`'s " +
+		"--ovs.datapath-read-interval=0s --conntrack.read-interval=0s`: every source read in every scrape, as before the background reads (`ovs_datapath`'s " +
 		"slow commands still at most every `--ovs.slow-stats-max-age`, so in these back-to-back scrapes mostly `dpctl/show` alone)",
 	"default-slow-every-scrape": "this project, default collectors with `--ovs.slow-stats-max-age=0s`: all four control-socket commands at every scrape (runs before the background reads)",
 	"ovs-only":                  "this project, `ovs` collector alone (`--no-collector.conntrack --no-collector.ovs_datapath`), reading in the scrape (`--ovs.openflow-read-interval=0s`): what a read costs",
 	"ovs_datapath-only":         "this project, `ovs_datapath` collector alone, reading in the scrape (`--ovs.datapath-read-interval=0s`): `dpctl/show` (the slow commands when due) on ovs-vswitchd's control socket",
-	"conntrack-only":            "this project, `conntrack` collector alone (`--no-collector.ovs --no-collector.ovs_datapath`)",
+	"conntrack-only":            "this project, `conntrack` collector alone (`--no-collector.ovs --no-collector.ovs_datapath`), reading in the scrape (`--conntrack.read-interval=0s`)",
 	"conntrack_zones-only":      "this project, the opt-in `conntrack_zones` collector alone (a dump of the whole table per scrape)",
 	"all-off":                   "this project with every collector off: Go, process and build metrics only",
 	"node-exporter-conntrack": "Debian's `prometheus-node-exporter --collector.disable-defaults --collector.conntrack` " +
@@ -190,7 +190,7 @@ var scrapeMethods = map[string]string{
 	"collector-ovs_datapath-alone": "the `ovs_datapath` collector's own wall time within the `ovs_datapath-only` scrapes " +
 		"(not an HTTP scrape)",
 	"collector-conntrack": "the `conntrack` collector's own wall time within the `default` scrapes " +
-		"(`datapath_scrape_collector_duration_seconds{collector=\"conntrack\"}`; not an HTTP scrape)",
+		"(`datapath_scrape_collector_duration_seconds{collector=\"conntrack\"}`): serving the last background reading; not an HTTP scrape",
 	"floor-openflow-echo": "floor of the `ovs` collector: one OpenFlow ECHO request/reply on a kept session " +
 		"to `br-int.mgmt` (not an HTTP scrape)",
 	"collector-ovs-alone": "the `ovs` collector's own wall time within the `ovs-only` scrapes (no other collector " +

@@ -82,8 +82,8 @@ func writeTargets(w func(string, ...any), p *parsed) {
 		{"`ovs` collector's own time, reading in the scrape (`ovs-only`), ÷ OpenFlow ECHO floor", 3, true, func(s setup) float64 {
 			return nsop(p, s, "collector-ovs-alone") / nsop(p, s, "floor-openflow-echo")
 		}},
-		{"`conntrack` collector's own time ÷ netlink floor", 3, true, func(s setup) float64 {
-			return nsop(p, s, "collector-conntrack") / nsop(p, s, "floor-netlink-statsglobal")
+		{"`conntrack` collector's own time, reading in the scrape (`conntrack-only`), ÷ netlink floor", 3, true, func(s setup) float64 {
+			return nsop(p, s, "collector-conntrack-alone") / nsop(p, s, "floor-netlink-statsglobal")
 		}},
 	}
 	verdict := func(rs []float64, limit float64, atMost bool) string {
@@ -137,7 +137,7 @@ func writeTargets(w func(string, ...any), p *parsed) {
 		"alone and what that scrape adds to the one with every collector off (HTTP, gzip, the Go and process " +
 		"metrics are in every scrape):\n\n")
 	w("| setup | OpenFlow ECHO | raw table stats (÷ ECHO) | `ovs` own, alone, reading (÷ ECHO) | `ovs` own, default, serving (÷ ECHO) | OVS-only scrape (− all off) | " +
-		"netlink request | `Reader.Read` (÷ request) | `conntrack` own, alone (÷ request) | `conntrack` own, default (÷ request) | conntrack-only scrape (− all off) | all off |\n" +
+		"netlink request | `Reader.Read` (÷ request) | `conntrack` own, alone, reading (÷ request) | `conntrack` own, default, serving (÷ request) | conntrack-only scrape (− all off) | all off |\n" +
 		"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range setups {
 		off := nsop(p, s, "all-off")
@@ -159,8 +159,9 @@ func writeTargets(w func(string, ...any), p *parsed) {
 	// every scrape (this tree), or the slow control-socket commands at
 	// every scrape (bench.txt of runs before the background reads).
 	for _, v := range []struct{ method, text string }{
-		{"default-read-in-scrape", "The default set reading OVS in the background (`default`) or in every scrape " +
-			"(`default-read-in-scrape`: `--ovs.openflow-read-interval=0s --ovs.datapath-read-interval=0s`), in the same rounds:"},
+		{"default-read-in-scrape", "The default set reading OVS and conntrack in the background (`default`) or in every scrape " +
+			"(`default-read-in-scrape`: `--ovs.openflow-read-interval=0s --ovs.datapath-read-interval=0s " +
+			"--conntrack.read-interval=0s`), in the same rounds:"},
 		{"default-slow-every-scrape", "The slow control-socket commands (`upcall/show`, `memory/show`, `coverage/show`) read at most every " +
 			"`--ovs.slow-stats-max-age` (`default`) or at every scrape (`default-slow-every-scrape`, what every scrape " +
 			"pays at a scrape interval longer than that), in the same rounds:"},
