@@ -73,6 +73,9 @@ func (n *antreaNode) exporter(t *testing.T, extra ...string) (*prometheus.Regist
 		"--ovs.rundir=" + n.ovs.RunDir, "--ovs.timeout=15s", "--conntrack.netns=" + n.ns.Path, "--conntrack.timeout=15s",
 		"--collector.antrea_agent", "--antrea.agent-url=" + n.agent.URL(), "--antrea.token-file=" + n.agent.TokenFile,
 		"--antrea.refresh=0s", "--antrea.timeout=2s", "--compat.antrea",
+		// Read OVS and conntrack in every scrape: the tests compare with
+		// OVS right after a change.
+		"--ovs.openflow-read-interval=0s", "--ovs.datapath-read-interval=0s", "--conntrack.read-interval=0s",
 	} {
 		flag, _, _ := strings.Cut(def, "=")
 		if !slices.ContainsFunc(extra, func(e string) bool { return strings.HasPrefix(e, flag+"=") }) {

@@ -13,6 +13,7 @@ package collector
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"sort"
@@ -143,6 +144,18 @@ type Shared struct {
 	// OVS owns what the collectors reading OVS keep between scrapes,
 	// and the flags saying where that OVS is.
 	OVS *OVSSource
+
+	timeouts map[string]*time.Duration // each collector's --X.timeout
+}
+
+// timeout returns the deadline of one run of the named collector (its
+// --X.timeout, parsed), which is also that of one of its background reads;
+// 0 outside RegisterFlags.
+func (s *Shared) timeout(collector string) time.Duration {
+	if d := s.timeouts[collector]; d != nil {
+		return *d
+	}
+	return 0
 }
 
 // Flags holds the command-line state of every registered collector.
@@ -184,24 +197,34 @@ func RegisterFlags(app *kingpin.Application) *Flags {
 		}
 		f.builders[r.name] = r.flags(app, shared)
 	}
+	shared.timeouts = f.timeouts
 	return f
 }
 
 // Build builds every enabled collector. An error here (a bad flag value, a
-// netns path that cannot be opened) should stop the exporter at start.
+// netns path that cannot be opened) should stop the exporter at start; the
+// collectors built before it are closed (their background readers stopped).
 func (f *Flags) Build(logger *slog.Logger) (map[string]Scraper, error) {
 	out := map[string]Scraper{}
+	fail := func(err error) (map[string]Scraper, error) {
+		for _, s := range out {
+			if c, ok := s.Collector.(io.Closer); ok {
+				_ = c.Close()
+			}
+		}
+		return nil, err
+	}
 	for _, r := range registry {
 		if !*f.enabled[r.name] {
 			continue
 		}
 		timeout := *f.timeouts[r.name]
 		if timeout <= 0 {
-			return nil, fmt.Errorf("collector %s: --%s=%s: must be positive, e.g. %s", r.name, r.timeout.name, timeout, r.timeout.def)
+			return fail(fmt.Errorf("collector %s: --%s=%s: must be positive, e.g. %s", r.name, r.timeout.name, timeout, r.timeout.def))
 		}
 		c, err := f.builders[r.name](logger.With("collector", r.name))
 		if err != nil {
-			return nil, fmt.Errorf("collector %s: %w", r.name, err)
+			return fail(fmt.Errorf("collector %s: %w", r.name, err))
 		}
 		out[r.name] = Scraper{Collector: c, Timeout: timeout}
 	}

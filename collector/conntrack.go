@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,11 +18,15 @@ func init() {
 		name:           "conntrack",
 		help:           "kernel conntrack entries, limit and per-CPU statistics, read over netlink",
 		defaultEnabled: true,
-		timeout:        timeoutFlag{name: "conntrack.timeout", def: "2s", help: "Deadline for the netlink requests of one scrape."},
+		timeout:        timeoutFlag{name: "conntrack.timeout", def: conntrackTimeoutDefault, help: "Deadline for the netlink requests of one read (in the background, or in the scrape with --conntrack.read-interval=0s)."},
 		flags: func(app *kingpin.Application, shared *Shared) builder {
+			var interval time.Duration
+			durationFlag(app, "conntrack.read-interval", "How often the conntrack collector reads the table's count, limit and per-CPU statistics over netlink, in the background: a scrape serves the last reading (and its failure), never older than this plus --conntrack.timeout. 0 reads them in every scrape.",
+				defaultConntrackReadInterval.String(), &interval)
 			return func(logger *slog.Logger) (Collector, error) {
 				cfg := conntrack.Config{NetnsPath: shared.ConntrackNetns}
-				return NewConntrackCollector(ConntrackConfig{Config: cfg, CompatAntrea: shared.CompatAntrea, Agent: shared.AgentConntrack}, logger)
+				return NewConntrackCollector(ConntrackConfig{Config: cfg, CompatAntrea: shared.CompatAntrea, Agent: shared.AgentConntrack,
+					ReadInterval: interval, ReadTimeout: shared.timeout("conntrack")}, logger)
 			}
 		},
 	})
@@ -78,7 +83,22 @@ type ConntrackConfig struct {
 	// Agent, if set, says which compat names the Antrea agent serves
 	// itself: those are left out.
 	Agent *AgentConntrack
+	// ReadInterval is how often the table is read in the background
+	// (see periodicReader); 0 reads it in the scrape. Only the conntrack
+	// collector's: the per-zone dump is read in the scrape.
+	ReadInterval time.Duration
+	// ReadTimeout is the deadline of one background read
+	// (--conntrack.timeout); 0 takes that flag's default.
+	ReadTimeout time.Duration
 }
+
+const conntrackTimeoutDefault = "2s"
+
+// defaultConntrackReadInterval is --conntrack.read-interval's default, for
+// the reasons of defaultOpenFlowReadInterval's: the count and the drop
+// counters a scrape serves are at most 5s plus one read old, which the
+// saturation alerts (for: minutes) do not notice.
+const defaultConntrackReadInterval = 5 * time.Second
 
 // conntrackTable is what both conntrack collectors hold: a reader of one
 // conntrack table, opened at start so that a bad --conntrack.netns stops the
@@ -103,21 +123,35 @@ func (t conntrackTable) Close() error { return t.reader.Close() }
 
 // conntrackCollector exports the size, limit and statistics of one conntrack
 // table.
-type conntrackCollector struct{ conntrackTable }
+type conntrackCollector struct {
+	conntrackTable
+	reading *periodicReader[conntrack.Snapshot]
+	built   builtMetrics // of the last reading served
+}
 
 // NewConntrackCollector opens the network namespace of cfg now.
 func NewConntrackCollector(cfg ConntrackConfig, _ *slog.Logger) (Collector, error) {
+	if cfg.ReadInterval < 0 {
+		return nil, fmt.Errorf("--conntrack.read-interval=%s: must not be negative (0 reads in every scrape)", cfg.ReadInterval)
+	}
 	t, err := openConntrackTable(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &conntrackCollector{t}, nil
+	timeout := cfg.ReadTimeout
+	if timeout <= 0 {
+		timeout, _ = time.ParseDuration(conntrackTimeoutDefault)
+	}
+	return &conntrackCollector{conntrackTable: t, reading: newPeriodicReader(cfg.ReadInterval, timeout, t.reader.Read)}, nil
 }
 
+// Update serves the last reading of the table (see periodicReader).
 func (c *conntrackCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	s, err := c.reader.Read(ctx)
+	s, gen, err := c.reading.get(ctx)
 	if err == nil {
-		exportConntrack(ch, s, false)
+		c.built.send(ch, gen, time.Time{}, func(ch chan<- prometheus.Metric) { exportConntrack(ch, s, false) })
+		// Not part of the built metrics: which names the agent serves
+		// itself changes between readings.
 		if c.compat {
 			exportConntrackCompat(ch, s, c.agent.withheld())
 		}
@@ -134,6 +168,12 @@ func exportConntrackCompat(ch chan<- prometheus.Metric, s conntrack.Snapshot, wi
 	if !withheld.Max {
 		ch <- prometheus.MustNewConstMetric(antreaCtMaxDesc, prometheus.GaugeValue, float64(s.Global.Limit))
 	}
+}
+
+// Close stops the background reads, then releases the network namespace.
+func (c *conntrackCollector) Close() error {
+	c.reading.Close()
+	return c.conntrackTable.Close()
 }
 
 // exportConntrack sends the metrics of s, and with compat the Antrea

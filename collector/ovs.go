@@ -2,8 +2,6 @@ package collector
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -32,6 +30,7 @@ func init() {
 				cfg.CompatAntrea, cfg.AntreaBridge = shared.CompatAntrea, shared.AntreaBridge
 				cfg.AntreaTables = shared.AntreaTables
 				cfg.Source = shared.OVS
+				cfg.Source.ReadTimeout = shared.timeout("ovs")
 				return NewOVSCollector(cfg, logger)
 			}
 		},
@@ -75,7 +74,18 @@ func (cfg OVSConfig) source() (*OVSSource, error) {
 
 // ovsTimeoutFlag is the deadline of both collectors that read OVS.
 var ovsTimeoutFlag = timeoutFlag{name: "ovs.timeout", def: "2s",
-	help: "Deadline of one scrape of each OVS collector: every bridge in parallel (connect, handshake, table and meter statistics) for ovs; the commands on ovs-vswitchd's control socket for ovs_datapath."}
+	help: "Deadline of one read of each OVS collector, in the background or (with a 0s read interval) in the scrape: every bridge in parallel (connect, handshake, table and meter statistics) for ovs; the kernel's datapaths and the commands on ovs-vswitchd's control socket for ovs_datapath. Also how long a first scrape waits for the first reading."}
+
+// ovsReadTimeout is the deadline of one background read of an OVS
+// collector: d, the value of --ovs.timeout, or that flag's default if d is
+// not set (a collector built without flags).
+func ovsReadTimeout(d time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	def, _ := time.ParseDuration(ovsTimeoutFlag.def)
+	return def
+}
 
 // DefaultAntreaBridge is the default of --antrea.bridge: the bridge whose
 // tables the Antrea agent's metrics describe (they carry no bridge label)
@@ -131,6 +141,7 @@ type ovsCollector struct {
 	// exported remembers, per bridge, the tables exported so far: a table
 	// keeps being exported (with 0) after its flows are deleted.
 	exported map[string]map[uint8]bool
+	built    builtMetrics // of the last reading served
 }
 
 // NewOVSCollector checks cfg and returns the ovs collector.
@@ -141,50 +152,34 @@ func NewOVSCollector(cfg OVSConfig, logger *slog.Logger) (Collector, error) {
 	}
 	cfg.AntreaBridge = antreaBridge(cfg.AntreaBridge)
 	source.open()
+	source.bridgesReader() // started with the collector, not at the first scrape
 	return withFlowRestoreWait(&ovsCollector{cfg: cfg, source: source, logger: logger, exported: map[string]map[uint8]bool{}}, source), nil
 }
 
-// Update reads every bridge of the inventory. A stale inventory
-// (ovsdb-server gone) is read all the same, and the collector fails so
-// that the staleness shows.
+// Update serves the last reading of every bridge of the inventory (see
+// OVSSource.bridgesReader). A stale inventory (ovsdb-server gone) is read
+// all the same, and the collector fails so that the staleness shows. The
+// metrics of a reading are built once, at its first scrape (the agent's
+// names of that moment, the tables exported before): the scrapes after it
+// that serve the same reading send them again.
 func (c *ovsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	inv, stale, err := c.source.Inventory(ctx)
-	if err != nil {
-		return withHint("ovs", err)
-	}
-	c.forget(inv.Bridges)
-	client := c.source.Client()
-	readings, errs := eachBridge(ctx, inv.Bridges, func(ctx context.Context, name string) (bridgeReading, error) {
-		var r bridgeReading
-		b, err := client.Tables(ctx, name, inv.TableConfig[name])
-		if err != nil {
-			return r, err // the session is gone: the meters would fail the same way
+	r, gen, err := c.source.bridgesReader().get(ctx)
+	_, namesAt := c.cfg.AntreaTables.Names()
+	c.built.send(ch, gen, namesAt, func(ch chan<- prometheus.Metric) {
+		if r.listed {
+			c.forget(r.bridges)
 		}
-		r.tables = &b
-		m, err := client.Meters(ctx, name)
-		if err != nil {
-			return r, fmt.Errorf("meters: %w", err)
+		for _, b := range r.readings {
+			if b.tables != nil {
+				c.logger.Debug("read bridge", "bridge", b.tables.Name, "openflow", b.tables.Version.String(), "tables", len(b.tables.Tables))
+				c.exportTables(ch, *b.tables)
+			}
+			if b.meters != nil {
+				exportMeters(ch, *b.meters)
+			}
 		}
-		r.meters = &m
-		return r, nil
 	})
-	for _, r := range readings {
-		if r.tables != nil {
-			c.logger.Debug("read bridge", "bridge", r.tables.Name, "openflow", r.tables.Version.String(), "tables", len(r.tables.Tables))
-			c.exportTables(ch, *r.tables)
-		}
-		if r.meters != nil {
-			exportMeters(ch, *r.meters)
-		}
-	}
-	return withHint("ovs", errors.Join(append(errs, stale)...))
-}
-
-// bridgeReading is what one scrape read of a bridge: its tables, then its
-// meters on the same session (nil where the read failed).
-type bridgeReading struct {
-	tables *ovs.Bridge
-	meters *ovs.BridgeMeters
+	return withHint("ovs", err)
 }
 
 // exportTables sends the metrics of b's tables: the collector's state

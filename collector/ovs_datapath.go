@@ -25,14 +25,17 @@ func init() {
 		timeout: ovsTimeoutFlag,
 		flags: func(app *kingpin.Application, shared *Shared) builder {
 			cfg := OVSDatapathConfig{}
-			app.Flag("ovs.vswitchd-ctl", "ovs-vswitchd's control socket (unixctl). Default: <--ovs.rundir>/ovs-vswitchd.<pid>.ctl, the pid read from <--ovs.rundir>/ovs-vswitchd.pid at every scrape; set it for a daemon started with --unixctl=PATH.").
+			app.Flag("ovs.vswitchd-ctl", "ovs-vswitchd's control socket (unixctl). Default: <--ovs.rundir>/ovs-vswitchd.<pid>.ctl, the pid read from <--ovs.rundir>/ovs-vswitchd.pid at every read; set it for a daemon started with --unixctl=PATH.").
 				StringVar(&cfg.CtlPath)
 			app.Flag("ovs.coverage-events", "ovs-vswitchd coverage counter to export as datapath_ovs_coverage_total (repeatable), in addition to the built-in list (upcall_flow_limit_*, netlink_overflow, datapath_drop_*, drop_action_*, ...).").
 				StringsVar(&cfg.CoverageEvents)
-			durationFlag(app, "ovs.slow-stats-max-age", "Longest time the answers of ovs-vswitchd's upcall/show, memory/show and coverage/show (flow limit, revalidator dump duration, thread counts, coverage counters) are served from the last read before they are read again; dpctl/show is read at every scrape. Also how long a kernel without the openvswitch module is not asked again for its datapaths (unless dpctl/show lists a system@ one). 0 reads them at every scrape.",
+			durationFlag(app, "ovs.slow-stats-max-age", "Longest time the answers of ovs-vswitchd's upcall/show, memory/show and coverage/show (flow limit, revalidator dump duration, thread counts, coverage counters) are served from the last read before they are read again; dpctl/show is read at every read of the collector (--ovs.datapath-read-interval). Also how long a kernel without the openvswitch module is not asked again for its datapaths (unless dpctl/show lists a system@ one). 0 reads them at every read.",
 				defaultSlowStatsMaxAge.String(), &cfg.SlowStatsMaxAge)
+			durationFlag(app, "ovs.datapath-read-interval", "How often the ovs_datapath collector reads the datapaths' statistics (from the kernel over generic netlink, and ovs-vswitchd's control socket), in the background: a scrape serves the last reading (and its failure), never older than this plus --ovs.timeout. 0 reads them in every scrape.",
+				defaultDatapathReadInterval.String(), &cfg.ReadInterval)
 			return func(logger *slog.Logger) (Collector, error) {
 				cfg.Source = shared.OVS
+				cfg.ReadTimeout = shared.timeout("ovs_datapath")
 				return NewOVSDatapathCollector(cfg, logger)
 			}
 		},
@@ -50,10 +53,20 @@ type OVSDatapathConfig struct {
 	// SlowStatsMaxAge bounds the age of the answers of the slow commands
 	// (see slowDatapathCommands); 0 reads them at every scrape.
 	SlowStatsMaxAge time.Duration
+	// ReadInterval is how often the datapaths are read in the background
+	// (see periodicReader); 0 reads them in the scrape.
+	ReadInterval time.Duration
+	// ReadTimeout is the deadline of one background read (--ovs.timeout);
+	// 0 takes that flag's default.
+	ReadTimeout time.Duration
 	// Source, if set, is the OVS source of the flags (Shared.OVS), whose
 	// RunDir is used; this collector keeps no OpenFlow session.
 	Source *OVSSource
 }
+
+// defaultDatapathReadInterval is --ovs.datapath-read-interval's default,
+// for the reasons of defaultOpenFlowReadInterval's.
+const defaultDatapathReadInterval = defaultOpenFlowReadInterval
 
 // DefaultCoverageEvents are the ovs-vswitchd coverage counters exported
 // by default: the upcall flow limit, netlink socket overflows (upcalls lost
@@ -121,18 +134,23 @@ var (
 // ovsDatapathCollector exports the datapath's state as ovs-vswitchd
 // reports it on its control socket.
 type ovsDatapathCollector struct {
-	cfg    OVSDatapathConfig
-	reader *ovs.VswitchdReader
-	slow   *slowStatsCache           // the slow commands' last answers
-	kernel *ovs.KernelDatapathReader // the system@ datapaths, over generic netlink
-	absent *kernelAbsence            // skips the kernel read a while where it has no ovs_datapath family
-	logger *slog.Logger
+	cfg     OVSDatapathConfig
+	reader  *ovs.VswitchdReader
+	slow    *slowStatsCache           // the slow commands' last answers
+	kernel  *ovs.KernelDatapathReader // the system@ datapaths, over generic netlink
+	absent  *kernelAbsence            // skips the kernel read a while where it has no ovs_datapath family
+	logger  *slog.Logger
+	reading *periodicReader[ovs.DatapathReading]
+	built   builtMetrics // of the last reading served
 }
 
 // NewOVSDatapathCollector checks cfg and returns the ovs_datapath collector.
 func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collector, error) {
 	if cfg.Source != nil {
 		cfg.RunDir = cfg.Source.RunDir
+	}
+	if cfg.ReadInterval < 0 {
+		return nil, fmt.Errorf("--ovs.datapath-read-interval=%s: must not be negative (0 reads in every scrape)", cfg.ReadInterval)
 	}
 	if cfg.RunDir == "" && cfg.CtlPath == "" {
 		return nil, errors.New("--ovs.rundir is empty: give the directory holding ovs-vswitchd.pid, e.g. /var/run/openvswitch, or --ovs.vswitchd-ctl")
@@ -157,15 +175,27 @@ func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collec
 		absent: newKernelAbsence(cfg.SlowStatsMaxAge),
 		logger: logger,
 	}
+	c.reading = newPeriodicReader(cfg.ReadInterval, ovsReadTimeout(cfg.ReadTimeout), c.read)
 	return withOVSInfo(c, c.reader.Unixctl), nil
 }
 
-// Close ends the control socket connection and the generic netlink socket.
+// Close stops the background reads, then ends the control socket
+// connection and the generic netlink socket.
 func (c *ovsDatapathCollector) Close() error {
+	c.reading.Close()
 	return errors.Join(c.reader.Close(), c.kernel.Close())
 }
 
+// Update serves the last reading of the datapaths (see read).
 func (c *ovsDatapathCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	state, gen, err := c.reading.get(ctx)
+	c.built.send(ch, gen, time.Time{}, func(ch chan<- prometheus.Metric) { exportDatapathReading(ch, state) })
+	return withHint("ovs_datapath", err)
+}
+
+// read reads the datapaths: the kernel's and the control socket's
+// statistics, and what it could of them with the failures.
+func (c *ovsDatapathCollector) read(ctx context.Context) (ovs.DatapathReading, error) {
 	// The kernel's statistics are read beside the control socket's, so
 	// they come while ovs-vswitchd is stopped or restarting.
 	var kernel []ovs.DatapathStats
@@ -183,8 +213,7 @@ func (c *ovsDatapathCollector) Update(ctx context.Context, ch chan<- prometheus.
 	kernel, kernelErr = c.absent.result(ctx, c.kernel, skipKernel, state, kernel, kernelErr)
 	state, kernelErr = withKernelDatapaths(state, kernel, kernelErr)
 	c.logger.Debug("read datapath", "datapaths", len(state.Datapaths), "kernel_datapaths", len(kernel), "coverage_events", len(state.Coverage))
-	exportDatapathReading(ch, state)
-	return withHint("ovs_datapath", errors.Join(err, kernelErr))
+	return state, errors.Join(err, kernelErr)
 }
 
 // exportDatapathReading sends the metrics of st.

@@ -15,17 +15,28 @@ import (
 // OVSSource is the one owner of what the collectors reading one OVS keep
 // between scrapes: the OpenFlow client with its per-bridge sessions, and
 // the OVSDB monitor that lists the bridges (none with a fixed list of
-// bridges). It declares the flags that say where that OVS is
-// (--ovs.rundir, --ovs.bridge, --ovs.table-names-refresh), and it forgets
-// the sessions of deleted bridges whichever of those collectors are on.
+// bridges), and the reader of the bridges' tables and meters (see
+// periodicReader). It declares the flags that say where that OVS is
+// (--ovs.rundir, --ovs.bridge, --ovs.table-names-refresh) and how often it
+// is read (--ovs.openflow-read-interval), and it forgets the sessions of
+// deleted bridges whichever of those collectors are on.
 type OVSSource struct {
 	RunDir      string
 	Bridges     []string // empty: discover from OVSDB
 	NamesMaxAge time.Duration
+	// ReadInterval is how often the bridges' tables and meters are read
+	// in the background; 0 reads them in the scrape.
+	ReadInterval time.Duration
+	// ReadTimeout is the deadline of one background read (--ovs.timeout);
+	// 0 takes that flag's default.
+	ReadTimeout time.Duration
 
 	openOnce sync.Once
 	client   *ovs.Client
 	monitor  *ovs.Monitor // nil with Bridges
+
+	readerOnce sync.Once
+	reader     *periodicReader[bridgesReading]
 
 	closeOnce sync.Once
 
@@ -33,6 +44,13 @@ type OVSSource struct {
 	// reads OVSDB itself (openMonitor).
 	monitorOnce sync.Once
 }
+
+// defaultOpenFlowReadInterval is --ovs.openflow-read-interval's default:
+// shorter than any scrape interval in common use (10s–1m), so that
+// nearly every scrape serves a new reading, no older than 5s plus one
+// read; and still one read per 5s, some 1 ms of ovs-vswitchd's and the
+// exporter's time.
+const defaultOpenFlowReadInterval = 5 * time.Second
 
 // registerOVSSourceFlags declares the OVS source's flags on app.
 func registerOVSSourceFlags(app *kingpin.Application) *OVSSource {
@@ -43,6 +61,8 @@ func registerOVSSourceFlags(app *kingpin.Application) *OVSSource {
 		StringsVar(&s.Bridges)
 	durationFlag(app, "ovs.table-names-refresh", "How long table names and limits read with a table-features request (OpenFlow 1.3+ bridges) are reused.",
 		ovs.DefaultNamesMaxAge.String(), &s.NamesMaxAge)
+	durationFlag(app, "ovs.openflow-read-interval", "How often the ovs collector reads the bridges' table and meter statistics over OpenFlow, in the background: a scrape serves the last reading (and its failure), never older than this plus --ovs.timeout. 0 reads them in every scrape.",
+		defaultOpenFlowReadInterval.String(), &s.ReadInterval)
 	return s
 }
 
@@ -50,6 +70,9 @@ func registerOVSSourceFlags(app *kingpin.Application) *OVSSource {
 func (s *OVSSource) check() error {
 	if s.RunDir == "" {
 		return errors.New("--ovs.rundir is empty: give the directory holding OVS's sockets, e.g. /var/run/openvswitch")
+	}
+	if s.ReadInterval < 0 {
+		return fmt.Errorf("--ovs.openflow-read-interval=%s: must not be negative (0 reads in every scrape)", s.ReadInterval)
 	}
 	if s.NamesMaxAge < 0 {
 		return fmt.Errorf("--ovs.table-names-refresh=%s: must not be negative", s.NamesMaxAge)
@@ -123,12 +146,67 @@ func (s *OVSSource) Inventory(ctx context.Context) (inv ovs.Inventory, stale, er
 	return inv, stale, nil
 }
 
-// Close stops the monitor and ends the sessions. Every collector that
-// reads OVS closes it when it is closed: closing twice is harmless.
+// bridgesReading is one read of every bridge of the inventory.
+type bridgesReading struct {
+	listed   bool            // there was an inventory (maybe stale)
+	bridges  []string        // the inventory's
+	readings []bridgeReading // by bridge, where read
+}
+
+// bridgeReading is what one read of a bridge got: its tables, then its
+// meters on the same session (nil where the read failed).
+type bridgeReading struct {
+	tables *ovs.Bridge
+	meters *ovs.BridgeMeters
+}
+
+// bridgesReader returns the reader of the bridges' tables and meters,
+// started (with a positive ReadInterval) on the first call: the ovs
+// collector's constructor calls it, after open. The reading's error joins
+// the bridges' failures and a stale inventory's (its bridges are read all
+// the same); with no inventory at all, it is that failure alone.
+func (s *OVSSource) bridgesReader() *periodicReader[bridgesReading] {
+	s.readerOnce.Do(func() {
+		s.reader = newPeriodicReader(s.ReadInterval, ovsReadTimeout(s.ReadTimeout), s.readBridges)
+	})
+	return s.reader
+}
+
+// readBridges reads the tables and meters of every bridge of the
+// inventory, in parallel.
+func (s *OVSSource) readBridges(ctx context.Context) (bridgesReading, error) {
+	inv, stale, err := s.Inventory(ctx)
+	if err != nil {
+		return bridgesReading{}, err
+	}
+	readings, errs := eachBridge(ctx, inv.Bridges, func(ctx context.Context, name string) (bridgeReading, error) {
+		var r bridgeReading
+		b, err := s.client.Tables(ctx, name, inv.TableConfig[name])
+		if err != nil {
+			return r, err // the session is gone: the meters would fail the same way
+		}
+		r.tables = &b
+		m, err := s.client.Meters(ctx, name)
+		if err != nil {
+			return r, fmt.Errorf("meters: %w", err)
+		}
+		r.meters = &m
+		return r, nil
+	})
+	return bridgesReading{listed: true, bridges: inv.Bridges, readings: readings}, errors.Join(append(errs, stale)...)
+}
+
+// Close stops the bridges' reader and the monitor, and ends the sessions.
+// Every collector that reads OVS closes it when it is closed: closing
+// twice is harmless.
 func (s *OVSSource) Close() error {
 	s.monitorOnce.Do(func() {}) // never started: never to be
 	s.closeOnce.Do(func() {
-		s.openOnce.Do(func() {}) // never opened: never to be
+		s.openOnce.Do(func() {})   // never opened: never to be
+		s.readerOnce.Do(func() {}) // nor read
+		if s.reader != nil {
+			s.reader.Close()
+		}
 		if s.monitor != nil {
 			s.monitor.Close()
 		}

@@ -32,6 +32,9 @@ func TestBadStart(t *testing.T) {
 		{"empty bridge", []string{"--ovs.bridge=", "--no-collector.conntrack"}, 1, []string{"--ovs.bridge is empty"}},
 		{"missing netns", []string{"--conntrack.netns=/run/netns/does-not-exist", "--no-collector.ovs"}, 1, []string{"--conntrack.netns=/run/netns/does-not-exist", "/run/netns/NAME"}},
 		{"netns is a regular file", []string{"--conntrack.netns=" + regular, "--no-collector.ovs"}, 1, []string{"--conntrack.netns=" + regular}},
+		{"negative openflow read interval", []string{"--ovs.openflow-read-interval=-5s", "--no-collector.conntrack"}, 1, []string{"--ovs.openflow-read-interval=-5s", "must not be negative"}},
+		{"negative datapath read interval", []string{"--ovs.datapath-read-interval=-5s", "--no-collector.conntrack"}, 1, []string{"--ovs.datapath-read-interval=-5s", "must not be negative"}},
+		{"negative conntrack read interval", []string{"--conntrack.read-interval=-1s", "--no-collector.ovs", "--no-collector.ovs_datapath"}, 1, []string{"--conntrack.read-interval=-1s", "must not be negative"}},
 		{"bad log level", []string{"--log.level=loud"}, 2, []string{"loud"}},
 		{"bad web config", []string{"--web.config.file=/does/not/exist.yml", "--no-collector.ovs", "--no-collector.conntrack", "--web.listen-address=127.0.0.1:0"}, 1, []string{"/does/not/exist.yml"}},
 	}
@@ -47,6 +50,7 @@ func TestBadStart(t *testing.T) {
 					t.Errorf("stderr does not mention %q:\n%s", w, stderr.String())
 				}
 			}
+			checkBackgroundReaders(t, 0, "after run returned")
 		})
 	}
 }

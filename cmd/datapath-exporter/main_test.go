@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ func startExporter(t *testing.T, args ...string) (string, *testenv.SyncBuffer) {
 	t.Helper()
 	addr := testenv.FreeAddr(t)
 	logs := &testenv.SyncBuffer{}
+	readersBefore := backgroundReaders() // those of an exporter started before, still running
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
@@ -32,6 +34,9 @@ func startExporter(t *testing.T, args ...string) (string, *testenv.SyncBuffer) {
 		cancel()
 		select {
 		case <-done:
+			// No goroutine outlives the exporter: the collectors'
+			// background readers have stopped when run returns.
+			checkBackgroundReaders(t, readersBefore, "after the exporter stopped")
 		case <-time.After(10 * time.Second):
 			t.Error("exporter did not stop within 10s")
 		}
@@ -220,7 +225,12 @@ func TestEndToEnd(t *testing.T) {
 
 	// Generous timeouts: on a loaded 2-core CI machine a first scrape may
 	// take longer than the 2s defaults.
+	// OVS and conntrack read in every scrape: the values are compared with
+	// ovs-ofctl's and the kernel's right after a change (the background
+	// reads: ovs_background_test.go, conntrack_background_test.go in
+	// collector).
 	args := []string{"--ovs.rundir=" + o.RunDir, "--conntrack.netns=" + ns.Path, "--ovs.timeout=15s", "--conntrack.timeout=15s",
+		"--ovs.openflow-read-interval=0s", "--ovs.datapath-read-interval=0s", "--conntrack.read-interval=0s",
 		"--collector.conntrack_zones", "--conntrack.zones-timeout=15s", "--collector.ovs_interfaces",
 		"--collector.antrea_agent", "--antrea.agent-url=" + agent.URL(), "--antrea.token-file=" + agent.TokenFile,
 		"--antrea.ca-file=" + agent.CAFile, "--antrea.timeout=15s"}
@@ -374,4 +384,25 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("landing page has no link to /metrics:\n%s", page)
 		}
 	})
+}
+
+// backgroundReaders counts the goroutines of the collectors' background
+// readers in this process (the tests of this package run one at a time).
+func backgroundReaders() int {
+	buf := make([]byte, 4<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return strings.Count(string(buf), "collector.(*periodicReader[...]).loop")
+}
+
+// checkBackgroundReaders fails t unless at most limit background readers
+// run (within a moment: a stopped reader's goroutine is returning).
+func checkBackgroundReaders(t *testing.T, limit int, when string) {
+	t.Helper()
+	n := backgroundReaders()
+	for deadline := time.Now().Add(2 * time.Second); n > limit && time.Now().Before(deadline); n = backgroundReaders() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n > limit {
+		t.Errorf("%d background readers running %s, want at most %d", n, when, limit)
+	}
 }

@@ -47,7 +47,9 @@ import (
 // scrapes against the default exporter) runs at 100k flows / 100k entries
 // and the per-zone dump comparison at 250k entries.
 //
-// BENCH_ROUNDS (default 15) sets the rounds per step.
+// BENCH_ROUNDS (default 15) sets the rounds per step. BENCH_QUICK=1 runs
+// only the steps at 0 and 10k flows, without the storm and the zone dump:
+// a quick side-by-side comparison while changing the exporter.
 func BenchmarkScrapes(b *testing.B) {
 	testenv.Require(b, "ovs-ofctl", "ip", "conntrack", "nft", "prometheus-node-exporter")
 	rounds := 15
@@ -58,6 +60,7 @@ func BenchmarkScrapes(b *testing.B) {
 		}
 		rounds = n
 	}
+	quick := os.Getenv("BENCH_QUICK") == "1"
 	ctx := testenv.Context(b, 60*time.Minute)
 
 	o := testenv.OVSForTest(b, testenv.OVSOptions{})
@@ -73,17 +76,23 @@ func BenchmarkScrapes(b *testing.B) {
 
 	bin := buildExporter(b)
 	common := []string{"--ovs.rundir=" + o.RunDir, "--conntrack.netns=" + ns.Path}
+	readInScrape := []string{"--ovs.openflow-read-interval=0s", "--ovs.datapath-read-interval=0s", "--conntrack.read-interval=0s"}
 	variants := []struct {
 		method string
 		args   []string
 	}{
+		// The default set: OVS and conntrack read in the background
+		// every 5s, each scrape serving the last reading.
 		{"default", nil},
-		// The default set reading ovs-vswitchd's slow commands at every
-		// scrape, as at a scrape interval longer than their max age.
-		{"default-slow-every-scrape", []string{"--ovs.slow-stats-max-age=0s"}},
-		{"ovs-only", []string{"--no-collector.conntrack", "--no-collector.ovs_datapath"}},
-		{"ovs_datapath-only", []string{"--no-collector.ovs", "--no-collector.conntrack"}},
-		{"conntrack-only", []string{"--no-collector.ovs", "--no-collector.ovs_datapath"}},
+		// The default set reading OVS and conntrack in every scrape (as
+		// before the background reads; the slow control-socket commands still at
+		// most every --ovs.slow-stats-max-age).
+		{"default-read-in-scrape", readInScrape},
+		// One collector alone, reading its source in the scrape: what a
+		// read costs (compared with its floor and with ovs-ofctl).
+		{"ovs-only", append([]string{"--no-collector.conntrack", "--no-collector.ovs_datapath"}, readInScrape...)},
+		{"ovs_datapath-only", append([]string{"--no-collector.ovs", "--no-collector.conntrack"}, readInScrape...)},
+		{"conntrack-only", append([]string{"--no-collector.ovs", "--no-collector.ovs_datapath"}, readInScrape...)},
 		{"conntrack_zones-only", []string{"--no-collector.ovs", "--no-collector.ovs_datapath", "--no-collector.conntrack", "--collector.conntrack_zones"}},
 		{"all-off", []string{"--no-collector.ovs", "--no-collector.ovs_datapath", "--no-collector.conntrack"}},
 	}
@@ -136,13 +145,20 @@ func BenchmarkScrapes(b *testing.B) {
 
 	fmt.Printf("nf_conntrack_max: %d\n", testenv.ConntrackMax(b))
 	fmt.Printf("rounds: %d\n", rounds)
-	for _, f := range []int{0, 10_000, 100_000} {
+	steps := []int{0, 10_000, 100_000}
+	if quick {
+		steps = steps[:2]
+	}
+	for _, f := range steps {
 		addFlows(f)
 		names := []string{fmt.Sprintf("ScrapeFlows/flows=%d", f)}
 		if f == 100_000 {
 			names = append(names, "ScrapeEntries/entries=0")
 		}
 		measure(b, names, methods, rounds)
+	}
+	if quick {
+		return
 	}
 	for _, e := range []int{100_000, 250_000} {
 		fill(e)
@@ -401,6 +417,8 @@ func httpMethod(b *testing.B, name string, p *process, dial func(context.Context
 	switch name {
 	case "default":
 		m.after = func() (map[string]float64, error) { return collectorDurations(c.last.Bytes(), 3, "") }
+	case "default-read-in-scrape":
+		m.after = func() (map[string]float64, error) { return collectorDurations(c.last.Bytes(), 3, "-read-in-scrape") }
 	case "ovs-only", "ovs_datapath-only", "conntrack-only":
 		m.after = func() (map[string]float64, error) { return collectorDurations(c.last.Bytes(), 1, "-alone") }
 	}

@@ -121,9 +121,12 @@ func startExporter(ctx context.Context, n *testenv.KernelNode) error {
 	if err := n.Start(ctx, "exporter", n.GuestPath("datapath-exporter"),
 		fmt.Sprintf("--web.listen-address=:%d", exporterPort),
 		"--ovs.rundir="+testenv.GuestOVSRunDir,
-		// The tests compare upcall/show's and memory/show's figures
-		// with ovs-appctl's at one moment: read them at every scrape.
-		"--ovs.slow-stats-max-age=0s",
+		// The tests compare the tables', the datapath's, upcall/show's,
+		// memory/show's and conntrack's figures with ovs-ofctl's,
+		// ovs-appctl's and conntrack's at one moment: read them all in
+		// every scrape.
+		"--ovs.slow-stats-max-age=0s", "--ovs.openflow-read-interval=0s", "--ovs.datapath-read-interval=0s",
+		"--conntrack.read-interval=0s",
 		"--collector.conntrack_zones", "--no-collector.antrea_agent"); err != nil {
 		return err
 	}

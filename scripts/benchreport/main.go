@@ -161,11 +161,16 @@ var scrapePlotted = []string{"default", "ovs-only", "conntrack-only", "all-off",
 	"ovs-ofctl-dump-tables", "floor-openflow-echo", "floor-netlink-statsglobal"}
 
 var scrapeMethods = map[string]string{
-	"default":                   "**this project**, default collectors (`ovs`, `ovs_datapath`, `conntrack`); `ovs_datapath` reads `upcall/show`, `memory/show` and `coverage/show` at most every `--ovs.slow-stats-max-age` (30s), so in these back-to-back scrapes mostly `dpctl/show` alone",
-	"default-slow-every-scrape": "this project, default collectors with `--ovs.slow-stats-max-age=0s`: all four control-socket commands at every scrape (as at a scrape interval over 30s)",
-	"ovs-only":                  "this project, `ovs` collector alone (`--no-collector.conntrack --no-collector.ovs_datapath`)",
-	"ovs_datapath-only":         "this project, `ovs_datapath` collector alone: `dpctl/show` (the slow commands when due) on ovs-vswitchd's control socket and the meter statistics",
-	"conntrack-only":            "this project, `conntrack` collector alone (`--no-collector.ovs --no-collector.ovs_datapath`)",
+	"default": "**this project**, default collectors (`ovs`, `ovs_datapath`, `conntrack`), each reading its source " +
+		"in the background every 5s (`--ovs.openflow-read-interval`, `--ovs.datapath-read-interval`, `--conntrack.read-interval`) " +
+		"and the scrape serving the last reading",
+	"default-read-in-scrape": "this project, default collectors with `--ovs.openflow-read-interval=0s " +
+		"--ovs.datapath-read-interval=0s --conntrack.read-interval=0s`: every source read in every scrape, as before the background reads (`ovs_datapath`'s " +
+		"slow commands still at most every `--ovs.slow-stats-max-age`, so in these back-to-back scrapes mostly `dpctl/show` alone)",
+	"default-slow-every-scrape": "this project, default collectors with `--ovs.slow-stats-max-age=0s`: all four control-socket commands at every scrape (runs before the background reads)",
+	"ovs-only":                  "this project, `ovs` collector alone (`--no-collector.conntrack --no-collector.ovs_datapath`), reading in the scrape (`--ovs.openflow-read-interval=0s`): what a read costs",
+	"ovs_datapath-only":         "this project, `ovs_datapath` collector alone, reading in the scrape (`--ovs.datapath-read-interval=0s`): `dpctl/show` (the slow commands when due) on ovs-vswitchd's control socket",
+	"conntrack-only":            "this project, `conntrack` collector alone (`--no-collector.ovs --no-collector.ovs_datapath`), reading in the scrape (`--conntrack.read-interval=0s`)",
 	"conntrack_zones-only":      "this project, the opt-in `conntrack_zones` collector alone (a dump of the whole table per scrape)",
 	"all-off":                   "this project with every collector off: Go, process and build metrics only",
 	"node-exporter-conntrack": "Debian's `prometheus-node-exporter --collector.disable-defaults --collector.conntrack` " +
@@ -173,13 +178,19 @@ var scrapeMethods = map[string]string{
 		"`/proc/sys/net/netfilter/nf_conntrack_{count,max}`), scraped over a socket made inside the namespace",
 	"ovs-ofctl-dump-tables": "fork `ovs-ofctl -O OpenFlow15 dump-tables br-int` once (not an HTTP scrape)",
 	"collector-ovs": "the `ovs` collector's own wall time within the `default` scrapes, as the exporter reports it " +
-		"(`datapath_scrape_collector_duration_seconds{collector=\"ovs\"}`; not an HTTP scrape)",
-	"collector-ovs_datapath": "the `ovs_datapath` collector's own wall time within the `default` scrapes " +
-		"(not an HTTP scrape)",
+		"(`datapath_scrape_collector_duration_seconds{collector=\"ovs\"}`): serving the last background reading; not an HTTP scrape",
+	"collector-ovs_datapath": "the `ovs_datapath` collector's own wall time within the `default` scrapes: serving the " +
+		"last background reading (not an HTTP scrape)",
+	"collector-conntrack-read-in-scrape": "the `conntrack` collector's own wall time within the `default-read-in-scrape` " +
+		"scrapes (not an HTTP scrape)",
+	"collector-ovs-read-in-scrape": "the `ovs` collector's own wall time within the `default-read-in-scrape` scrapes: " +
+		"a read of every bridge beside the other collectors (not an HTTP scrape)",
+	"collector-ovs_datapath-read-in-scrape": "the `ovs_datapath` collector's own wall time within the " +
+		"`default-read-in-scrape` scrapes (not an HTTP scrape)",
 	"collector-ovs_datapath-alone": "the `ovs_datapath` collector's own wall time within the `ovs_datapath-only` scrapes " +
 		"(not an HTTP scrape)",
 	"collector-conntrack": "the `conntrack` collector's own wall time within the `default` scrapes " +
-		"(`datapath_scrape_collector_duration_seconds{collector=\"conntrack\"}`; not an HTTP scrape)",
+		"(`datapath_scrape_collector_duration_seconds{collector=\"conntrack\"}`): serving the last background reading; not an HTTP scrape",
 	"floor-openflow-echo": "floor of the `ovs` collector: one OpenFlow ECHO request/reply on a kept session " +
 		"to `br-int.mgmt` (not an HTTP scrape)",
 	"collector-ovs-alone": "the `ovs` collector's own wall time within the `ovs-only` scrapes (no other collector " +
