@@ -16,12 +16,20 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// TestPrometheusScrapesAndEvaluatesRules runs on every supported release:
-// the harness starts each with the same flags and configuration.
-func TestPrometheusScrapesAndEvaluatesRules(t *testing.T) {
+// onEveryRelease runs test on every supported Prometheus release, each in
+// a subtest: the harness starts them all with the same flags and
+// configuration, and finds their failures in their logs alike.
+func onEveryRelease(t *testing.T, test func(t *testing.T, release PrometheusRelease)) {
 	for _, r := range PrometheusReleases() {
-		t.Run(r.Version, func(t *testing.T) { testPrometheusScrapesAndEvaluatesRules(t, r) })
+		t.Run(r.Version, func(t *testing.T) {
+			RequirePrometheus(t, r)
+			test(t, r)
+		})
 	}
+}
+
+func TestPrometheusScrapesAndEvaluatesRules(t *testing.T) {
+	onEveryRelease(t, testPrometheusScrapesAndEvaluatesRules)
 }
 
 func testPrometheusScrapesAndEvaluatesRules(t *testing.T, release PrometheusRelease) {
@@ -118,7 +126,10 @@ func testPrometheusScrapesAndEvaluatesRules(t *testing.T, release PrometheusRele
 }
 
 func TestPrometheusBadRuleFileFailsWithLog(t *testing.T) {
-	RequirePrometheus(t, Prometheus3)
+	onEveryRelease(t, testPrometheusBadRuleFileFailsWithLog)
+}
+
+func testPrometheusBadRuleFileFailsWithLog(t *testing.T, release PrometheusRelease) {
 	// StartPrometheus makes its directory in $TMPDIR: one of this test's
 	// own, so what it leaves there is this call's, whatever other
 	// tests running in parallel leave in /tmp.
@@ -129,7 +140,7 @@ func TestPrometheusBadRuleFileFailsWithLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := testContext(t, 30*time.Second)
-	p, err := StartPrometheus(ctx, PrometheusOptions{RuleFiles: []string{rules}})
+	p, err := StartPrometheus(ctx, PrometheusOptions{RuleFiles: []string{rules}, Release: release})
 	if err == nil {
 		p.Close()
 		t.Fatal("StartPrometheus with a malformed rule file succeeded, want an error")
@@ -143,13 +154,16 @@ func TestPrometheusBadRuleFileFailsWithLog(t *testing.T) {
 }
 
 func TestPrometheusAtFixedAddress(t *testing.T) {
-	RequirePrometheus(t, Prometheus3)
+	onEveryRelease(t, testPrometheusAtFixedAddress)
+}
+
+func testPrometheusAtFixedAddress(t *testing.T, release PrometheusRelease) {
 	ctx := testContext(t, 30*time.Second)
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := StartPrometheus(ctx, PrometheusOptions{Addr: addr})
+	p, err := StartPrometheus(ctx, PrometheusOptions{Addr: addr, Release: release})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +172,7 @@ func TestPrometheusAtFixedAddress(t *testing.T) {
 		t.Errorf("URL = %q, want http://%s", p.URL(), addr)
 	}
 	// A taken address is an error, not a silent move to another port.
-	if q, err := StartPrometheus(ctx, PrometheusOptions{Addr: addr}); err == nil {
+	if q, err := StartPrometheus(ctx, PrometheusOptions{Addr: addr, Release: release}); err == nil {
 		q.Close()
 		t.Errorf("second StartPrometheus(%s) succeeded, want an error", addr)
 	} else if !strings.Contains(err.Error(), "address already in use") {
