@@ -50,6 +50,7 @@ if built; then # another run built it while this one waited
 fi
 
 tmp=$(mktemp -d "$cache.build-XXXXXX")
+chmod 755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 log "building Prometheus $release and promtool from github.com/prometheus/prometheus@$module_version (about 8 minutes of CPU, once)"
 start=$(date +%s)

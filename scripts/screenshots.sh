@@ -18,7 +18,7 @@
 # Environment:
 #   SCREENSHOT_EXPORTER_ADDRESS  exporter listen address   (127.0.0.1:10457)
 #   SCREENSHOT_PROMETHEUS_ADDRESS Prometheus listen address (127.0.0.1:9190)
-#   SCREENSHOT_WAIT              seconds of data to collect before rendering (270)
+#   SCREENSHOT_WAIT              seconds of data to collect before rendering (245)
 #   SCREENSHOT_CHURN             the demo's pod churn interval (45s): its drift
 #                                lasts from 3 to 7 intervals in, around the rendering
 #   SCREENSHOT_RANGE             range of the graphs   (the minutes of data collected)
@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 
 exporter_addr=${SCREENSHOT_EXPORTER_ADDRESS:-127.0.0.1:10457}
 prom_addr=${SCREENSHOT_PROMETHEUS_ADDRESS:-127.0.0.1:9190}
-wait_seconds=${SCREENSHOT_WAIT:-270}
+wait_seconds=${SCREENSHOT_WAIT:-245}
 churn=${SCREENSHOT_CHURN:-45s}
 out=${SCREENSHOT_OUT:-docs/screenshots}
 chromium=${CHROMIUM:-/usr/bin/chromium}
@@ -149,14 +149,19 @@ for _ in $(seq 1 "$wait_seconds"); do
 	kill -0 "$demo_pid" 2>/dev/null || { log "the demo exited early"; exit 1; }
 	sleep 1
 done
-# The drift must still be on (SpoofGuard 2 flows short of the agent's count)
-# for drift.png and alerts.png to show it.
+# drift.png and alerts.png need the drift on (SpoofGuard 2 flows short of
+# the agent's count) and no churn step under way (during one, the agent's
+# count, read every 5 s, lags OVS's by the step's 200 flows).
 drift='datapath_ovs_table_flows{bridge="br-int"} - on(instance,job,bridge,table_id) group_left datapath_antrea_agent_table_flows'
 spoofguard_drift='datapath_ovs_table_flows{bridge="br-int",table_name="SpoofGuard"} - on(instance,job,bridge,table_id) group_left datapath_antrea_agent_table_flows'
-if [ "$(query "$spoofguard_drift == -2")" -eq 0 ]; then
-	log "no drift on SpoofGuard now (the demo's log says when it made it); set SCREENSHOT_WAIT and SCREENSHOT_CHURN so that rendering falls inside it"
-	exit 1
-fi
+for i in $(seq 1 60); do
+	[ "$(query "($spoofguard_drift == -2) and on() (count($drift != 0) == 1)")" -eq 0 ] || break
+	[ "$i" -lt 60 ] || {
+		log "no drift on SpoofGuard alone in the last minute (the demo's log says when it made it); set SCREENSHOT_WAIT and SCREENSHOT_CHURN so that rendering falls inside it"
+		exit 1
+	}
+	sleep 1
+done
 
 # --- screenshots ----------------------------------------------------------------
 # Debian's Prometheus serves only the classic UI, under /classic/ (its /alerts
@@ -166,15 +171,17 @@ if [ "$(curl -s -o /dev/null -w '%{http_code}' "$prom/alerts")" != 200 ] &&
 	[ "$(curl -s -o /dev/null -w '%{http_code}' "$prom/classic/alerts")" = 200 ]; then
 	ui=/classic
 fi
-# The graphs span the data there is (whole minutes), so the curves fill them.
-range=${SCREENSHOT_RANGE:-$((($(date +%s) - data_start) / 60))m}
+# The graphs span the data there is (rounded up to whole minutes).
+range=${SCREENSHOT_RANGE:-$((($(date +%s) - data_start + 59) / 60))m}
 urlencode() {
 	jq -rn --arg s "$1" '$s | @uri'
 }
-graph_url() { # a graph page with one panel per expression
-	local url="$prom$ui/graph?" i=0 expr
+graph_url() { # a graph page with one panel per expression; "table:EXPR" is a table of its values now
+	local url="$prom$ui/graph?" i=0 expr tab
 	for expr in "$@"; do
-		url+="g$i.expr=$(urlencode "$expr")&g$i.tab=0&g$i.stacked=0&g$i.show_exemplars=0&g$i.range_input=$range&"
+		tab=0
+		case $expr in table:*) tab=1 expr=${expr#table:} ;; esac
+		url+="g$i.expr=$(urlencode "$expr")&g$i.tab=$tab&g$i.stacked=0&g$i.show_exemplars=0&g$i.range_input=$range&"
 		i=$((i + 1))
 	done
 	echo "${url%&}"
@@ -198,16 +205,18 @@ shoot() { # file url [window size]
 }
 
 mkdir -p "$out"
-# While the drift lasts: the drift itself, and the alerts (its alert pending
-# next to the conntrack ones).
-shoot "$out/drift.png" "$(graph_url "$drift")"
+# While the drift lasts: SpoofGuard's drift over the run, clamped to +-5 so
+# that the 2 missing flows show next to the churn steps' spikes of 200, and
+# the drift of every table now (SpoofGuard -2, the others 0); then the
+# alerts (its alert pending next to the conntrack ones).
+shoot "$out/drift.png" "$(graph_url "clamp($spoofguard_drift, -5, 5)" "table:sort($drift)")" 1400,1800
 shoot "$out/alerts.png" "$prom$ui/alerts"
 shoot "$out/flows-per-table.png" \
 	"$(graph_url 'datapath_ovs_table_flows{bridge="br-int",table_name=~"SpoofGuard|EndpointDNAT|ServiceLB|L3Forwarding|L2ForwardingCalc"}')"
 # Two graphs on one page: the datapath's hit/missed/lost lookups and the
 # packet-in meter's drops, as the dashboard's OVS datapath row shows them.
 shoot "$out/datapath.png" "$(graph_url 'sum by (datapath, result) (rate(datapath_ovs_datapath_lookups_total[1m]))' \
-	'sum by (bridge, meter_id) (rate(datapath_ovs_meter_packets_dropped_total[1m]))')" 1400,1250
+	'sum by (bridge, meter_id) (rate(datapath_ovs_meter_packets_dropped_total[1m]))')" 1400,1400
 shoot "$out/conntrack-percent.png" \
 	"$(graph_url '100 * datapath_conntrack_entries / datapath_conntrack_entries_limit')"
 
