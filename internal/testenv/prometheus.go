@@ -70,8 +70,8 @@ var (
 	}
 )
 
-// PrometheusReleases are the releases tests that run on every supported
-// Prometheus loop over: the newest first.
+// PrometheusReleases lists the supported releases, newest first, for the
+// tests that run on each.
 func PrometheusReleases() []PrometheusRelease {
 	return []PrometheusRelease{Prometheus3, PrometheusOldest}
 }
