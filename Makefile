@@ -34,7 +34,10 @@ generate:
 	cd deploy && $(GO) generate ./...
 
 # Debian packages the tests run for real: OVS, conntrack, nftables, iproute2,
-# setpriv (util-linux) and Prometheus/promtool.
+# setpriv (util-linux) and Prometheus/promtool 2.42 (the oldest release
+# tested); and Prometheus/promtool 3, built once from the Go module proxy
+# into /var/cache/datapath-exporter (scripts/prometheus3.sh; bin/prometheus3
+# and bin/promtool3 point at them).
 deps:
 	@scripts/deps.sh
 

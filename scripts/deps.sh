@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo run for real, if any is
-# missing. Needs root (or sudo). Touches no host settings.
+# missing, and builds Prometheus 3 once (scripts/prometheus3.sh). Needs root
+# (or sudo). Touches no host settings.
 set -euo pipefail
 # podman: the deploy module builds and checks the image's final stage.
 # prometheus-node-exporter: `make bench` scrapes its conntrack collector
@@ -13,17 +14,21 @@ missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-echo "installing Debian packages: ${missing[*]}"
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-# The packages' own services (host OVS, Prometheus) are not needed: the tests
-# start private instances. policy-rc.d keeps them from being started.
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-	printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
-	$sudo chmod +x /usr/sbin/policy-rc.d
-	trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing Debian packages: ${missing[*]}"
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	# The packages' own services (host OVS, Prometheus) are not needed: the tests
+	# start private instances. policy-rc.d keeps them from being started.
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+		$sudo chmod +x /usr/sbin/policy-rc.d
+		trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
+	fi
+	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Prometheus 3 and promtool, built once from the Go module proxy into a
+# cache (Debian's prometheus package is 2.42, the oldest release tested).
+"$(dirname "$0")/prometheus3.sh"

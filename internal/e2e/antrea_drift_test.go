@@ -62,7 +62,8 @@ func driftRuleFile(t *testing.T) string {
 // checks that the dashboard's drift query shows -2 for that table only and
 // that the alert fires with both counts and the agent's table name.
 func TestAntreaDriftAlertFires(t *testing.T) {
-	testenv.Require(t, "prometheus", "go", "ovs-ofctl")
+	testenv.Require(t, "go", "ovs-ofctl")
+	testenv.RequirePrometheus(t, testenv.Prometheus3)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 

@@ -372,7 +372,8 @@ const packet = "000000000002" + "000000000001" + "0800" +
 
 func startEnv(t *testing.T) *env {
 	t.Helper()
-	testenv.Require(t, "prometheus", "go")
+	testenv.Require(t, "go")
+	testenv.RequirePrometheus(t, testenv.Prometheus3)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 
@@ -463,8 +464,21 @@ func startEnv(t *testing.T) *env {
 		wg.Wait()
 	})
 
-	m := foreignMixin(t)
-	p := testenv.PrometheusForTest(t, testenv.PrometheusOptions{Job: foreignJob, Targets: []string{addr}, RuleFiles: m.ruleFiles})
+	e := &env{exporter: addr, zones: zones, mixin: foreignMixin(t)}
+	return e.on(t, testenv.Prometheus3)
+}
+
+// on returns e with a Prometheus of release r (e's own if it is of r)
+// scraping e's exporter with e's rules, once it holds enough data for the
+// queries.
+func (e *env) on(t *testing.T, r testenv.PrometheusRelease) *env {
+	t.Helper()
+	if e.prom != nil && e.prom.Release == r {
+		return e
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p := testenv.PrometheusForTest(t, testenv.PrometheusOptions{Job: foreignJob, Targets: []string{e.exporter}, RuleFiles: e.mixin.ruleFiles, Release: r})
 	// Enough scrapes (1s apart) for rate() and deriv() over short windows,
 	// and rules evaluated a few times.
 	for _, q := range []string{
@@ -478,7 +492,7 @@ func startEnv(t *testing.T) *env {
 			t.Fatal(err)
 		}
 	}
-	return &env{prom: p, exporter: addr, zones: zones, mixin: m}
+	return &env{prom: p, exporter: e.exporter, zones: e.zones, mixin: e.mixin}
 }
 
 // buildExporter builds the exporter binary from this checkout.
@@ -552,9 +566,19 @@ func startExporter(t *testing.T, bin string, args ...string) string {
 
 // TestDashboardAndRuleQueriesAgainstPrometheus runs every PromQL expression
 // of the dashboards (panel targets and variable queries) and of the rules
-// against a real Prometheus scraping the real exporter.
+// against a real Prometheus scraping the real exporter: on every supported
+// release, Prometheus 3 and the oldest, 2.42, each scraping the same
+// exporter.
 func TestDashboardAndRuleQueriesAgainstPrometheus(t *testing.T) {
-	e := startEnv(t)
+	first := startEnv(t)
+	for _, r := range testenv.PrometheusReleases() {
+		t.Run(r.String(), func(t *testing.T) { first.on(t, r).checkDashboardsAndRules(t) })
+	}
+}
+
+// checkDashboardsAndRules is TestDashboardAndRuleQueriesAgainstPrometheus
+// on e's Prometheus.
+func (e *env) checkDashboardsAndRules(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 

@@ -23,7 +23,8 @@ import (
 // demo with SIGTERM as `make demo-stop` does, and checks that the VM
 // (its qemu and its share) and Prometheus are gone.
 func TestDemoKernelUpAndDown(t *testing.T) {
-	testenv.Require(t, "qemu-system-x86_64", "prometheus", "go")
+	testenv.Require(t, "qemu-system-x86_64", "go")
+	testenv.RequirePrometheus(t, testenv.Prometheus3)
 	dir := t.TempDir()
 	exporter, demo := filepath.Join(dir, "datapath-exporter"), filepath.Join(dir, "datapath-demo")
 	for _, b := range [][]string{

@@ -16,12 +16,13 @@ import (
 )
 
 // TestDemoUpAndDown runs the demo program as `make demo` does, waits until
-// Prometheus holds the conntrack load, br-int's tables and datapath
-// traffic, stops it with
+// Prometheus (3.x) holds the conntrack load, br-int's tables, datapath
+// traffic and the fleet rules' records, stops it with
 // SIGTERM as `make demo-stop` does, and checks that it removed the OVS
 // directory and both network namespaces it made.
 func TestDemoUpAndDown(t *testing.T) {
-	testenv.Require(t, "ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ip", "conntrack", "nft", "prometheus")
+	testenv.Require(t, "ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ip", "conntrack", "nft")
+	testenv.RequirePrometheus(t, testenv.Prometheus3)
 	exporter := buildExporter(t)
 	demo := filepath.Join(t.TempDir(), "datapath-demo")
 	build := exec.Command("go", "build", "-o", demo, "./internal/cmd/demo")
@@ -52,9 +53,15 @@ func TestDemoUpAndDown(t *testing.T) {
 		`rate(datapath_ovs_datapath_lookups_total{result="missed"}[1m]) > 0`,
 		`datapath_ovs_datapath_flows > 0`,
 		`rate(datapath_ovs_meter_packets_dropped_total{bridge="br-int"}[1m]) > 0`,
+		// The fleet rules are loaded too.
+		`cluster_job:datapath_conntrack_nodes:count == 1`,
+		`cluster_job_table:datapath_ovs_table_flows:sum{table_name="SpoofGuard"} > 0`,
 	})
 
 	out := d.stop(t)
+	if want := testenv.Prometheus3.String() + " on " + promAddr; !strings.Contains(out, want) {
+		t.Errorf("demo did not say it runs %q:\n%s", want, out)
+	}
 	if !strings.Contains(out, "behind the agent's back") {
 		t.Errorf("demo did not say when it made the drift:\n%s", out)
 	}

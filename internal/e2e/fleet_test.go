@@ -105,7 +105,8 @@ func startFleetNode(t *testing.T, bin, name string, endpointDNAT, localPods int)
 // selects that node and table alone. (Three nodes: with two, the median is
 // their mean and both differ from it.)
 func TestFleetRulesAndDashboard(t *testing.T) {
-	testenv.Require(t, "prometheus", "go")
+	testenv.Require(t, "go")
+	testenv.RequirePrometheus(t, testenv.Prometheus3)
 	bin := buildExporter(t)
 	nodes := []fleetNode{
 		startFleetNode(t, bin, "node-a", 40, 3),

@@ -84,7 +84,8 @@ const (
 // table's fill: filling a table to the default 75% would take hundreds of
 // thousands of entries (nf_conntrack_max is the host's, not the netns').
 func TestMixinCustomSelectorAndThreshold(t *testing.T) {
-	testenv.Require(t, "prometheus", "go")
+	testenv.Require(t, "go")
+	testenv.RequirePrometheus(t, testenv.Prometheus3)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 

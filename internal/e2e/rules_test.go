@@ -72,22 +72,27 @@ func loadRulesFrom(t *testing.T, files []string) []rule {
 	return rules
 }
 
+// promtool runs the promtool of every supported Prometheus release with
+// args, each in a subtest.
 func promtool(t *testing.T, args ...string) {
 	t.Helper()
-	out, err := exec.Command("promtool", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+	for _, r := range testenv.PrometheusReleases() {
+		t.Run(r.String(), func(t *testing.T) {
+			testenv.RequirePrometheus(t, r)
+			out, err := exec.Command(r.Promtool, args...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+			t.Logf("promtool %s:\n%s", strings.Join(args, " "), out)
+		})
 	}
-	t.Logf("promtool %s:\n%s", strings.Join(args, " "), out)
 }
 
 func TestRulesPromtoolCheck(t *testing.T) {
-	testenv.Require(t, "promtool")
 	promtool(t, append([]string{"check", "rules"}, ruleFiles...)...)
 }
 
 func TestRulesPromtoolUnitTests(t *testing.T) {
-	testenv.Require(t, "promtool")
 	promtool(t, "test", "rules", ruleTestFile)
 }
 

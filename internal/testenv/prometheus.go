@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -31,12 +32,93 @@ const PrometheusJob = "datapath-exporter"
 // over a minute has samples after a few seconds.
 const PrometheusScrapeInterval = time.Second
 
-// Prometheus is a real Prometheus server (Debian's `prometheus` binary) on a
-// free loopback port, with its configuration and TSDB in a temporary
-// directory. Use StartPrometheus (or PrometheusForTest) to get one and Close
-// to remove it.
+// PrometheusRelease is a Prometheus the harness runs: its server and
+// promtool binaries and the version they report.
+type PrometheusRelease struct {
+	Version  string // as /api/v1/status/buildinfo reports it
+	Server   string // the prometheus binary
+	Promtool string // the promtool binary
+	install  string // how to get the binaries when they are missing
+}
+
+// prometheus3Module is the version of github.com/prometheus/prometheus that
+// scripts/prometheus3.sh builds (v0.X.Y is Prometheus 3.X.Y), and
+// prometheus3Dir the cache it builds into.
+const (
+	prometheus3Module = "v0.316.0"
+	prometheus3Dir    = "/var/cache/datapath-exporter/prometheus-" + prometheus3Module
+)
+
+var (
+	// Prometheus3 is the default release: Prometheus 3.x and its promtool,
+	// built from the Go module proxy by scripts/prometheus3.sh (`make
+	// deps`), without the web UI (its assets are not in the module): the
+	// HTTP API only.
+	Prometheus3 = PrometheusRelease{
+		Version:  "3.16.0",
+		Server:   prometheus3Dir + "/prometheus",
+		Promtool: prometheus3Dir + "/promtool",
+		install:  "build it with `scripts/prometheus3.sh` (or run `make deps`)",
+	}
+	// PrometheusOldest is the oldest release supported: Debian 12's 2.42,
+	// whose classic web UI the screenshots use.
+	PrometheusOldest = PrometheusRelease{
+		Version:  "2.42.0",
+		Server:   "/usr/bin/prometheus",
+		Promtool: "/usr/bin/promtool",
+		install:  "install it with `apt-get install prometheus` (or run `make deps`)",
+	}
+)
+
+// PrometheusReleases lists the supported releases, newest first, for the
+// tests that run on each.
+func PrometheusReleases() []PrometheusRelease {
+	return []PrometheusRelease{Prometheus3, PrometheusOldest}
+}
+
+// PrometheusReleaseNamed returns the supported release of that version
+// ("3.16.0", "2.42.0").
+func PrometheusReleaseNamed(version string) (PrometheusRelease, error) {
+	var names []string
+	for _, r := range PrometheusReleases() {
+		if r.Version == version {
+			return r, nil
+		}
+		names = append(names, r.Version)
+	}
+	return PrometheusRelease{}, fmt.Errorf("no Prometheus release %q here: the supported ones are %s", version, strings.Join(names, ", "))
+}
+
+// String is "Prometheus 3.16.0".
+func (r PrometheusRelease) String() string { return "Prometheus " + r.Version }
+
+// Check returns an error naming what is missing to run r, and how to get it.
+func (r PrometheusRelease) Check() error {
+	if err := Check(); err != nil {
+		return err
+	}
+	for _, bin := range []string{r.Server, r.Promtool} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return fmt.Errorf("%s: %s not found: %s", r, bin, r.install)
+		}
+	}
+	return nil
+}
+
+// RequirePrometheus is Require for a Prometheus release: it skips t (fails
+// it in CI) when r's binaries or root are missing.
+func RequirePrometheus(t T, r PrometheusRelease) {
+	t.Helper()
+	skipOrFail(t, r.Check())
+}
+
+// Prometheus is a real Prometheus server (by default Prometheus3; see
+// PrometheusOptions.Release) on a free loopback port, with its
+// configuration and TSDB in a temporary directory. Use StartPrometheus (or
+// PrometheusForTest) to get one and Close to remove it.
 type Prometheus struct {
-	Dir string // configuration, TSDB and log
+	Dir     string // configuration, TSDB and log
+	Release PrometheusRelease
 
 	url string
 	api promv1.API
@@ -64,21 +146,38 @@ type PrometheusOptions struct {
 	// targets slower to answer, such as an exporter in a kernel node VM
 	// under TCG.
 	Interval time.Duration
+	// Release is the Prometheus to run; the zero value is Prometheus3.
+	Release PrometheusRelease
+}
+
+// release is opts.Release, or Prometheus3 when it is unset.
+func (opts PrometheusOptions) release() PrometheusRelease {
+	if opts.Release == (PrometheusRelease{}) {
+		return Prometheus3
+	}
+	return opts.Release
 }
 
 // PrometheusForTest is StartPrometheus, stopped when t ends. It skips t
-// (fails it in CI) when the prometheus binary or root is missing.
+// (fails it in CI) when the release's binaries or root are missing.
 func PrometheusForTest(t T, opts PrometheusOptions) *Prometheus {
 	t.Helper()
-	return forTest(t, "Prometheus", StartPrometheus, opts, "prometheus")
+	RequirePrometheus(t, opts.release())
+	return forTest(t, opts.release().String(), StartPrometheus, opts)
 }
 
 // StartPrometheus writes a configuration with one job scraping
-// opts.Targets every opts.Interval and evaluating opts.RuleFiles as often, starts Prometheus and returns once /-/ready answers 200, or
-// when ctx ends. Only the web listener is opened; the admin API and
-// lifecycle endpoints stay off (the defaults). On failure it removes what
-// it made and returns an error that includes the tail of Prometheus' log.
+// opts.Targets every opts.Interval and evaluating opts.RuleFiles as often,
+// starts opts.Release and returns once /-/ready answers 200 and the server
+// reports the release's version, or when ctx ends. Only the web listener is
+// opened; the admin API and lifecycle endpoints stay off (the defaults of
+// 2.x and 3.x alike). On failure it removes what it made and returns an
+// error that includes the tail of Prometheus' log.
 func StartPrometheus(ctx context.Context, opts PrometheusOptions) (_ *Prometheus, err error) {
+	release := opts.release()
+	if err := release.Check(); err != nil {
+		return nil, err
+	}
 	if opts.Job == "" {
 		opts.Job = PrometheusJob
 	}
@@ -93,7 +192,7 @@ func StartPrometheus(ctx context.Context, opts PrometheusOptions) (_ *Prometheus
 		return nil, err
 	}
 	_ = recordOwned(kindDir, dir)
-	p := &Prometheus{Dir: dir}
+	p := &Prometheus{Dir: dir, Release: release}
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("%w%s", err, logTail(p.logFile()))
@@ -131,7 +230,7 @@ func StartPrometheus(ctx context.Context, opts PrometheusOptions) (_ *Prometheus
 			}
 		}
 		p.url = "http://" + listen
-		d, err := startDaemon(p.logFile(), nil, "prometheus", "prometheus",
+		d, err := startDaemon(p.logFile(), nil, "prometheus", release.Server,
 			"--config.file="+config,
 			"--storage.tsdb.path="+p.dataDir(),
 			"--web.listen-address="+listen,
@@ -186,7 +285,8 @@ func prometheusConfig(job string, interval time.Duration, targets, ruleFiles []s
 // waitReady waits for /-/ready to answer 200 from the server started here
 // and not another process holding the port (ours would then fail to bind
 // and exit, possibly only after that process said ready): the TSDB path
-// the server reports must be ours.
+// the server reports must be ours. The server must also be the release
+// asked for (a cache holding another build fails here, not in a query).
 func (p *Prometheus) waitReady(ctx context.Context) error {
 	client := &http.Client{Timeout: 2 * time.Second}
 	get := func(path string, into any) error {
@@ -210,7 +310,7 @@ func (p *Prometheus) waitReady(ctx context.Context) error {
 		}
 		return nil
 	}
-	return retry(ctx, p.proc, func() error {
+	err := retry(ctx, p.proc, func() error {
 		var flags struct {
 			Data map[string]string `json:"data"`
 		}
@@ -225,6 +325,22 @@ func (p *Prometheus) waitReady(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	var build struct {
+		Data struct {
+			Version string `json:"version"`
+		} `json:"data"`
+	}
+	if err := get("/api/v1/status/buildinfo", &build); err != nil {
+		return err
+	}
+	// Debian's reports "2.42.0+ds": build metadata, not another version.
+	if got := build.Data.Version; strings.SplitN(got, "+", 2)[0] != p.Release.Version {
+		return fmt.Errorf("%s reports version %q, want %s: %s", p.Release.Server, got, p.Release.Version, p.Release.install)
+	}
+	return nil
 }
 
 func (p *Prometheus) dataDir() string { return filepath.Join(p.Dir, "data") }

@@ -16,7 +16,23 @@ import (
 	"github.com/prometheus/common/model"
 )
 
+// onEveryRelease runs test on every supported Prometheus release, each in
+// a subtest: the harness starts them all with the same flags and
+// configuration, and finds their failures in their logs alike.
+func onEveryRelease(t *testing.T, test func(t *testing.T, release PrometheusRelease)) {
+	for _, r := range PrometheusReleases() {
+		t.Run(r.Version, func(t *testing.T) {
+			RequirePrometheus(t, r)
+			test(t, r)
+		})
+	}
+}
+
 func TestPrometheusScrapesAndEvaluatesRules(t *testing.T) {
+	onEveryRelease(t, testPrometheusScrapesAndEvaluatesRules)
+}
+
+func testPrometheusScrapesAndEvaluatesRules(t *testing.T, release PrometheusRelease) {
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		fmt.Fprint(w, "# HELP dpx_test_value A test value.\n# TYPE dpx_test_value gauge\ndpx_test_value 42\n")
@@ -37,8 +53,11 @@ func TestPrometheusScrapesAndEvaluatesRules(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p := PrometheusForTest(t, PrometheusOptions{Targets: []string{strings.TrimPrefix(target.URL, "http://")}, RuleFiles: []string{rules}})
+	p := PrometheusForTest(t, PrometheusOptions{Targets: []string{strings.TrimPrefix(target.URL, "http://")}, RuleFiles: []string{rules}, Release: release})
 	ctx := testContext(t, 30*time.Second)
+	if p.Release != release {
+		t.Errorf("Release = %v, want %v", p.Release, release)
+	}
 
 	if u, err := url.Parse(p.URL()); err != nil || !net.ParseIP(u.Hostname()).IsLoopback() {
 		t.Errorf("URL = %q, want http://<loopback address>:PORT", p.URL())
@@ -107,7 +126,10 @@ func TestPrometheusScrapesAndEvaluatesRules(t *testing.T) {
 }
 
 func TestPrometheusBadRuleFileFailsWithLog(t *testing.T) {
-	Require(t, "prometheus")
+	onEveryRelease(t, testPrometheusBadRuleFileFailsWithLog)
+}
+
+func testPrometheusBadRuleFileFailsWithLog(t *testing.T, release PrometheusRelease) {
 	// StartPrometheus makes its directory in $TMPDIR: one of this test's
 	// own, so what it leaves there is this call's, whatever other
 	// tests running in parallel leave in /tmp.
@@ -118,7 +140,7 @@ func TestPrometheusBadRuleFileFailsWithLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := testContext(t, 30*time.Second)
-	p, err := StartPrometheus(ctx, PrometheusOptions{RuleFiles: []string{rules}})
+	p, err := StartPrometheus(ctx, PrometheusOptions{RuleFiles: []string{rules}, Release: release})
 	if err == nil {
 		p.Close()
 		t.Fatal("StartPrometheus with a malformed rule file succeeded, want an error")
@@ -132,13 +154,16 @@ func TestPrometheusBadRuleFileFailsWithLog(t *testing.T) {
 }
 
 func TestPrometheusAtFixedAddress(t *testing.T) {
-	Require(t, "prometheus")
+	onEveryRelease(t, testPrometheusAtFixedAddress)
+}
+
+func testPrometheusAtFixedAddress(t *testing.T, release PrometheusRelease) {
 	ctx := testContext(t, 30*time.Second)
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := StartPrometheus(ctx, PrometheusOptions{Addr: addr})
+	p, err := StartPrometheus(ctx, PrometheusOptions{Addr: addr, Release: release})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +172,7 @@ func TestPrometheusAtFixedAddress(t *testing.T) {
 		t.Errorf("URL = %q, want http://%s", p.URL(), addr)
 	}
 	// A taken address is an error, not a silent move to another port.
-	if q, err := StartPrometheus(ctx, PrometheusOptions{Addr: addr}); err == nil {
+	if q, err := StartPrometheus(ctx, PrometheusOptions{Addr: addr, Release: release}); err == nil {
 		q.Close()
 		t.Errorf("second StartPrometheus(%s) succeeded, want an error", addr)
 	} else if !strings.Contains(err.Error(), "address already in use") {
@@ -159,5 +184,49 @@ func TestPrometheusConfigJob(t *testing.T) {
 	cfg := prometheusConfig("kube-system/antrea-node-metrics", PrometheusScrapeInterval, []string{"127.0.0.1:1"}, nil)
 	if !strings.Contains(cfg, `job_name: "kube-system/antrea-node-metrics"`) {
 		t.Errorf("config does not name the job:\n%s", cfg)
+	}
+}
+
+// TestPrometheusWrongRelease: binaries of another version than the release
+// names (a stale cache) fail the start, naming the binary, both versions
+// and the fix; a missing binary fails before anything starts.
+func TestPrometheusWrongRelease(t *testing.T) {
+	RequirePrometheus(t, Prometheus3)
+	ctx := testContext(t, 30*time.Second)
+	stale := Prometheus3
+	stale.Version = "3.0.0"
+	if p, err := StartPrometheus(ctx, PrometheusOptions{Release: stale}); err == nil {
+		p.Close()
+		t.Error("StartPrometheus of a binary reporting another version succeeded, want an error")
+	} else if msg := err.Error(); !strings.Contains(msg, stale.Server) || !strings.Contains(msg, `"3.16.0", want 3.0.0`) || !strings.Contains(msg, "scripts/prometheus3.sh") {
+		t.Errorf("error = %v, want the binary, both versions and the fix", err)
+	}
+
+	missing := Prometheus3
+	missing.Server = filepath.Join(t.TempDir(), "prometheus")
+	if p, err := StartPrometheus(ctx, PrometheusOptions{Release: missing}); err == nil {
+		p.Close()
+		t.Error("StartPrometheus of a missing binary succeeded, want an error")
+	} else if msg := err.Error(); !strings.Contains(msg, missing.Server) || !strings.Contains(msg, "make deps") {
+		t.Errorf("error = %v, want the binary and the fix", err)
+	}
+}
+
+// TestPrometheus3MatchesBuildScript: the release testenv runs is the one
+// scripts/prometheus3.sh builds, in the cache it builds into.
+func TestPrometheus3MatchesBuildScript(t *testing.T) {
+	b, err := os.ReadFile("../../scripts/prometheus3.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := string(b)
+	for _, want := range []string{"module_version=" + prometheus3Module + "\n", "release=" + Prometheus3.Version + "\n",
+		"/var/cache/datapath-exporter}/prometheus-$module_version\n"} {
+		if !strings.Contains(script, want) {
+			t.Errorf("scripts/prometheus3.sh has no %q", want)
+		}
+	}
+	if want := prometheus3Dir + "/prometheus"; Prometheus3.Server != want {
+		t.Errorf("Prometheus3.Server = %s, want %s", Prometheus3.Server, want)
 	}
 }

@@ -66,8 +66,6 @@ var debianPackage = map[string]string{
 	"nft":          "nftables",
 	"ip":           "iproute2",
 	"setpriv":      "util-linux",
-	"prometheus":   "prometheus",
-	"promtool":     "prometheus",
 }
 
 // InCI reports whether the tests run in CI (CI=true), where a missing
@@ -80,12 +78,20 @@ func InCI() bool { return os.Getenv("CI") == "true" }
 // Debian package to install (`make test` installs them all).
 func Require(t T, bins ...string) {
 	t.Helper()
-	if err := Check(bins...); err != nil {
-		if InCI() {
-			t.Fatalf("missing prerequisite (CI=true, so this fails instead of skipping): %v", err)
-		}
-		t.Skipf("missing prerequisite: %v", err)
+	skipOrFail(t, Check(bins...))
+}
+
+// skipOrFail skips t, or fails it in CI, when a prerequisite is missing
+// (err is not nil).
+func skipOrFail(t T, err error) {
+	t.Helper()
+	if err == nil {
+		return
 	}
+	if InCI() {
+		t.Fatalf("missing prerequisite (CI=true, so this fails instead of skipping): %v", err)
+	}
+	t.Skipf("missing prerequisite: %v", err)
 }
 
 // Check is Require without a T: it returns an error naming what is

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -30,18 +29,11 @@ const kernelScrapeInterval = 5 * time.Second
 // the port qemu forwards, with the same rules as the userspace demo. No
 // Antrea agent stand-in: the guest reaches nothing outside, so the tables
 // have no names here.
-func (d *demo) runKernel(ctx context.Context, exporterBin, rules, flowsFile string, fillTarget, fillMinutes float64, ctMax uint64) error {
-	if err := testenv.Check("prometheus"); err != nil {
-		return err
-	}
+func (d *demo) runKernel(ctx context.Context, exporterBin, flowsFile string, fillTarget, fillMinutes float64, ctMax uint64) error {
 	if err := d.checkAddrs(); err != nil {
 		return err
 	}
 	flows, err := testenv.ReadFlowsFile(flowsFile)
-	if err != nil {
-		return err
-	}
-	absRules, err := filepath.Abs(rules)
 	if err != nil {
 		return err
 	}
@@ -98,11 +90,9 @@ func (d *demo) runKernel(ctx context.Context, exporterBin, rules, flowsFile stri
 	// Every 5 s, not every second as in the userspace demo: under TCG on a
 	// busy host the guest's exporter sometimes takes 2 s to answer, and a
 	// failed scrape would reset the pending alerts.
-	if d.prom, err = testenv.StartPrometheus(ctx, testenv.PrometheusOptions{Addr: d.promAddr, Interval: kernelScrapeInterval,
-		Targets: []string{d.exporterAddr}, RuleFiles: []string{absRules}}); err != nil {
+	if err := d.startPrometheus(ctx, kernelScrapeInterval); err != nil {
 		return err
 	}
-	d.cleanup = append(d.cleanup, func() { _ = d.prom.Close() })
 	d.printKernelGuide(ctMax)
 
 	return runLoad(ctx,
@@ -203,12 +193,12 @@ func (d *demo) guestUint(ctx context.Context, path string) (uint64, error) {
 }
 
 func (d *demo) printKernelGuide(limit uint64) {
-	p, ui, q := d.promUI()
+	p, alerts, q := d.promUI()
 	fmt.Printf(`
 =========== datapath-exporter demo on the kernel node ===========
 Exporter metrics (in the VM, forwarded):  http://%s/metrics
-Prometheus (on the host):                 %s
-Alerts:            %s/alerts   (DatapathConntrackTableFull goes pending, then firing, as the flood fills the table)
+Prometheus (on the host):                 %s (%s)
+Alerts:            %s   (DatapathConntrackTableFull goes pending, then firing, as the flood fills the table)
 
 Conntrack dashboard, key panels (the guest's table, filled through OVS's ct()):
   %% of the limit:    %s
@@ -224,7 +214,7 @@ OVS flow tables (no Antrea agent in the VM, so the tables have no names):
 The guest's nf_conntrack_max is %d (its own; the host's is untouched).
 Stop with Ctrl-C, or from another shell: make demo-stop (the VM goes too)
 =================================================================
-`, d.exporterAddr, p, ui,
+`, d.exporterAddr, p, d.release, alerts,
 		q(`100 * datapath_conntrack_entries / datapath_conntrack_entries_limit`),
 		q(`datapath_conntrack_zone_entries`),
 		q(`label_replace(rate(datapath_conntrack_drop_total[1m]), "stat", "drop", "", "") or label_replace(rate(datapath_conntrack_early_drop_total[1m]), "stat", "early_drop", "", "") or label_replace(rate(datapath_conntrack_insert_failed_total[1m]), "stat", "insert_failed", "", "")`),

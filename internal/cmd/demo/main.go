@@ -3,8 +3,9 @@
 // as on a real node), a stand-in for the Antrea agent's API that names the
 // tables and counts the flows it installed (no real agent can run here), a
 // private network namespace whose conntrack table fills with real loopback
-// traffic, the exporter reading all three, and a real Prometheus scraping
-// it with the project's alert rules. A "pod churn" loop adds and removes
+// traffic, the exporter reading all three, and a real Prometheus (3.x, or
+// Debian's 2.42 with its classic web UI) scraping it with the project's
+// per-node and fleet rules. A "pod churn" loop adds and removes
 // per-Pod and per-endpoint flows, and once deletes flows behind the
 // agent's back for a while (a drift); a veth port of br-int sends UDP
 // through the datapath (hits, misses, and a packet-in meter that drops).
@@ -42,11 +43,14 @@ func main() {
 	// In the kernel node VM, the copy of this binary is the guest's init
 	// and agent, and never returns from here.
 	testenv.KernelNodeAgentMain()
+	promHelp := fmt.Sprintf("the Prometheus release to run: %s (built by make deps; the HTTP API only, no web UI) or %s (Debian's, with the classic web UI); empty: %[1]s if it is built, else %[2]s",
+		testenv.Prometheus3.Version, testenv.PrometheusOldest.Version)
 	var (
 		exporterAddr = flag.String("exporter-address", "127.0.0.1:10357", "where the exporter listens")
 		promAddr     = flag.String("prometheus-address", "127.0.0.1:9090", "where Prometheus listens")
 		exporterBin  = flag.String("exporter", "bin/datapath-exporter", "the exporter binary (make build)")
-		rules        = flag.String("rules", "deploy/rules/datapath-exporter.rules.yml", "alert rules for Prometheus")
+		rules        = flag.String("rules", "deploy/rules/datapath-exporter.rules.yml,deploy/rules/datapath-fleet.rules.yml", "rule files for Prometheus, comma-separated")
+		promRelease  = flag.String("prometheus", "", promHelp)
 		flowsFile    = flag.String("flows", "testdata/antrea/br-int.flows", "the Antrea-like pipeline to load")
 		duration     = flag.Duration("duration", 0, "stop after this long (0: run until Ctrl-C or make demo-stop)")
 		fillTarget   = flag.Float64("fill", 1.02, "fill conntrack to this fraction of nf_conntrack_max (above 1: a flood that is being dropped)")
@@ -72,11 +76,13 @@ func main() {
 	defer os.Remove(*pidfile)
 
 	d := &demo{exporterAddr: *exporterAddr, promAddr: *promAddr, churn: *churn}
-	var err error
-	if *kernel {
-		err = d.runKernel(ctx, *exporterBin, *rules, *flowsFile, *fillTarget, *fillMinutes, *kernelCtMax)
-	} else {
-		err = d.run(ctx, *exporterBin, *rules, *flowsFile, *fillTarget, *fillMinutes)
+	err := d.choosePrometheus(*promRelease, *rules)
+	switch {
+	case err != nil:
+	case *kernel:
+		err = d.runKernel(ctx, *exporterBin, *flowsFile, *fillTarget, *fillMinutes, *kernelCtMax)
+	default:
+		err = d.run(ctx, *exporterBin, *flowsFile, *fillTarget, *fillMinutes)
 	}
 	d.teardown()
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
@@ -95,6 +101,8 @@ type demo struct {
 	agent    *testenv.AntreaAgent
 	port     *testenv.TrafficPort // a veth port of br-int sending through the datapath
 	exporter *exec.Cmd
+	release  testenv.PrometheusRelease // the Prometheus to run
+	rules    []string                  // its rule files, absolute
 	prom     *testenv.Prometheus
 	node     *testenv.KernelNode // with -kernel
 	cleanup  []func()
@@ -106,8 +114,53 @@ func (d *demo) teardown() {
 	}
 }
 
-func (d *demo) run(ctx context.Context, exporterBin, rules, flowsFile string, fillTarget, fillMinutes float64) error {
-	if err := testenv.Check("ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ip", "conntrack", "nft", "prometheus"); err != nil {
+// choosePrometheus picks the Prometheus release to run (release, or
+// Prometheus 3 if it is built and Debian's 2.42 if not) and checks the rule
+// files.
+func (d *demo) choosePrometheus(release, rules string) error {
+	var err error
+	switch {
+	case release != "":
+		if d.release, err = testenv.PrometheusReleaseNamed(release); err != nil {
+			return err
+		}
+	case testenv.Prometheus3.Check() == nil:
+		d.release = testenv.Prometheus3
+	default:
+		log.Printf("%v; running %s instead", testenv.Prometheus3.Check(), testenv.PrometheusOldest)
+		d.release = testenv.PrometheusOldest
+	}
+	if err := d.release.Check(); err != nil {
+		return err
+	}
+	for _, f := range strings.Split(rules, ",") {
+		abs, err := filepath.Abs(strings.TrimSpace(f))
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("rule file: %w", err)
+		}
+		d.rules = append(d.rules, abs)
+	}
+	return nil
+}
+
+// startPrometheus starts the chosen release scraping the exporter every
+// interval (0: every second) with the rules.
+func (d *demo) startPrometheus(ctx context.Context, interval time.Duration) error {
+	var err error
+	if d.prom, err = testenv.StartPrometheus(ctx, testenv.PrometheusOptions{Addr: d.promAddr, Interval: interval,
+		Targets: []string{d.exporterAddr}, RuleFiles: d.rules, Release: d.release}); err != nil {
+		return err
+	}
+	d.cleanup = append(d.cleanup, func() { _ = d.prom.Close() })
+	log.Printf("%s on %s scrapes the exporter, with the rules of %s", d.release, d.promAddr, strings.Join(d.rules, ", "))
+	return nil
+}
+
+func (d *demo) run(ctx context.Context, exporterBin, flowsFile string, fillTarget, fillMinutes float64) error {
+	if err := testenv.Check("ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ip", "conntrack", "nft"); err != nil {
 		return err
 	}
 	if err := d.checkAddrs(); err != nil {
@@ -200,14 +253,9 @@ func (d *demo) run(ctx context.Context, exporterBin, rules, flowsFile string, fi
 		return fmt.Errorf("exporter: %w", err)
 	}
 
-	absRules, err := filepath.Abs(rules)
-	if err != nil {
+	if err := d.startPrometheus(ctx, 0); err != nil {
 		return err
 	}
-	if d.prom, err = testenv.StartPrometheus(ctx, testenv.PrometheusOptions{Addr: d.promAddr, Targets: []string{d.exporterAddr}, RuleFiles: []string{absRules}}); err != nil {
-		return err
-	}
-	d.cleanup = append(d.cleanup, func() { _ = d.prom.Close() })
 
 	limit, err := readUint("/proc/sys/net/netfilter/nf_conntrack_max")
 	if err != nil {
@@ -398,30 +446,46 @@ func eps(first, n int) []int {
 	return out
 }
 
-// promUI returns Prometheus's address and the base of its UI's pages, and
-// q makes a graph page's URL of an expression.
-func (d *demo) promUI() (p, ui string, q func(expr string) string) {
+// promUI returns Prometheus's address and its alerts page, and q makes a
+// graph page's URL of an expression. Without a UI, alerts says so and q
+// returns the expression itself.
+func (d *demo) promUI() (p, alerts string, q func(expr string) string) {
 	p = "http://" + d.promAddr
-	// Debian's Prometheus 2.42 ships only the classic UI, under /classic/.
-	ui = p
-	if resp, err := http.Get(p + "/alerts"); err == nil {
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusNotFound {
-			ui = p + "/classic"
-		}
+	var ui string
+	switch {
+	case httpStatus(p+"/alerts") == http.StatusOK:
+		ui = p
+	case httpStatus(p+"/classic/alerts") == http.StatusOK:
+		// Debian's Prometheus 2.42 ships only the classic UI.
+		ui = p + "/classic"
+	default:
+		// Prometheus 3 built from the module has no UI assets: its pages
+		// answer 500.
+		return p, p + "/api/v1/alerts (no web UI: " + d.release.String() + " serves the HTTP API only; -prometheus " + testenv.PrometheusOldest.Version + " has one)",
+			func(expr string) string { return expr }
 	}
-	return p, ui, func(expr string) string {
+	return p, ui + "/alerts", func(expr string) string {
 		return ui + "/graph?g0.expr=" + urlEscape(expr) + "&g0.tab=0&g0.range_input=15m"
 	}
 }
 
+// httpStatus is the status code of a GET of url, 0 if there is none.
+func httpStatus(url string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 func (d *demo) printGuide(limit uint64) {
-	p, ui, q := d.promUI()
+	p, alerts, q := d.promUI()
 	fmt.Printf(`
 ================ datapath-exporter demo ================
 Exporter metrics:  http://%s/metrics
-Prometheus:        %s
-Alerts:            %s/alerts   (conntrack alerts go pending, then firing, as the table fills)
+Prometheus:        %s (%s)
+Alerts:            %s   (conntrack alerts go pending, then firing, as the table fills)
 
 OVS flow tables dashboard, key panels (table names come from the Antrea agent stand-in):
   flows per table:   %s
@@ -439,7 +503,7 @@ OVS datapath row (OVS flow tables dashboard):
 nf_conntrack_max is %d (global; the demo's count is that of its own netns).
 Stop with Ctrl-C, or from another shell: make demo-stop
 ========================================================
-`, d.exporterAddr, p, ui,
+`, d.exporterAddr, p, d.release, alerts,
 		q(`datapath_ovs_table_flows{bridge="br-int"}`),
 		q(`topk(5, datapath_ovs_table_flows)`),
 		q(`datapath_ovs_table_flows - on(instance,bridge,table_id) group_left datapath_antrea_agent_table_flows`),
