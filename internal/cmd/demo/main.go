@@ -232,7 +232,7 @@ func (d *demo) run(ctx context.Context, exporterBin, flowsFile string, fillTarge
 		"--antrea.agent-url="+d.agent.URL(),
 		"--antrea.token-file="+d.agent.TokenFile,
 		"--antrea.ca-file="+d.agent.CAFile,
-		"--antrea.refresh=5s")
+		"--antrea.refresh="+demoRefresh.String())
 	d.exporter.Stdout, d.exporter.Stderr = os.Stdout, os.Stderr
 	d.exporter.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := d.exporter.Start(); err != nil {
@@ -379,11 +379,11 @@ func (d *demo) datapathTraffic(ctx context.Context) error {
 // as flows: per-Pod SpoofGuard/forwarding flows and per-endpoint DNAT flows,
 // which the agent stand-in counts as the real agent does. Once, at the
 // third step, it deletes Pod 0's two SpoofGuard flows behind the agent's
-// back, and puts them back four steps later: a drift between OVS and the
-// agent's count.
+// back, holds the churn for driftHold, and puts them back: a drift between
+// OVS and the agent's count.
 func (d *demo) podChurn(ctx context.Context) error {
 	const first, replicas, service = 1000, 100, 99
-	const driftStart, driftEnd = 3, 7
+	const driftStep = 3
 	drifted := []string{testenv.AntreaPodFlows(0)[0], testenv.AntreaPodFlows(0)[1]}
 	driftMatches := testenv.AntreaPodMatches(0)[:2]
 	up := true
@@ -393,19 +393,10 @@ func (d *demo) podChurn(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(d.churn):
 		}
-		switch step {
-		case driftStart:
-			if err := d.ovs.DelFlows("br-int", driftMatches...); err != nil {
-				return fmt.Errorf("drift: %w", err)
+		if step == driftStep {
+			if err := d.drift(ctx, driftMatches, drifted); err != nil {
+				return err
 			}
-			log.Printf("drift: deleted Pod 0's 2 SpoofGuard flows with ovs-ofctl behind the agent's back: "+
-				"the drift panel (datapath_ovs_table_flows - datapath_antrea_agent_table_flows) shows -2 for table 1 SpoofGuard "+
-				"for %s; DatapathOVSFlowsDivergeFromAntrea goes pending (it fires after 15m)", (driftEnd-driftStart)*d.churn)
-		case driftEnd:
-			if err := d.ovs.AddFlows("br-int", drifted); err != nil {
-				return fmt.Errorf("drift: %w", err)
-			}
-			log.Print("drift: put Pod 0's 2 SpoofGuard flows back: OVS and the agent agree again")
 		}
 		if up {
 			var flows []string
@@ -435,6 +426,37 @@ func (d *demo) podChurn(ctx context.Context) error {
 		}
 		up = !up
 	}
+}
+
+// demoRefresh is how often the exporter reads OVS's tables
+// (--ovs.openflow-read-interval, 5s by default) and the agent's counts
+// (--antrea.refresh, set to it): each reading may be that old.
+const demoRefresh = 5 * time.Second
+
+// drift deletes the flows of matches behind the agent's back and puts
+// flows back after a hold with no churn. Both readings are up to
+// demoRefresh old and taken at different moments: while the churn goes
+// on they mostly straddle a step and differ by the step's +-601 flows,
+// so the drift panel shows its -2 only once the table stands still for a
+// few readings, as a real drift does until the agent reconciles.
+func (d *demo) drift(ctx context.Context, matches, flows []string) error {
+	hold := max(4*d.churn, 4*demoRefresh)
+	if err := d.ovs.DelFlows("br-int", matches...); err != nil {
+		return fmt.Errorf("drift: %w", err)
+	}
+	log.Printf("drift: deleted Pod 0's 2 SpoofGuard flows with ovs-ofctl behind the agent's back, pod churn held: "+
+		"the drift panel (datapath_ovs_table_flows - datapath_antrea_agent_table_flows) shows -2 for table 1 SpoofGuard "+
+		"for %s; DatapathOVSFlowsDivergeFromAntrea goes pending (it fires after 15m)", hold)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(hold):
+	}
+	if err := d.ovs.AddFlows("br-int", flows); err != nil {
+		return fmt.Errorf("drift: %w", err)
+	}
+	log.Print("drift: put Pod 0's 2 SpoofGuard flows back: OVS and the agent agree again; pod churn resumes")
+	return nil
 }
 
 // eps numbers the n Pods from first, the endpoints of the churn's Service.
