@@ -79,7 +79,7 @@ var podsQueries = map[string]bool{
 func hasFlag(t *testing.T, bin, name string) bool {
 	t.Helper()
 	help, _ := exec.Command(bin, "--help").CombinedOutput()
-	return strings.Contains(string(help), "--"+name+" ") || strings.Contains(string(help), "--"+name+"=") || strings.Contains(string(help), "--[no-]"+name+" ")
+	return regexp.MustCompile(`(?m)--(?:\[no-\])?` + regexp.QuoteMeta(name) + `(?:[=\s]|$)`).Match(help)
 }
 
 // podsArgs are the exporter's flags for the conntrack_pods collector, with
@@ -654,6 +654,9 @@ func (e *env) checkDashboardsAndRules(t *testing.T) {
 	for _, file := range dashboardFiles {
 		t.Run(filepath.Base(file), func(t *testing.T) { e.checkDashboardQueries(ctx, t, e.mixin.dashboard(t, file)) })
 	}
+	if e.pods {
+		t.Run("Pods panel counts", func(t *testing.T) { e.checkPodsPanel(ctx, t) })
+	}
 
 	t.Run("rules", func(t *testing.T) {
 		rules := loadRulesFrom(t, e.mixin.ruleFiles)
@@ -1084,6 +1087,51 @@ func TestConditionOperands(t *testing.T) {
 	for _, tt := range tests {
 		if got := conditionOperands(tt.expr); !slices.Equal(got, tt.want) {
 			t.Errorf("conditionOperands(%q) = %q, want %q", tt.expr, got, tt.want)
+		}
+	}
+}
+
+// checkPodsPanel checks what "Pods with the most connections" shows on
+// startEnv's node: web-1 with the 12 entries it opened (source) and the 3
+// aimed at it (destination), and "(other addresses)" with the rest, so that
+// a direction's rows add up to the entries the collector read.
+func (e *env) checkPodsPanel(ctx context.Context, t *testing.T) {
+	t.Helper()
+	d := loadDashboard(t, e.mixin.dashboard(t, "../../grafana/conntrack.json"))
+	var expr string
+	for _, p := range allPanels(d.Panels) {
+		if p.Title == "Pods with the most connections" {
+			expr = p.Targets[0].Expr
+		}
+	}
+	if expr == "" {
+		t.Fatal("conntrack.json has no panel \"Pods with the most connections\"")
+	}
+	expr = substitute(t, expr, map[string]string{"job": ".*", "instance": ".*"})
+	got := map[string]float64{}
+	for _, s := range e.vector(ctx, t, expr) {
+		got[fmt.Sprintf("%s %s/%s", s.Metric["direction"], s.Metric["namespace"], s.Metric["pod"])] = float64(s.Value)
+	}
+	for key, want := range map[string]float64{"source shop/web-1": 12, "destination shop/web-1": 3} {
+		if got[key] != want {
+			t.Errorf("%s: %v, want %v (all rows %v)", key, got[key], want, got)
+		}
+	}
+	for _, dir := range []string{"source", "destination"} {
+		if _, ok := got[dir+" /(other addresses)"]; !ok {
+			t.Errorf("no (other addresses) row for %s: %v", dir, got)
+		}
+	}
+	// In one query, so both sides see the same dump (the table grows
+	// while the test runs).
+	q := fmt.Sprintf("sum by (direction) (%s) - sum by (direction) (datapath_conntrack_pod_entries)", expr)
+	diff := e.vector(ctx, t, q)
+	if len(diff) != 2 {
+		t.Errorf("%s = %v, want a difference for each direction", q, diff)
+	}
+	for _, s := range diff {
+		if s.Value != 0 {
+			t.Errorf("the %s rows add up to %v more than the collector's entries", s.Metric["direction"], s.Value)
 		}
 	}
 }
