@@ -4,6 +4,8 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -191,4 +193,62 @@ func githubAnchor(heading string) string {
 		}
 	}
 	return b.String()
+}
+
+// runbookPanelLinkRE finds the runbook's links into Grafana:
+// /d/<dashboard uid>/?viewPanel=<panel id>.
+var runbookPanelLinkRE = regexp.MustCompile(`/d/([\w-]+)/\?viewPanel=(\d+)`)
+
+// TestRunbookLinksResolve checks the runbook's links that no renderer
+// checks: each link to a section of itself names a section, and each link
+// into a dashboard names a dashboard of grafana/ and one of its panels, whose
+// title the paragraph before the link quotes (panel ids stay, titles and
+// positions may change: the quote catches a link left pointing at the
+// panel's old id).
+func TestRunbookLinksResolve(t *testing.T) {
+	b, err := os.ReadFile(runbookFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runbook := string(b)
+	anchors := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^#{1,3} (.+)$`).FindAllStringSubmatch(runbook, -1) {
+		anchors[githubAnchor(m[1])] = true
+	}
+	for _, m := range regexp.MustCompile(`\]\(#([^)]+)\)`).FindAllStringSubmatch(runbook, -1) {
+		if !anchors[m[1]] {
+			t.Errorf("%s links to #%s, which is none of its sections", runbookFile, m[1])
+		}
+	}
+
+	titles := map[string]map[int]string{} // dashboard uid -> panel id -> title
+	for _, file := range append(slices.Clone(dashboardFiles), fleetDashboardFile) {
+		d := loadDashboard(t, file)
+		titles[d.UID] = map[int]string{}
+		for _, p := range allPanels(d.Panels) {
+			titles[d.UID][p.ID] = p.Title
+		}
+	}
+	links := runbookPanelLinkRE.FindAllStringSubmatchIndex(runbook, -1)
+	if len(links) == 0 {
+		t.Fatalf("%s links to no dashboard panel", runbookFile)
+	}
+	for _, l := range links {
+		uid, idText := runbook[l[2]:l[3]], runbook[l[4]:l[5]]
+		id, _ := strconv.Atoi(idText)
+		panels, ok := titles[uid]
+		if !ok {
+			t.Errorf("%s links to dashboard %s, which grafana/ lacks", runbookFile, uid)
+			continue
+		}
+		title, ok := panels[id]
+		if !ok {
+			t.Errorf("%s links to panel %d of %s, which it lacks", runbookFile, id, uid)
+			continue
+		}
+		paragraph := runbook[strings.LastIndex(runbook[:l[0]], "\n\n")+1 : l[0]]
+		if !strings.Contains(paragraph, `"`+title+`"`) {
+			t.Errorf("%s: the paragraph of the link to panel %d of %s does not quote its title %q", runbookFile, id, uid, title)
+		}
+	}
 }

@@ -29,6 +29,12 @@ function(p)
     },
     {
       "type": "panel",
+      "id": "table",
+      "name": "table",
+      "version": ""
+    },
+    {
+      "type": "panel",
       "id": "timeseries",
       "name": "timeseries",
       "version": ""
@@ -50,7 +56,7 @@ function(p)
       }
     ]
   },
-  "description": "The kernel conntrack table of each node read by datapath-exporter: entries against nf_conntrack_max, time until full, drops and insert failures.",
+  "description": "The kernel conntrack table of each node read by datapath-exporter: entries against nf_conntrack_max, time until full, the Pods with the most entries, drops and insert failures.",
   "editable": true,
   "fiscalYearStartMonth": 0,
   "graphTooltip": 1,
@@ -722,6 +728,187 @@ function(p)
       }
     },
     {
+      "id": 20,
+      "type": "row",
+      "title": "Pods",
+      "collapsed": false,
+      "gridPos": {
+        "h": 1,
+        "w": 24,
+        "x": 0,
+        "y": 25
+      },
+      "panels": []
+    },
+    {
+      "type": "table",
+      "title": "Pods with the most connections",
+      "description": "datapath_conntrack_pod_entries: the 10 Pods of the selected nodes with the most conntrack entries, per direction of the connection's first packet: source is the Pod that opened them (a flood from it), destination the Pod they are aimed at (a flood against it). The exporter maps each entry's original source and destination address to the Pod whose OVS port carries it (Antrea's external_ids:ip-address, pod-name, pod-namespace). \"(other addresses)\" is the rest of the entries the nodes' dumps read: addresses of no Pod on the node (Services before DNAT, other nodes, the host, outside the cluster) and Pods below the top; a direction's rows add up to the table's entries. Needs the opt-in conntrack_pods collector (--collector.conntrack_pods), which dumps the table at most once per --conntrack.pods-refresh (60s by default): the counts can be that old (see \"Pods dump age\").",
+      "datasource": {
+        "type": "prometheus",
+        "uid": "${datasource}"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "short",
+          "custom": {
+            "align": "auto",
+            "cellOptions": {
+              "type": "auto"
+            }
+          },
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "color": "green",
+                "value": null
+              }
+            ]
+          },
+          "color": {
+            "mode": "thresholds"
+          }
+        },
+        "overrides": []
+      },
+      "options": {
+        "cellHeight": "sm",
+        "footer": {
+          "fields": "",
+          "reducer": [
+            "sum"
+          ],
+          "show": false
+        },
+        "showHeader": true,
+        "sortBy": [
+          {
+            "displayName": "entries",
+            "desc": true
+          }
+        ]
+      },
+      "transformations": [
+        {
+          "id": "organize",
+          "options": {
+            "excludeByName": {
+              "Time": true,
+              "__name__": true
+            },
+            "indexByName": {
+              "direction": 0,
+              "namespace": 1,
+              "pod": 2,
+              "instance": 3,
+              "Value": 4
+            },
+            "renameByName": {
+              "Value": "entries",
+              "instance": "node"
+            }
+          }
+        }
+      ],
+      "targets": [
+        {
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "editorMode": "code",
+          "expr": "topk by (direction) (10, datapath_conntrack_pod_entries{job=~\"$job\",instance=~\"$instance\",pod!=\"\"})\nor\nlabel_replace(\n  sum by (" + p.cluster + ", job, direction) (datapath_conntrack_pod_entries{job=~\"$job\",instance=~\"$instance\"})\n  - (\n    sum by (" + p.cluster + ", job, direction) (topk by (direction) (10, datapath_conntrack_pod_entries{job=~\"$job\",instance=~\"$instance\",pod!=\"\"}))\n    or 0 * sum by (" + p.cluster + ", job, direction) (datapath_conntrack_pod_entries{job=~\"$job\",instance=~\"$instance\"})\n  ),\n  \"pod\", \"(other addresses)\", \"\", \"\"\n)",
+          "legendFormat": "{{direction}} {{namespace}}/{{pod}} {{instance}}",
+          "range": false,
+          "instant": true,
+          "refId": "A",
+          "format": "table"
+        }
+      ],
+      "id": 21,
+      "gridPos": {
+        "h": 9,
+        "w": 18,
+        "x": 0,
+        "y": 26
+      }
+    },
+    {
+      "type": "stat",
+      "title": "Pods dump age",
+      "description": "Seconds since the conntrack_pods collector last dumped the table on each node (time() - datapath_conntrack_pods_read_timestamp_seconds), and how long that dump took (datapath_conntrack_pods_read_duration_seconds). The age stays under --conntrack.pods-refresh (60s by default) plus a scrape interval while the collector runs; the counts of \"Pods with the most connections\" are that old.",
+      "datasource": {
+        "type": "prometheus",
+        "uid": "${datasource}"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "s",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "color": "text",
+                "value": null
+              }
+            ]
+          },
+          "color": {
+            "mode": "thresholds"
+          }
+        },
+        "overrides": []
+      },
+      "options": {
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "fields": "",
+          "values": false
+        },
+        "colorMode": "none",
+        "graphMode": "none",
+        "justifyMode": "auto",
+        "orientation": "horizontal",
+        "textMode": "value_and_name"
+      },
+      "targets": [
+        {
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "editorMode": "code",
+          "expr": "time() - datapath_conntrack_pods_read_timestamp_seconds{job=~\"$job\",instance=~\"$instance\"}",
+          "legendFormat": "{{instance}} age",
+          "range": false,
+          "instant": true,
+          "refId": "A"
+        },
+        {
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "editorMode": "code",
+          "expr": "datapath_conntrack_pods_read_duration_seconds{job=~\"$job\",instance=~\"$instance\"}",
+          "legendFormat": "{{instance}} took",
+          "range": false,
+          "instant": true,
+          "refId": "B"
+        }
+      ],
+      "id": 22,
+      "gridPos": {
+        "h": 9,
+        "w": 6,
+        "x": 18,
+        "y": 26
+      }
+    },
+    {
       "id": 11,
       "type": "row",
       "title": "Failures",
@@ -730,7 +917,7 @@ function(p)
         "h": 1,
         "w": 24,
         "x": 0,
-        "y": 25
+        "y": 35
       },
       "panels": []
     },
@@ -812,7 +999,7 @@ function(p)
         "h": 8,
         "w": 12,
         "x": 0,
-        "y": 26
+        "y": 36
       }
     },
     {
@@ -889,7 +1076,7 @@ function(p)
         "h": 8,
         "w": 12,
         "x": 12,
-        "y": 26
+        "y": 36
       }
     },
     {
@@ -901,7 +1088,7 @@ function(p)
         "h": 1,
         "w": 24,
         "x": 0,
-        "y": 34
+        "y": 44
       },
       "panels": []
     },
@@ -985,7 +1172,7 @@ function(p)
         "h": 7,
         "w": 8,
         "x": 0,
-        "y": 35
+        "y": 45
       }
     },
     {
@@ -1062,7 +1249,7 @@ function(p)
         "h": 7,
         "w": 8,
         "x": 8,
-        "y": 35
+        "y": 45
       }
     },
     {
@@ -1145,7 +1332,7 @@ function(p)
         "h": 7,
         "w": 8,
         "x": 16,
-        "y": 35
+        "y": 45
       }
     },
     {
@@ -1158,7 +1345,7 @@ function(p)
         "h": 1,
         "w": 24,
         "x": 0,
-        "y": 42
+        "y": 52
       }
     },
     {
@@ -1258,7 +1445,7 @@ function(p)
         "h": 8,
         "w": 24,
         "x": 0,
-        "y": 43
+        "y": 53
       }
     }
   ],

@@ -50,7 +50,7 @@ function(p)
       }
     ]
   },
-  "description": "Conntrack and OpenFlow tables across every node of a cluster, from the recording rules of deploy/rules/datapath-fleet.rules.yml: the fullest nodes, those filling fastest, and tables whose flow count differs between nodes.",
+  "description": "Conntrack and OpenFlow tables across every node of a cluster, from the recording rules of deploy/rules/datapath-fleet.rules.yml: the fullest nodes, those filling fastest, the Pods with the most conntrack entries, and tables whose flow count differs between nodes.",
   "editable": true,
   "fiscalYearStartMonth": 0,
   "graphTooltip": 1,
@@ -673,6 +673,91 @@ function(p)
       }
     },
     {
+      "type": "table",
+      "title": "Pods with the most conntrack entries",
+      "description": "cluster_job_pod:datapath_conntrack_pod_entries:top10: the 10 Pods of the selected jobs with the most conntrack entries per direction of the connection's first packet (source: the Pod opened them; destination: they are aimed at it), and the node they are on. From the opt-in conntrack_pods collector (--collector.conntrack_pods), which dumps each node's table at most once per --conntrack.pods-refresh (60s by default); empty where no node runs it. The \"Datapath / Conntrack\" dashboard's \"Pods with the most connections\" shows a node's Pods and the rest of its entries.",
+      "datasource": {
+        "type": "prometheus",
+        "uid": "${datasource}"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "short",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "color": "green",
+                "value": null
+              }
+            ]
+          },
+          "color": {
+            "mode": "thresholds"
+          },
+          "custom": {
+            "cellOptions": {
+              "type": "auto"
+            }
+          }
+        },
+        "overrides": []
+      },
+      "options": {
+        "showHeader": true,
+        "sortBy": [
+          {
+            "displayName": "entries",
+            "desc": true
+          }
+        ]
+      },
+      "transformations": [
+        {
+          "id": "organize",
+          "options": {
+            "excludeByName": {
+              "Time": true,
+              "__name__": true
+            },
+            "indexByName": {
+              "direction": 0,
+              "namespace": 1,
+              "pod": 2,
+              "instance": 3,
+              "Value": 4
+            },
+            "renameByName": {
+              "Value": "entries",
+              "instance": "node"
+            }
+          }
+        }
+      ],
+      "targets": [
+        {
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "editorMode": "code",
+          "expr": "topk by (direction) (10, cluster_job_pod:datapath_conntrack_pod_entries:top10{job=~\"$job\"})",
+          "legendFormat": "{{direction}} {{namespace}}/{{pod}} {{instance}}",
+          "range": false,
+          "instant": true,
+          "refId": "A",
+          "format": "table"
+        }
+      ],
+      "id": 14,
+      "gridPos": {
+        "h": 9,
+        "w": 24,
+        "x": 0,
+        "y": 23
+      }
+    },
+    {
       "id": 10,
       "type": "row",
       "title": "OpenFlow tables across nodes",
@@ -681,7 +766,7 @@ function(p)
         "h": 1,
         "w": 24,
         "x": 0,
-        "y": 23
+        "y": 32
       },
       "panels": []
     },
@@ -752,7 +837,7 @@ function(p)
         "h": 9,
         "w": 12,
         "x": 0,
-        "y": 24
+        "y": 33
       }
     },
     {
@@ -861,7 +946,7 @@ function(p)
         "h": 9,
         "w": 12,
         "x": 12,
-        "y": 24
+        "y": 33
       }
     },
     {
@@ -935,7 +1020,7 @@ function(p)
         "h": 8,
         "w": 24,
         "x": 0,
-        "y": 33
+        "y": 42
       }
     }
   ],

@@ -54,6 +54,19 @@ function(p)
           expr: 'sum %s (datapath:conntrack_usage:ratio > bool %s)' % [byJob, p.ratioText('conntrackCriticalPercent')],
         },
 
+        // The Pods with the most conntrack entries in each cluster, job
+        // and direction (source: the Pod opened them; destination: they
+        // are aimed at it), from the opt-in conntrack_pods collector, with
+        // the node they are on (instance). Each node serves its own top
+        // (--conntrack.pods-top, 10 by default) and the rest as pod="";
+        // this keeps 2 x 10 series per cluster and job whatever the
+        // number of nodes, for a global view of who fills the tables.
+        // Empty where no node runs the collector.
+        {
+          record: 'cluster_job_pod:datapath_conntrack_pod_entries:top10',
+          expr: 'topk by (%s, job, direction) (10, %s)' % [p.cluster, p.m('datapath_conntrack_pod_entries', 'pod!=""')],
+        },
+
         // OpenFlow tables across nodes, per table: the total, and the
         // spread (max - min), median and standard deviation of the per-node
         // counts. Tables Antrea fills from cluster-wide state (Services,

@@ -36,6 +36,12 @@ ovs-flow-tables.json
       "version": ""
     },
     {
+      "id": "table",
+      "name": "table",
+      "type": "panel",
+      "version": ""
+    },
+    {
       "id": "timeseries",
       "name": "timeseries",
       "type": "panel",
@@ -58,7 +64,7 @@ ovs-flow-tables.json
       }
     ]
   },
-  "description": "The kernel conntrack table of each node read by datapath-exporter: entries against nf_conntrack_max, time until full, drops and insert failures.",
+  "description": "The kernel conntrack table of each node read by datapath-exporter: entries against nf_conntrack_max, time until full, the Pods with the most entries, drops and insert failures.",
   "editable": true,
   "fiscalYearStartMonth": 0,
   "graphTooltip": 1,
@@ -740,6 +746,187 @@ ovs-flow-tables.json
         "x": 0,
         "y": 25
       },
+      "id": 20,
+      "panels": [],
+      "title": "Pods",
+      "type": "row"
+    },
+    {
+      "datasource": {
+        "type": "prometheus",
+        "uid": "${datasource}"
+      },
+      "description": "datapath_conntrack_pod_entries: the 10 Pods of the selected nodes with the most conntrack entries, per direction of the connection's first packet: source is the Pod that opened them (a flood from it), destination the Pod they are aimed at (a flood against it). The exporter maps each entry's original source and destination address to the Pod whose OVS port carries it (Antrea's external_ids:ip-address, pod-name, pod-namespace). \"(other addresses)\" is the rest of the entries the nodes' dumps read: addresses of no Pod on the node (Services before DNAT, other nodes, the host, outside the cluster) and Pods below the top; a direction's rows add up to the table's entries. Needs the opt-in conntrack_pods collector (--collector.conntrack_pods), which dumps the table at most once per --conntrack.pods-refresh (60s by default): the counts can be that old (see \"Pods dump age\").",
+      "fieldConfig": {
+        "defaults": {
+          "color": {
+            "mode": "thresholds"
+          },
+          "custom": {
+            "align": "auto",
+            "cellOptions": {
+              "type": "auto"
+            }
+          },
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "color": "green",
+                "value": null
+              }
+            ]
+          },
+          "unit": "short"
+        },
+        "overrides": []
+      },
+      "gridPos": {
+        "h": 9,
+        "w": 18,
+        "x": 0,
+        "y": 26
+      },
+      "id": 21,
+      "options": {
+        "cellHeight": "sm",
+        "footer": {
+          "fields": "",
+          "reducer": [
+            "sum"
+          ],
+          "show": false
+        },
+        "showHeader": true,
+        "sortBy": [
+          {
+            "desc": true,
+            "displayName": "entries"
+          }
+        ]
+      },
+      "targets": [
+        {
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "editorMode": "code",
+          "expr": "topk by (direction) (10, datapath_conntrack_pod_entries{job=~\"$job\",instance=~\"$instance\",pod!=\"\"})\nor\nlabel_replace(\n  sum by ({{ .Values.mixin.clusterLabel | toJson | trimPrefix "\"" | trimSuffix "\"" }}, job, direction) (datapath_conntrack_pod_entries{job=~\"$job\",instance=~\"$instance\"})\n  - (\n    sum by ({{ .Values.mixin.clusterLabel | toJson | trimPrefix "\"" | trimSuffix "\"" }}, job, direction) (topk by (direction) (10, datapath_conntrack_pod_entries{job=~\"$job\",instance=~\"$instance\",pod!=\"\"}))\n    or 0 * sum by ({{ .Values.mixin.clusterLabel | toJson | trimPrefix "\"" | trimSuffix "\"" }}, job, direction) (datapath_conntrack_pod_entries{job=~\"$job\",instance=~\"$instance\"})\n  ),\n  \"pod\", \"(other addresses)\", \"\", \"\"\n)",
+          "format": "table",
+          "instant": true,
+          "legendFormat": "{{`{{direction}}`}} {{`{{namespace}}`}}/{{`{{pod}}`}} {{`{{instance}}`}}",
+          "range": false,
+          "refId": "A"
+        }
+      ],
+      "title": "Pods with the most connections",
+      "transformations": [
+        {
+          "id": "organize",
+          "options": {
+            "excludeByName": {
+              "Time": true,
+              "__name__": true
+            },
+            "indexByName": {
+              "Value": 4,
+              "direction": 0,
+              "instance": 3,
+              "namespace": 1,
+              "pod": 2
+            },
+            "renameByName": {
+              "Value": "entries",
+              "instance": "node"
+            }
+          }
+        }
+      ],
+      "type": "table"
+    },
+    {
+      "datasource": {
+        "type": "prometheus",
+        "uid": "${datasource}"
+      },
+      "description": "Seconds since the conntrack_pods collector last dumped the table on each node (time() - datapath_conntrack_pods_read_timestamp_seconds), and how long that dump took (datapath_conntrack_pods_read_duration_seconds). The age stays under --conntrack.pods-refresh (60s by default) plus a scrape interval while the collector runs; the counts of \"Pods with the most connections\" are that old.",
+      "fieldConfig": {
+        "defaults": {
+          "color": {
+            "mode": "thresholds"
+          },
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "color": "text",
+                "value": null
+              }
+            ]
+          },
+          "unit": "s"
+        },
+        "overrides": []
+      },
+      "gridPos": {
+        "h": 9,
+        "w": 6,
+        "x": 18,
+        "y": 26
+      },
+      "id": 22,
+      "options": {
+        "colorMode": "none",
+        "graphMode": "none",
+        "justifyMode": "auto",
+        "orientation": "horizontal",
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "fields": "",
+          "values": false
+        },
+        "textMode": "value_and_name"
+      },
+      "targets": [
+        {
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "editorMode": "code",
+          "expr": "time() - datapath_conntrack_pods_read_timestamp_seconds{job=~\"$job\",instance=~\"$instance\"}",
+          "instant": true,
+          "legendFormat": "{{`{{instance}}`}} age",
+          "range": false,
+          "refId": "A"
+        },
+        {
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "editorMode": "code",
+          "expr": "datapath_conntrack_pods_read_duration_seconds{job=~\"$job\",instance=~\"$instance\"}",
+          "instant": true,
+          "legendFormat": "{{`{{instance}}`}} took",
+          "range": false,
+          "refId": "B"
+        }
+      ],
+      "title": "Pods dump age",
+      "type": "stat"
+    },
+    {
+      "collapsed": false,
+      "gridPos": {
+        "h": 1,
+        "w": 24,
+        "x": 0,
+        "y": 35
+      },
       "id": 11,
       "panels": [],
       "title": "Failures",
@@ -791,7 +978,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 12,
         "x": 0,
-        "y": 26
+        "y": 36
       },
       "id": 12,
       "options": {
@@ -868,7 +1055,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 12,
         "x": 12,
-        "y": 26
+        "y": 36
       },
       "id": 13,
       "options": {
@@ -909,7 +1096,7 @@ ovs-flow-tables.json
         "h": 1,
         "w": 24,
         "x": 0,
-        "y": 34
+        "y": 44
       },
       "id": 14,
       "panels": [],
@@ -964,7 +1151,7 @@ ovs-flow-tables.json
         "h": 7,
         "w": 8,
         "x": 0,
-        "y": 35
+        "y": 45
       },
       "id": 15,
       "options": {
@@ -1041,7 +1228,7 @@ ovs-flow-tables.json
         "h": 7,
         "w": 8,
         "x": 8,
-        "y": 35
+        "y": 45
       },
       "id": 16,
       "options": {
@@ -1124,7 +1311,7 @@ ovs-flow-tables.json
         "h": 7,
         "w": 8,
         "x": 16,
-        "y": 35
+        "y": 45
       },
       "id": 17,
       "options": {
@@ -1165,7 +1352,7 @@ ovs-flow-tables.json
         "h": 1,
         "w": 24,
         "x": 0,
-        "y": 42
+        "y": 52
       },
       "id": 18,
       "panels": [],
@@ -1237,7 +1424,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 24,
         "x": 0,
-        "y": 43
+        "y": 53
       },
       "id": 19,
       "options": {
@@ -1433,7 +1620,7 @@ ovs-flow-tables.json
       }
     ]
   },
-  "description": "Conntrack and OpenFlow tables across every node of a cluster, from the recording rules of deploy/rules/datapath-fleet.rules.yml: the fullest nodes, those filling fastest, and tables whose flow count differs between nodes.",
+  "description": "Conntrack and OpenFlow tables across every node of a cluster, from the recording rules of deploy/rules/datapath-fleet.rules.yml: the fullest nodes, those filling fastest, the Pods with the most conntrack entries, and tables whose flow count differs between nodes.",
   "editable": true,
   "fiscalYearStartMonth": 0,
   "graphTooltip": 1,
@@ -2059,12 +2246,97 @@ ovs-flow-tables.json
       "type": "timeseries"
     },
     {
+      "datasource": {
+        "type": "prometheus",
+        "uid": "${datasource}"
+      },
+      "description": "cluster_job_pod:datapath_conntrack_pod_entries:top10: the 10 Pods of the selected jobs with the most conntrack entries per direction of the connection's first packet (source: the Pod opened them; destination: they are aimed at it), and the node they are on. From the opt-in conntrack_pods collector (--collector.conntrack_pods), which dumps each node's table at most once per --conntrack.pods-refresh (60s by default); empty where no node runs it. The \"Datapath / Conntrack\" dashboard's \"Pods with the most connections\" shows a node's Pods and the rest of its entries.",
+      "fieldConfig": {
+        "defaults": {
+          "color": {
+            "mode": "thresholds"
+          },
+          "custom": {
+            "cellOptions": {
+              "type": "auto"
+            }
+          },
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "color": "green",
+                "value": null
+              }
+            ]
+          },
+          "unit": "short"
+        },
+        "overrides": []
+      },
+      "gridPos": {
+        "h": 9,
+        "w": 24,
+        "x": 0,
+        "y": 23
+      },
+      "id": 14,
+      "options": {
+        "showHeader": true,
+        "sortBy": [
+          {
+            "desc": true,
+            "displayName": "entries"
+          }
+        ]
+      },
+      "targets": [
+        {
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "editorMode": "code",
+          "expr": "topk by (direction) (10, cluster_job_pod:datapath_conntrack_pod_entries:top10{job=~\"$job\"})",
+          "format": "table",
+          "instant": true,
+          "legendFormat": "{{`{{direction}}`}} {{`{{namespace}}`}}/{{`{{pod}}`}} {{`{{instance}}`}}",
+          "range": false,
+          "refId": "A"
+        }
+      ],
+      "title": "Pods with the most conntrack entries",
+      "transformations": [
+        {
+          "id": "organize",
+          "options": {
+            "excludeByName": {
+              "Time": true,
+              "__name__": true
+            },
+            "indexByName": {
+              "Value": 4,
+              "direction": 0,
+              "instance": 3,
+              "namespace": 1,
+              "pod": 2
+            },
+            "renameByName": {
+              "Value": "entries",
+              "instance": "node"
+            }
+          }
+        }
+      ],
+      "type": "table"
+    },
+    {
       "collapsed": false,
       "gridPos": {
         "h": 1,
         "w": 24,
         "x": 0,
-        "y": 23
+        "y": 32
       },
       "id": 10,
       "panels": [],
@@ -2106,7 +2378,7 @@ ovs-flow-tables.json
         "h": 9,
         "w": 12,
         "x": 0,
-        "y": 24
+        "y": 33
       },
       "id": 11,
       "options": {
@@ -2174,7 +2446,7 @@ ovs-flow-tables.json
         "h": 9,
         "w": 12,
         "x": 12,
-        "y": 24
+        "y": 33
       },
       "id": 12,
       "options": {
@@ -2283,7 +2555,7 @@ ovs-flow-tables.json
         "h": 8,
         "w": 24,
         "x": 0,
-        "y": 33
+        "y": 42
       },
       "id": 13,
       "options": {

@@ -204,6 +204,9 @@ To change it, edit mixin/ and regenerate with `make generate` at the repository'
       cluster_job:datapath_conntrack_nodes_above_{{ .Values.mixin.conntrackCriticalPercent }}pct:count
     expr: |-
       sum by ({{ .Values.mixin.clusterLabel }}, job) (datapath:conntrack_usage:ratio > bool {{ divf .Values.mixin.conntrackCriticalPercent 100 }})
+  - record: cluster_job_pod:datapath_conntrack_pod_entries:top10
+    expr: |-
+      topk by ({{ .Values.mixin.clusterLabel }}, job, direction) (10, datapath_conntrack_pod_entries{{ "{" }}{{ .Values.mixin.datapathExporterSelector }},pod!=""})
   - record: cluster_job_table:datapath_ovs_table_flows:sum
     expr: |-
       sum by ({{ .Values.mixin.clusterLabel }}, job, bridge, table_id, table_name) (datapath_ovs_table_flows{{ "{" }}{{ .Values.mixin.datapathExporterSelector }}})
