@@ -111,10 +111,9 @@ func AntreaAgentForTest(t T, opts AntreaAgentOptions) *AntreaAgent {
 func StartAntreaAgent(ctx context.Context, opts AntreaAgentOptions) (_ *AntreaAgent, err error) {
 	dir := opts.Dir
 	if dir == "" {
-		if dir, err = os.MkdirTemp("", "dpx-agent-"); err != nil {
-			return nil, fmt.Errorf("creating the agent stand-in's directory: %w", err)
+		if dir, err = OwnedDir("agent"); err != nil {
+			return nil, err
 		}
-		_ = recordOwned(kindDir, dir)
 	}
 	a := &AntreaAgent{
 		TokenFile: filepath.Join(dir, "token"),
@@ -160,7 +159,7 @@ func StartAntreaAgent(ctx context.Context, opts AntreaAgentOptions) (_ *AntreaAg
 func (a *AntreaAgent) Close() error {
 	err := a.Stop()
 	if a.ownDir != "" {
-		err = errors.Join(err, removeOwnedDir(a.ownDir))
+		err = errors.Join(err, RemoveOwnedDir(a.ownDir))
 	}
 	return err
 }

@@ -62,7 +62,7 @@ func (s *SyncBuffer) String() string {
 // ago, for a server a test starts.
 func FreeAddr(t T) string {
 	t.Helper()
-	addr, err := freeLoopbackAddr()
+	addr, err := FreeLoopbackAddr()
 	if err != nil {
 		t.Fatalf("%v", err)
 	}

@@ -90,11 +90,10 @@ const (
 // ends. On failure it removes whatever it had started and returns an error
 // that includes the tail of the daemons' logs.
 func StartOVS(ctx context.Context, opts OVSOptions) (_ *OVS, err error) {
-	dir, err := os.MkdirTemp(shortTempDir(), "dpx-ovs-")
+	dir, err := OwnedDir("ovs")
 	if err != nil {
-		return nil, fmt.Errorf("creating OVS directory: %w", err)
+		return nil, err
 	}
-	_ = recordOwned(kindDir, dir)
 	suffix, err := randomHex(4)
 	if err != nil {
 		os.RemoveAll(dir)
@@ -231,7 +230,7 @@ func (o *OVS) Close() error {
 				forgetOwned(kindNetns, o.Netns)
 			}
 		}
-		o.closeErr = errors.Join(o.vswitchd.stop(), o.ovsdb.stop(), netnsErr, removeOwnedDir(o.Dir))
+		o.closeErr = errors.Join(o.vswitchd.stop(), o.ovsdb.stop(), netnsErr, RemoveOwnedDir(o.Dir))
 	})
 	return o.closeErr
 }

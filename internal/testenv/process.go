@@ -16,7 +16,7 @@ import (
 
 // The processes the harness runs: short commands (run, runIn) and daemons
 // that outlive their constructor (startDaemon), with the directories they
-// own (removeOwnedDir).
+// own (RemoveOwnedDir).
 
 // run runs a command and returns its standard output; the error carries the
 // command line and its standard error.
@@ -143,16 +143,6 @@ func logTail(path string) string {
 	return fmt.Sprintf("\n--- tail of %s ---\n%s", filepath.Base(path), strings.Join(lines, "\n"))
 }
 
-// shortTempDir is where StartOVS makes its directory: unix socket paths
-// (RunDir/ovs-vswitchd.PID.ctl, RunDir/<bridge>.mgmt) must stay under 108
-// bytes, so a long $TMPDIR is passed over for /tmp.
-func shortTempDir() string {
-	if d := os.TempDir(); len(d) <= 40 {
-		return d
-	}
-	return "/tmp"
-}
-
 func randomHex(n int) (string, error) {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -166,13 +156,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
-}
-
-// removeOwnedDir removes a directory this process made and recorded.
-func removeOwnedDir(dir string) error {
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("removing %s: %w", dir, err)
-	}
-	forgetOwned(kindDir, dir)
-	return nil
 }

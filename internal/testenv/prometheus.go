@@ -184,14 +184,10 @@ func StartPrometheus(ctx context.Context, opts PrometheusOptions) (_ *Prometheus
 	if opts.Interval == 0 {
 		opts.Interval = PrometheusScrapeInterval
 	}
-	dir, err := os.MkdirTemp("", "dpx-prometheus-")
+	dir, err := OwnedDir("prometheus")
 	if err != nil {
-		return nil, fmt.Errorf("creating Prometheus directory: %w", err)
-	}
-	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, err
 	}
-	_ = recordOwned(kindDir, dir)
 	p := &Prometheus{Dir: dir, Release: release}
 	defer func() {
 		if err != nil {
@@ -225,7 +221,7 @@ func StartPrometheus(ctx context.Context, opts PrometheusOptions) (_ *Prometheus
 	for attempt := 0; ; attempt++ {
 		listen := opts.Addr
 		if pickPort {
-			if listen, err = freeLoopbackAddr(); err != nil {
+			if listen, err = FreeLoopbackAddr(); err != nil {
 				return nil, err
 			}
 		}
@@ -352,7 +348,7 @@ func (p *Prometheus) Close() error {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		p.closeErr = errors.Join(p.proc.stop(), removeOwnedDir(p.Dir))
+		p.closeErr = errors.Join(p.proc.stop(), RemoveOwnedDir(p.Dir))
 	})
 	return p.closeErr
 }
@@ -437,13 +433,13 @@ func IsEmpty(v model.Value) bool {
 	}
 }
 
-// freeLoopbackAddr returns host:port on a random address of 127.0.0.0/8
+// FreeLoopbackAddr returns host:port on a random address of 127.0.0.0/8
 // with a port that was free on it a moment ago. Another process may take the
 // port before the caller binds it; on an address of its own (127.x.y.z, not
 // the 127.0.0.1 everything else binds) that needs both the same random port
 // and the same random address, or a wildcard listener, so servers started by
 // test packages running in parallel do not collide.
-func freeLoopbackAddr() (string, error) {
+func FreeLoopbackAddr() (string, error) {
 	var b [3]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("picking a loopback address: %w", err)

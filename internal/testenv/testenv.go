@@ -66,6 +66,11 @@ var debianPackage = map[string]string{
 	"nft":          "nftables",
 	"ip":           "iproute2",
 	"setpriv":      "util-linux",
+	// the kernel node's (internal/testenv/kernelnode)
+	"qemu-system-x86_64": "qemu-system-x86",
+	"depmod":             "kmod",
+	"modprobe":           "kmod",
+	"busybox":            "busybox-static",
 }
 
 // InCI reports whether the tests run in CI (CI=true), where a missing

@@ -37,12 +37,13 @@ import (
 
 	"github.com/datapath-exporter/datapath-exporter/antrea/ctzone"
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv/kernelnode"
 )
 
 func main() {
 	// In the kernel node VM, the copy of this binary is the guest's init
 	// and agent, and never returns from here.
-	testenv.KernelNodeAgentMain()
+	kernelnode.AgentMain()
 	promHelp := fmt.Sprintf("the Prometheus release to run: %s (built by make deps; the HTTP API only, no web UI) or %s (Debian's, with the classic web UI); empty: %[1]s if it is built, else %[2]s",
 		testenv.Prometheus3.Version, testenv.PrometheusOldest.Version)
 	var (
@@ -104,7 +105,7 @@ type demo struct {
 	release  testenv.PrometheusRelease // the Prometheus to run
 	rules    []string                  // its rule files, absolute
 	prom     *testenv.Prometheus
-	node     *testenv.KernelNode // with -kernel
+	node     *kernelnode.Node // with -kernel
 	cleanup  []func()
 }
 

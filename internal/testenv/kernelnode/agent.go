@@ -1,4 +1,4 @@
-package testenv
+package kernelnode
 
 import (
 	"bytes"
@@ -20,15 +20,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// KernelNodeAgentMain turns the test binary into the kernel node's guest
+// AgentMain turns the test binary into the kernel node's guest
 // agent when the guest runs it, and returns at once anywhere else. Call it
 // first thing in TestMain of a package that starts a kernel node:
 //
 //	func TestMain(m *testing.M) {
-//		testenv.KernelNodeAgentMain()
+//		testenv.AgentMain()
 //		...
 //	}
-func KernelNodeAgentMain() {
+func AgentMain() {
 	role := os.Getenv(envAgent)
 	if role == "" {
 		return
