@@ -89,8 +89,8 @@ const (
 	AgentHuge
 )
 
-// HugeBodyBytes is at least the size of an AgentHuge reply.
-const HugeBodyBytes = 20 << 20
+// hugeBodyBytes is at least the size of an AgentHuge reply.
+const hugeBodyBytes = 20 << 20
 
 // AntreaAgentOptions configures StartAntreaAgent.
 type AntreaAgentOptions struct {
@@ -425,7 +425,7 @@ func (a *AntreaAgent) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		// In chunks of 64 KiB: written a line at a time, the body took
 		// longer than the reader's deadline on a loaded machine under -race.
 		chunk := strings.Repeat("# HELP go_filler A family that never ends.\n", 1500)
-		for n := 0; n < HugeBodyBytes; n += len(chunk) {
+		for n := 0; n < hugeBodyBytes; n += len(chunk) {
 			if _, err := io.WriteString(w, chunk); err != nil {
 				return
 			}
@@ -495,14 +495,8 @@ func selfSignedCert(notBefore, notAfter time.Time) (tls.Certificate, []byte, err
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("creating certificate: %w", err)
 	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	return cert, certPEM, err
+	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
 // WaitFor polls cond every 50ms until it is true or ctx ends.

@@ -226,9 +226,7 @@ func (o *OVS) Close() error {
 		o.closed = true
 		var netnsErr error
 		if o.netnsAdded {
-			if netnsErr = deleteNetns(o.Netns); netnsErr == nil {
-				forgetOwned(kindNetns, o.Netns)
-			}
+			netnsErr = removeOwnedNetns(o.Netns)
 		}
 		o.closeErr = errors.Join(o.vswitchd.stop(), o.ovsdb.stop(), netnsErr, RemoveOwnedDir(o.Dir))
 	})

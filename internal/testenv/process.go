@@ -136,11 +136,13 @@ func logTail(path string) string {
 	if err != nil || len(bytes.TrimSpace(data)) == 0 {
 		return ""
 	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > logTailLines {
-		lines = lines[len(lines)-logTailLines:]
-	}
-	return fmt.Sprintf("\n--- tail of %s ---\n%s", filepath.Base(path), strings.Join(lines, "\n"))
+	return fmt.Sprintf("\n--- tail of %s ---\n%s", filepath.Base(path), LastLines(string(data), logTailLines))
+}
+
+// LastLines is the last n lines of s.
+func LastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func randomHex(n int) (string, error) {

@@ -3,7 +3,6 @@ package testenv
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -226,6 +225,11 @@ func StartPrometheus(ctx context.Context, opts PrometheusOptions) (_ *Prometheus
 			}
 		}
 		p.url = "http://" + listen
+		client, err := api.NewClient(api.Config{Address: p.url})
+		if err != nil {
+			return nil, fmt.Errorf("Prometheus API client: %w", err)
+		}
+		p.api = promv1.NewAPI(client)
 		d, err := startDaemon(p.logFile(), nil, "prometheus", release.Server,
 			"--config.file="+config,
 			"--storage.tsdb.path="+p.dataDir(),
@@ -247,11 +251,6 @@ func StartPrometheus(ctx context.Context, opts PrometheusOptions) (_ *Prometheus
 		}
 		return nil, fmt.Errorf("waiting for Prometheus on %s: %w", listen, err)
 	}
-	client, err := api.NewClient(api.Config{Address: p.url})
-	if err != nil {
-		return nil, fmt.Errorf("Prometheus API client: %w", err)
-	}
-	p.api = promv1.NewAPI(client)
 	return p, nil
 }
 
@@ -285,38 +284,22 @@ func prometheusConfig(job string, interval time.Duration, targets, ruleFiles []s
 // asked for (a cache holding another build fails here, not in a query).
 func (p *Prometheus) waitReady(ctx context.Context) error {
 	client := &http.Client{Timeout: 2 * time.Second}
-	get := func(path string, into any) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+path, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", path, resp.Status)
-		}
-		if into == nil {
-			return nil
-		}
-		if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
-			return fmt.Errorf("GET %s: %w", path, err)
-		}
-		return nil
-	}
 	err := retry(ctx, p.proc, func() error {
-		var flags struct {
-			Data map[string]string `json:"data"`
-		}
-		if err := get("/-/ready", nil); err != nil {
+		resp, err := client.Get(p.url + "/-/ready")
+		if err != nil {
 			return err
 		}
-		if err := get("/api/v1/status/flags", &flags); err != nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET /-/ready: %s", resp.Status)
+		}
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		flags, err := p.api.Flags(actx)
+		if err != nil {
 			return err
 		}
-		if got, want := flags.Data["storage.tsdb.path"], p.dataDir(); got != want {
+		if got, want := flags["storage.tsdb.path"], p.dataDir(); got != want {
 			return fmt.Errorf("the server on %s is not ours: its TSDB is %q, ours %q", p.url, got, want)
 		}
 		return nil
@@ -324,16 +307,12 @@ func (p *Prometheus) waitReady(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var build struct {
-		Data struct {
-			Version string `json:"version"`
-		} `json:"data"`
-	}
-	if err := get("/api/v1/status/buildinfo", &build); err != nil {
+	build, err := p.api.Buildinfo(ctx)
+	if err != nil {
 		return err
 	}
 	// Debian's reports "2.42.0+ds": build metadata, not another version.
-	if got := build.Data.Version; strings.SplitN(got, "+", 2)[0] != p.Release.Version {
+	if got := build.Version; strings.SplitN(got, "+", 2)[0] != p.Release.Version {
 		return fmt.Errorf("%s reports version %q, want %s: %s", p.Release.Server, got, p.Release.Version, p.Release.install)
 	}
 	return nil

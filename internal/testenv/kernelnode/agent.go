@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -244,26 +245,9 @@ func guestUDPFlood(args []string) error {
 	if err1 != nil || err2 != nil {
 		return fmt.Errorf("bad port or count: %v %v", err1, err2)
 	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	for i := 0; i < count; i++ {
-		to := &unix.SockaddrInet4{Port: first + i%(65536-first), Addr: dst.As4()}
-		for {
-			err := unix.Sendto(fd, []byte{0}, 0, to)
-			if err == nil || err == unix.EPERM || err == unix.ECONNREFUSED {
-				break
-			}
-			if err == unix.EAGAIN || err == unix.ENOBUFS || err == unix.EINTR {
-				time.Sleep(time.Millisecond)
-				continue
-			}
-			return fmt.Errorf("datagram %d: %w", i, err)
-		}
-	}
-	return nil
+	return testenv.SendDatagrams(context.Background(), count, time.Millisecond, func(i int) *unix.SockaddrInet4 {
+		return &unix.SockaddrInet4{Port: first + i%(65536-first), Addr: dst.As4()}
+	})
 }
 
 func guestHTTPGet(args []string) error {

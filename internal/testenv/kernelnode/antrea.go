@@ -3,10 +3,11 @@ package kernelnode
 import (
 	"context"
 	"fmt"
-	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
 // What runs on a kernel node: OVS at its Debian default paths (as on a

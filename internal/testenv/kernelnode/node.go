@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -25,6 +24,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
 // A Node is a throw-away VM running Debian's own kernel, so that tests
@@ -113,7 +114,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	n := &Node{Dir: dir, Kernel: kver, forward: map[int]string{}, log: &testenv.SyncBuffer{}}
 	defer func() {
 		if err != nil {
-			err = fmt.Errorf("%w\nconsole:\n%s", err, lastLines(n.log.String(), 40))
+			err = fmt.Errorf("%w\nconsole:\n%s", err, testenv.LastLines(n.log.String(), 40))
 			_ = n.Close()
 		}
 	}()
@@ -249,9 +250,6 @@ func (n *Node) QemuPid() int {
 	}
 	return n.qemu.Process.Pid
 }
-
-// Console returns what the guest printed on its serial console.
-func (n *Node) Console() string { return n.log.String() }
 
 // GuestPath is where the guest sees a file put in Dir.
 func (n *Node) GuestPath(name string) string { return guestShare + "/" + name }
@@ -458,7 +456,7 @@ func cachedKernel(ctx context.Context) (dir, version string, err error) {
 		c := exec.CommandContext(ctx, s[0], s[1:]...)
 		c.Dir = tmp
 		if out, err := c.CombinedOutput(); err != nil {
-			return "", "", fmt.Errorf("fetching kernel %s: %s: %w: %s", pkg, strings.Join(s, " "), err, lastLines(string(out), 5))
+			return "", "", fmt.Errorf("fetching kernel %s: %s: %w: %s", pkg, strings.Join(s, " "), err, testenv.LastLines(string(out), 5))
 		}
 	}
 	_ = os.RemoveAll(dir)
@@ -627,12 +625,4 @@ func copyFile(src, dst string, mode os.FileMode) error {
 		return fmt.Errorf("copying %s to %s: %w", src, dst, err)
 	}
 	return out.Close()
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
