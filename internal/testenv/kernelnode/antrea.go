@@ -95,11 +95,11 @@ type AntreaNodeOptions struct {
 	ServiceEndpoints []int
 }
 
-// AntreaGatewayFlows are the flows Antrea installs for antrea-gw0 that
+// antreaGatewayFlows are the flows Antrea installs for antrea-gw0 that
 // the pipeline needs for Pods to reach the gateway (ARP both ways) and
 // for replies to the gateway: its spoof guard, its Classifier mark and
 // its L2 output.
-func AntreaGatewayFlows() []string {
+func antreaGatewayFlows() []string {
 	gw := AntreaGatewayPort
 	return []string{
 		fmt.Sprintf("table=1,priority=200,arp,in_port=%d,arp_spa=%s,arp_sha=%s,actions=goto_table:2", gw, antreaGatewayIP, antreaGatewayMAC),
@@ -173,7 +173,7 @@ func (n *Node) SetupAntrea(ctx context.Context, opts AntreaNodeOptions) error {
 // 0's group into br-int: what the Antrea agent does again after
 // ovs-vswitchd restarts, which keeps no OpenFlow state.
 func (n *Node) LoadAntreaFlows(ctx context.Context, opts AntreaNodeOptions) error {
-	flows := append(append([]string{}, opts.Flows...), AntreaGatewayFlows()...)
+	flows := append(append([]string{}, opts.Flows...), antreaGatewayFlows()...)
 	if len(opts.ServiceEndpoints) > 0 {
 		group, lb := antreaServiceGroup(opts.ServiceEndpoints)
 		if _, err := n.Run(ctx, "ovs-ofctl", "-O", "OpenFlow15", "add-group", "br-int", group); err != nil {
