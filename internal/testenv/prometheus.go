@@ -75,19 +75,6 @@ func PrometheusReleases() []PrometheusRelease {
 	return []PrometheusRelease{Prometheus3, PrometheusOldest}
 }
 
-// PrometheusReleaseNamed returns the supported release of that version
-// ("3.16.0", "2.42.0").
-func PrometheusReleaseNamed(version string) (PrometheusRelease, error) {
-	var names []string
-	for _, r := range PrometheusReleases() {
-		if r.Version == version {
-			return r, nil
-		}
-		names = append(names, r.Version)
-	}
-	return PrometheusRelease{}, fmt.Errorf("no Prometheus release %q here: the supported ones are %s", version, strings.Join(names, ", "))
-}
-
 // String is "Prometheus 3.16.0".
 func (r PrometheusRelease) String() string { return "Prometheus " + r.Version }
 

@@ -122,7 +122,7 @@ func (d *demo) choosePrometheus(release, rules string) error {
 	var err error
 	switch {
 	case release != "":
-		if d.release, err = testenv.PrometheusReleaseNamed(release); err != nil {
+		if d.release, err = prometheusRelease(release); err != nil {
 			return err
 		}
 	case testenv.Prometheus3.Check() == nil:
@@ -550,4 +550,17 @@ func readUint(path string) (uint64, error) {
 		return 0, err
 	}
 	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// prometheusRelease returns the supported Prometheus release of that version
+// ("3.16.0", "2.42.0").
+func prometheusRelease(version string) (testenv.PrometheusRelease, error) {
+	var names []string
+	for _, r := range testenv.PrometheusReleases() {
+		if r.Version == version {
+			return r, nil
+		}
+		names = append(names, r.Version)
+	}
+	return testenv.PrometheusRelease{}, fmt.Errorf("no Prometheus release %q here: the supported ones are %s", version, strings.Join(names, ", "))
 }
