@@ -124,11 +124,7 @@ func StartAntreaAgent(ctx context.Context, opts AntreaAgentOptions) (_ *AntreaAg
 	if opts.Dir == "" {
 		a.ownDir = dir
 	}
-	defer func() {
-		if err != nil {
-			_ = a.Close()
-		}
-	}()
+	defer undoOnError(&err, a)
 	if err := a.RotateToken(); err != nil {
 		return nil, fmt.Errorf("writing token file: %w", err)
 	}

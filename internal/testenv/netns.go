@@ -63,13 +63,7 @@ func NewNetns(ctx context.Context, opts NetnsOptions) (_ *Netns, err error) {
 	}
 	name := netnsPrefix + suffix
 	n := &Netns{Name: name, Path: netnsPath(name)}
-	defer func() {
-		if err != nil {
-			if cerr := n.Close(); cerr != nil {
-				err = fmt.Errorf("%w (cleanup: %v)", err, cerr)
-			}
-		}
-	}()
+	defer undoOnError(&err, n)
 	_ = recordOwned(kindNetns, name)
 	if _, err := run(ctx, "ip", "netns", "add", name); err != nil {
 		return nil, fmt.Errorf("creating network namespace: %w", err)

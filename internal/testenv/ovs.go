@@ -96,7 +96,7 @@ func StartOVS(ctx context.Context, opts OVSOptions) (_ *OVS, err error) {
 	}
 	suffix, err := randomHex(4)
 	if err != nil {
-		os.RemoveAll(dir)
+		_ = RemoveOwnedDir(dir)
 		return nil, fmt.Errorf("naming OVS network namespace: %w", err)
 	}
 	o := &OVS{
@@ -109,18 +109,11 @@ func StartOVS(ctx context.Context, opts OVSOptions) (_ *OVS, err error) {
 	// database, certificates) resolve inside dir rather than the host's.
 	o.env = append(os.Environ(),
 		"OVS_RUNDIR="+dir, "OVS_DBDIR="+dir, "OVS_LOGDIR="+dir, "OVS_SYSCONFDIR="+dir, "OVS_PKGDATADIR="+filepath.Dir(vswitchSchema))
-	defer func() {
-		if err != nil {
-			for _, name := range []string{"ovsdb-server.log", "ovsdb-server.out", "ovs-vswitchd.log", "ovs-vswitchd.out"} {
-				err = fmt.Errorf("%w%s", err, logTail(filepath.Join(o.Dir, name)))
-			}
-			// Close uses contexts of its own: ctx may be what just
-			// expired.
-			if cerr := o.Close(); cerr != nil {
-				err = fmt.Errorf("%w (cleanup: %v)", err, cerr)
-			}
-		}
-	}()
+	var logs []string
+	for _, name := range []string{"ovsdb-server.log", "ovsdb-server.out", "ovs-vswitchd.log", "ovs-vswitchd.out"} {
+		logs = append(logs, filepath.Join(dir, name))
+	}
+	defer undoOnError(&err, o, logs...)
 
 	db := filepath.Join(dir, "conf.db")
 	steps := []struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -65,13 +66,7 @@ func (o *OVS) AddPod(ctx context.Context, bridge string, opts PodOptions) (_ *Po
 	if len(p.Port) > 15 {
 		return nil, fmt.Errorf("pod port name %q: longer than 15 bytes", p.Port)
 	}
-	defer func() {
-		if err != nil {
-			if cerr := p.Close(); cerr != nil {
-				err = fmt.Errorf("%w (cleanup: %v)", err, cerr)
-			}
-		}
-	}()
+	defer undoOnError(&err, p)
 	_ = recordOwned(kindNetns, p.Netns)
 	steps := [][]string{
 		{"netns", "add", p.Netns},
@@ -100,13 +95,8 @@ func (o *OVS) AddPod(ctx context.Context, bridge string, opts PodOptions) (_ *Po
 		"ip-address":    p.IP.String(),
 		"attached-mac":  p.MAC,
 	}
-	for k, v := range opts.ExternalIDs {
-		ids[k] = v
-	}
-	args := []string{"add-port", bridge, p.Port}
-	if set := SetExternalIDs("Port", p.Port, ids); len(set) > 0 {
-		args = append(args, set...)
-	}
+	maps.Copy(ids, opts.ExternalIDs)
+	args := append([]string{"add-port", bridge, p.Port}, SetExternalIDs("Port", p.Port, ids)...)
 	if _, err := o.Vsctl(args...); err != nil {
 		return nil, fmt.Errorf("adding pod %q's port %s to %s: %w", opts.Name, p.Port, bridge, err)
 	}

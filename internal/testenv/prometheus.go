@@ -175,14 +175,7 @@ func StartPrometheus(ctx context.Context, opts PrometheusOptions) (_ *Prometheus
 		return nil, err
 	}
 	p := &Prometheus{Dir: dir, Release: release}
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("%w%s", err, logTail(p.logFile()))
-			if cerr := p.Close(); cerr != nil {
-				err = fmt.Errorf("%w (cleanup: %v)", err, cerr)
-			}
-		}
-	}()
+	defer undoOnError(&err, p, p.logFile())
 
 	rules := make([]string, 0, len(opts.RuleFiles))
 	for _, f := range opts.RuleFiles {
