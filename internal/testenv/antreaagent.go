@@ -494,15 +494,3 @@ func selfSignedCert(notBefore, notAfter time.Time) (tls.Certificate, []byte, err
 	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 	return cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
-
-// WaitFor polls cond every 50ms until it is true or ctx ends.
-func WaitFor(ctx context.Context, cond func() bool) error {
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return errors.New("condition not met before the deadline")
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return nil
-}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -128,6 +129,18 @@ func retry(ctx context.Context, d *daemon, try func() error) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// WaitFor polls cond every 50ms until it is true or ctx ends.
+func WaitFor(ctx context.Context, cond func() bool) error {
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return errors.New("condition not met before the deadline")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // logTail returns the last lines of a daemon's log, for startup errors.
