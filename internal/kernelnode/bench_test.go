@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv/kernelnode"
 )
 
 // BenchmarkKernelNodeDatapathRead runs the ovs package's
@@ -39,7 +40,7 @@ func BenchmarkKernelNodeDatapathRead(b *testing.B) {
 		rounds = "15"
 	}
 	out, err := n.Sh(ctx, fmt.Sprintf("cd /tmp && DPX_BENCH_OVS_RUNDIR=%s DPX_BENCH_WHERE=KernelNode BENCH_ROUNDS=%s %s -test.run '^$' -test.bench '^BenchmarkDatapathRead$' -test.benchtime 1x",
-		testenv.GuestOVSRunDir, rounds, n.GuestPath("ovs.test")))
+		kernelnode.GuestOVSRunDir, rounds, n.GuestPath("ovs.test")))
 	if err != nil {
 		b.Fatalf("the benchmark in the guest: %v\n%s", err, out)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv/kernelnode"
 )
 
 const kernelDatapath = "system@ovs-system"
@@ -32,7 +33,7 @@ var (
 
 // readDatapathTruth runs dpctl/show, upcall/show and memory/show in the
 // guest and parses what this test compares.
-func readDatapathTruth(ctx context.Context, n *testenv.KernelNode) (dpTruth, error) {
+func readDatapathTruth(ctx context.Context, n *kernelnode.Node) (dpTruth, error) {
 	out, err := n.Sh(ctx, "ovs-appctl dpctl/show "+kernelDatapath+"; echo ==; ovs-appctl upcall/show; echo ==; ovs-appctl memory/show")
 	if err != nil {
 		return dpTruth{}, err
@@ -75,7 +76,7 @@ func readDatapathTruth(ctx context.Context, n *testenv.KernelNode) (dpTruth, err
 
 // podTraffic sends pings Pod 0 -> Pod 1 and an HTTP request Pod 3 ->
 // Service 0 through br-int.
-func podTraffic(t *testing.T, ctx context.Context, n *testenv.KernelNode) {
+func podTraffic(t *testing.T, ctx context.Context, n *kernelnode.Node) {
 	t.Helper()
 	if out, err := n.InPod(ctx, 0, "busybox", "ping", "-c", "3", "-i", "0.2", "-W", "5", testenv.PodIP(1)); err != nil {
 		t.Fatalf("pod0 -> pod1: %v\n%s", err, out)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv/kernelnode"
 )
 
 func success(m metrics, collector string) float64 {
@@ -20,7 +21,7 @@ func success(m metrics, collector string) float64 {
 // checkWhileVswitchdDown checks a scrape taken while ovs-vswitchd cannot
 // answer: the OpenFlow collector fails, conntrack is unaffected, and the
 // kernel datapath's statistics are still served, equal to the kernel's.
-func checkWhileVswitchdDown(t *testing.T, ctx context.Context, n *testenv.KernelNode, what string) {
+func checkWhileVswitchdDown(t *testing.T, ctx context.Context, n *kernelnode.Node, what string) {
 	t.Helper()
 	m := scrape(t, ctx)
 	if got := success(m, "ovs"); got != 0 {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv/kernelnode"
 )
 
 // kernelTruth is what `ovs-dpctl show` prints about the kernel datapath:
@@ -16,7 +17,7 @@ type kernelTruth struct {
 	Hit, Missed, Lost, Flows, Masks, MaskHits, CacheHits uint64
 }
 
-func readKernelTruth(ctx context.Context, n *testenv.KernelNode) (kernelTruth, error) {
+func readKernelTruth(ctx context.Context, n *kernelnode.Node) (kernelTruth, error) {
 	out, err := n.Run(ctx, "ovs-dpctl", "show", kernelDatapath)
 	if err != nil {
 		return kernelTruth{}, err

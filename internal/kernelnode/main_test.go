@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv/kernelnode"
 )
 
 // exporterPort is the exporter's port in the guest, forwarded to the host.
@@ -19,15 +20,15 @@ const exporterPort = 10357
 
 // The one kernel node of this package, booted by TestMain.
 var (
-	node     *testenv.KernelNode
+	node     *kernelnode.Node
 	nodeErr  error
 	bootTook time.Duration
 	// antreaOpts is the node's pipeline, loaded again after a restart.
-	antreaOpts testenv.AntreaNodeOptions
+	antreaOpts kernelnode.AntreaNodeOptions
 )
 
 func TestMain(m *testing.M) {
-	testenv.KernelNodeAgentMain()
+	kernelnode.AgentMain()
 	os.Exit(run(m))
 }
 
@@ -64,11 +65,11 @@ func logStep(format string, args ...any) {
 	bootLog = append(bootLog, fmt.Sprintf("%6.1fs ", time.Since(bootStart).Seconds())+fmt.Sprintf(format, args...))
 }
 
-func startNode(ctx context.Context) (*testenv.KernelNode, error) {
+func startNode(ctx context.Context) (*kernelnode.Node, error) {
 	if err := testenv.Check("go"); err != nil {
 		return nil, err
 	}
-	n, err := testenv.StartKernelNode(ctx, testenv.KernelNodeOptions{GuestPorts: []int{exporterPort}})
+	n, err := kernelnode.Start(ctx, kernelnode.Options{GuestPorts: []int{exporterPort}})
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +99,7 @@ func startNode(ctx context.Context) (*testenv.KernelNode, error) {
 		return nil, err
 	}
 	logStep("OVS started")
-	antreaOpts = testenv.AntreaNodeOptions{Flows: flows, Pods: 4, ServiceEndpoints: []int{0, 1, 2}}
+	antreaOpts = kernelnode.AntreaNodeOptions{Flows: flows, Pods: 4, ServiceEndpoints: []int{0, 1, 2}}
 	if err := n.SetupAntrea(ctx, antreaOpts); err != nil {
 		return nil, err
 	}
@@ -117,10 +118,10 @@ func startNode(ctx context.Context) (*testenv.KernelNode, error) {
 // startExporter (re)starts the exporter in the guest, as the sidecar runs
 // on a node: OVS at its default run directory, every collector that
 // applies (the Antrea agent's API is not there).
-func startExporter(ctx context.Context, n *testenv.KernelNode) error {
+func startExporter(ctx context.Context, n *kernelnode.Node) error {
 	if err := n.Start(ctx, "exporter", n.GuestPath("datapath-exporter"),
 		fmt.Sprintf("--web.listen-address=:%d", exporterPort),
-		"--ovs.rundir="+testenv.GuestOVSRunDir,
+		"--ovs.rundir="+kernelnode.GuestOVSRunDir,
 		// The tests compare the tables', the datapath's, upcall/show's,
 		// memory/show's and conntrack's figures with ovs-ofctl's,
 		// ovs-appctl's and conntrack's at one moment: read them all in
@@ -138,7 +139,7 @@ func startExporter(ctx context.Context, n *testenv.KernelNode) error {
 
 // nodeForTest returns the package's kernel node, or skips t (fails it in
 // CI) when it could not boot.
-func nodeForTest(t *testing.T) *testenv.KernelNode {
+func nodeForTest(t *testing.T) *kernelnode.Node {
 	t.Helper()
 	if nodeErr != nil {
 		if testenv.InCI() {

@@ -36,12 +36,13 @@ func DropFlows(table, first, n int) []string {
 	return out
 }
 
-// podIP, podMAC and podPort number the Pods of an Antrea-like node.
-func podIP(i int) string { return fmt.Sprintf("10.10.%d.%d", 1+i/250, 2+i%250) }
-func podMAC(i int) string {
+// PodIP, PodMAC and PodPort number the Pods of an Antrea-like node
+// (testdata/antrea/br-int.flows has flows for Pods 0-19).
+func PodIP(i int) string { return fmt.Sprintf("10.10.%d.%d", 1+i/250, 2+i%250) }
+func PodMAC(i int) string {
 	return fmt.Sprintf("aa:bb:cc:%02x:%02x:%02x", (i>>16)&0xff, (i>>8)&0xff, i&0xff)
 }
-func podPort(i int) int { return 10 + i }
+func PodPort(i int) int { return 10 + i }
 
 // AntreaBaseFlows are the per-table default flows of the Antrea-like
 // pipeline, in ovs-ofctl add-flows syntax for OpenFlow 1.5.
@@ -89,7 +90,7 @@ func AntreaBaseFlows() []string {
 // guard on its port (SpoofGuard, table 1), L3 forwarding to it and L2
 // output calculation.
 func AntreaPodFlows(i int) []string {
-	ip, mac, port := podIP(i), podMAC(i), podPort(i)
+	ip, mac, port := PodIP(i), PodMAC(i), PodPort(i)
 	return []string{
 		fmt.Sprintf("table=1,priority=200,arp,in_port=%d,arp_spa=%s,arp_sha=%s,actions=goto_table:2", port, ip, mac),
 		fmt.Sprintf("table=1,priority=200,ip,in_port=%d,dl_src=%s,nw_src=%s,actions=goto_table:3", port, mac, ip),
@@ -101,7 +102,7 @@ func AntreaPodFlows(i int) []string {
 
 // AntreaPodMatches are ovs-ofctl del-flows matches removing Pod i's flows.
 func AntreaPodMatches(i int) []string {
-	ip, mac, port := podIP(i), podMAC(i), podPort(i)
+	ip, mac, port := PodIP(i), PodMAC(i), PodPort(i)
 	return []string{
 		fmt.Sprintf("table=1,arp,in_port=%d", port),
 		fmt.Sprintf("table=1,ip,in_port=%d", port),
@@ -111,15 +112,15 @@ func AntreaPodMatches(i int) []string {
 	}
 }
 
-// serviceIP numbers ClusterIPs.
-func serviceIP(s int) string { return fmt.Sprintf("10.96.%d.%d", s/250, 1+s%250) }
+// ServiceIP is the ClusterIP of Service s (TCP port 80).
+func ServiceIP(s int) string { return fmt.Sprintf("10.96.%d.%d", s/250, 1+s%250) }
 
 // AntreaServiceFlows are the flows of Service s (TCP port 80) whose
 // endpoints are the given Pods: session affinity learning and load
 // balancing (ServiceLB, table 10) and one DNAT flow per endpoint
 // (EndpointDNAT, table 11) committing to Antrea's zone.
 func AntreaServiceFlows(s int, endpoints []int) []string {
-	vip := serviceIP(s)
+	vip := ServiceIP(s)
 	out := []string{
 		fmt.Sprintf("table=10,priority=200,tcp,reg4=0x10000/0x70000,nw_dst=%s,tp_dst=80,actions="+
 			"learn(table=9,idle_timeout=300,priority=200,delete_learned,cookie=0x%x,eth_type=0x800,nw_proto=6,"+
@@ -127,7 +128,7 @@ func AntreaServiceFlows(s int, endpoints []int) []string {
 			"load:0x2->NXM_NX_REG4[16..18],goto_table:11", vip, 0x7000000+s),
 	}
 	for _, ep := range endpoints {
-		ip := podIP(ep)
+		ip := PodIP(ep)
 		var reg3 uint32
 		var a, b, c, d uint32
 		fmt.Sscanf(ip, "%d.%d.%d.%d", &a, &b, &c, &d)
@@ -140,7 +141,7 @@ func AntreaServiceFlows(s int, endpoints []int) []string {
 
 // AntreaServiceMatch removes Service s's flows.
 func AntreaServiceMatches(s int) []string {
-	vip := serviceIP(s)
+	vip := ServiceIP(s)
 	return []string{fmt.Sprintf("table=10,tcp,nw_dst=%s", vip), fmt.Sprintf("table=11,tcp,nw_dst=%s", vip)}
 }
 

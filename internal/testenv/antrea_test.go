@@ -94,12 +94,12 @@ func TestAntreaFlowsFile(t *testing.T) {
 func AntreaPolicyFlows(rule int, from, to []int) []string {
 	var out []string
 	for _, p := range from {
-		out = append(out, fmt.Sprintf("table=12,priority=14900,ip,nw_src=%s,actions=conjunction(%d,1/2)", podIP(p), rule))
-		out = append(out, fmt.Sprintf("table=24,priority=14900,ip,nw_src=%s,actions=conjunction(%d,1/2)", podIP(p), rule+1000))
+		out = append(out, fmt.Sprintf("table=12,priority=14900,ip,nw_src=%s,actions=conjunction(%d,1/2)", PodIP(p), rule))
+		out = append(out, fmt.Sprintf("table=24,priority=14900,ip,nw_src=%s,actions=conjunction(%d,1/2)", PodIP(p), rule+1000))
 	}
 	for _, p := range to {
-		out = append(out, fmt.Sprintf("table=12,priority=14900,ip,nw_dst=%s,actions=conjunction(%d,2/2)", podIP(p), rule))
-		out = append(out, fmt.Sprintf("table=24,priority=14900,ip,nw_dst=%s,actions=conjunction(%d,2/2)", podIP(p), rule+1000))
+		out = append(out, fmt.Sprintf("table=12,priority=14900,ip,nw_dst=%s,actions=conjunction(%d,2/2)", PodIP(p), rule))
+		out = append(out, fmt.Sprintf("table=24,priority=14900,ip,nw_dst=%s,actions=conjunction(%d,2/2)", PodIP(p), rule+1000))
 	}
 	out = append(out,
 		fmt.Sprintf("table=12,priority=14900,conj_id=%d,ip,actions=load:0x%x->NXM_NX_REG3[],goto_table:13", rule, rule),

@@ -89,8 +89,8 @@ const (
 	AgentHuge
 )
 
-// HugeBodyBytes is at least the size of an AgentHuge reply.
-const HugeBodyBytes = 20 << 20
+// hugeBodyBytes is at least the size of an AgentHuge reply.
+const hugeBodyBytes = 20 << 20
 
 // AntreaAgentOptions configures StartAntreaAgent.
 type AntreaAgentOptions struct {
@@ -111,10 +111,9 @@ func AntreaAgentForTest(t T, opts AntreaAgentOptions) *AntreaAgent {
 func StartAntreaAgent(ctx context.Context, opts AntreaAgentOptions) (_ *AntreaAgent, err error) {
 	dir := opts.Dir
 	if dir == "" {
-		if dir, err = os.MkdirTemp("", "dpx-agent-"); err != nil {
-			return nil, fmt.Errorf("creating the agent stand-in's directory: %w", err)
+		if dir, err = OwnedDir("agent"); err != nil {
+			return nil, err
 		}
-		_ = recordOwned(kindDir, dir)
 	}
 	a := &AntreaAgent{
 		TokenFile: filepath.Join(dir, "token"),
@@ -125,11 +124,7 @@ func StartAntreaAgent(ctx context.Context, opts AntreaAgentOptions) (_ *AntreaAg
 	if opts.Dir == "" {
 		a.ownDir = dir
 	}
-	defer func() {
-		if err != nil {
-			_ = a.Close()
-		}
-	}()
+	defer undoOnError(&err, a)
 	if err := a.RotateToken(); err != nil {
 		return nil, fmt.Errorf("writing token file: %w", err)
 	}
@@ -160,7 +155,7 @@ func StartAntreaAgent(ctx context.Context, opts AntreaAgentOptions) (_ *AntreaAg
 func (a *AntreaAgent) Close() error {
 	err := a.Stop()
 	if a.ownDir != "" {
-		err = errors.Join(err, removeOwnedDir(a.ownDir))
+		err = errors.Join(err, RemoveOwnedDir(a.ownDir))
 	}
 	return err
 }
@@ -426,7 +421,7 @@ func (a *AntreaAgent) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		// In chunks of 64 KiB: written a line at a time, the body took
 		// longer than the reader's deadline on a loaded machine under -race.
 		chunk := strings.Repeat("# HELP go_filler A family that never ends.\n", 1500)
-		for n := 0; n < HugeBodyBytes; n += len(chunk) {
+		for n := 0; n < hugeBodyBytes; n += len(chunk) {
 			if _, err := io.WriteString(w, chunk); err != nil {
 				return
 			}
@@ -496,24 +491,6 @@ func selfSignedCert(notBefore, notAfter time.Time) (tls.Certificate, []byte, err
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("creating certificate: %w", err)
 	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	return cert, certPEM, err
-}
-
-// WaitFor polls cond every 50ms until it is true or ctx ends.
-func WaitFor(ctx context.Context, cond func() bool) error {
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return errors.New("condition not met before the deadline")
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return nil
+	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }

@@ -135,7 +135,7 @@ func (p *TrafficPort) SendUDPPorts(ctx context.Context, count, firstPort, ports 
 		return fmt.Errorf("UDP ports %d..%d out of range", firstPort, firstPort+ports-1)
 	}
 	return InNetns(netnsPath(p.o.Netns), func() error {
-		return sendDatagrams(ctx, count, time.Millisecond, func(i int) *unix.SockaddrInet4 {
+		return SendDatagrams(ctx, count, time.Millisecond, func(i int) *unix.SockaddrInet4 {
 			return &unix.SockaddrInet4{Port: firstPort + i%ports, Addr: p.Dst.As4()}
 		})
 	})

@@ -49,6 +49,47 @@ func recordOwned(kind, name string) error {
 	return os.WriteFile(recordPath(kind, name), []byte(owner+"\n"+name+"\n"), 0o600)
 }
 
+// OwnedDir makes a directory dpx-<what>-* for one component and records it.
+// It sits below a short temporary root: unix socket paths in it
+// (ovs-vswitchd.PID.ctl, <bridge>.mgmt) must stay under 108 bytes, so a
+// long $TMPDIR is passed over for /tmp.
+func OwnedDir(what string) (string, error) {
+	root := os.TempDir()
+	if len(root) > 40 {
+		root = "/tmp"
+	}
+	dir, err := os.MkdirTemp(root, "dpx-"+what+"-")
+	if err == nil {
+		dir, err = filepath.Abs(dir)
+	}
+	if err != nil {
+		return "", fmt.Errorf("creating the %s directory: %w", what, err)
+	}
+	_ = recordOwned(kindDir, dir)
+	return dir, nil
+}
+
+// RemoveOwnedDir removes a directory made by OwnedDir and its record.
+func RemoveOwnedDir(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("removing %s: %w", dir, err)
+	}
+	forgetOwned(kindDir, dir)
+	return nil
+}
+
+// OwnProcess records a process that might outlive this one (a kernel
+// node's qemu, should Pdeathsig miss), so that a later process kills it;
+// forget drops the record once it has been reaped.
+func OwnProcess(pid int) (forget func()) {
+	id, err := processIdentity(pid)
+	if err != nil {
+		return func() {}
+	}
+	_ = recordOwned(kindProc, id)
+	return func() { forgetOwned(kindProc, id) }
+}
+
 // forgetOwned drops the record once the thing is removed.
 func forgetOwned(kind, name string) {
 	_ = os.Remove(recordPath(kind, name))

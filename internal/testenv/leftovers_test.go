@@ -37,12 +37,11 @@ func leftoverChild() {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}
-	dir, err := os.MkdirTemp(shortTempDir(), "dpx-leftover-")
+	dir, err := OwnedDir("leftover")
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}
-	_ = recordOwned(kindDir, dir)
 	// A process that outlives its owner, as a kernel node's qemu would if
 	// Pdeathsig missed.
 	orphan := exec.Command("sleep", "120")
@@ -51,12 +50,7 @@ func leftoverChild() {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}
-	id, err := processIdentity(orphan.Process.Pid)
-	if err != nil {
-		fmt.Println("error:", err)
-		os.Exit(1)
-	}
-	_ = recordOwned(kindProc, id)
+	OwnProcess(orphan.Process.Pid)
 	fmt.Printf("made %s %s %d\n", n.Name, dir, orphan.Process.Pid)
 	time.Sleep(time.Minute) // until SIGKILL: no cleanup runs
 	os.Exit(1)

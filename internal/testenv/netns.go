@@ -2,8 +2,6 @@ package testenv
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -59,19 +57,13 @@ func NetnsForTest(t T, opts NetnsOptions) *Netns {
 // interface up. On failure nothing is left behind, even when ctx ended while
 // `ip netns add` ran (the kernel may have made the namespace by then).
 func NewNetns(ctx context.Context, opts NetnsOptions) (_ *Netns, err error) {
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	suffix, err := randomHex(6)
+	if err != nil {
 		return nil, fmt.Errorf("naming a network namespace: %w", err)
 	}
-	name := netnsPrefix + hex.EncodeToString(b[:])
+	name := netnsPrefix + suffix
 	n := &Netns{Name: name, Path: netnsPath(name)}
-	defer func() {
-		if err != nil {
-			if cerr := n.Close(); cerr != nil {
-				err = fmt.Errorf("%w (cleanup: %v)", err, cerr)
-			}
-		}
-	}()
+	defer undoOnError(&err, n)
 	_ = recordOwned(kindNetns, name)
 	if _, err := run(ctx, "ip", "netns", "add", name); err != nil {
 		return nil, fmt.Errorf("creating network namespace: %w", err)
@@ -92,9 +84,7 @@ func NewNetns(ctx context.Context, opts NetnsOptions) (_ *Netns, err error) {
 // namespace belongs to whoever started it.
 func (n *Netns) Close() error {
 	n.closeOnce.Do(func() {
-		if n.closeErr = deleteNetns(n.Name); n.closeErr == nil {
-			forgetOwned(kindNetns, n.Name)
-		}
+		n.closeErr = removeOwnedNetns(n.Name)
 	})
 	return n.closeErr
 }
@@ -116,6 +106,16 @@ func deleteNetns(name string) error {
 		return fmt.Errorf("deleting network namespace %s: %w", name, err)
 	}
 	return nil
+}
+
+// removeOwnedNetns deletes a namespace recorded as this process's, and
+// its record.
+func removeOwnedNetns(name string) error {
+	err := deleteNetns(name)
+	if err == nil {
+		forgetOwned(kindNetns, name)
+	}
+	return err
 }
 
 // Exec runs a command inside the namespace and returns its standard output.
@@ -286,7 +286,7 @@ func sendUDP(ctx context.Context, count int) error {
 	}
 
 	base := netip.MustParseAddr("127.1.0.0").As4()
-	return sendDatagrams(ctx, count, 0, func(i int) *unix.SockaddrInet4 {
+	return SendDatagrams(ctx, count, 0, func(i int) *unix.SockaddrInet4 {
 		a := base
 		a[1] += byte(i >> 16)
 		a[2] = byte(i >> 8)
@@ -295,13 +295,13 @@ func sendUDP(ctx context.Context, count int) error {
 	})
 }
 
-// sendDatagrams sends count one-byte UDP datagrams, the i-th to to(i), from
+// SendDatagrams sends count one-byte UDP datagrams, the i-th to to(i), from
 // a socket made in the calling thread's network namespace. A full socket
 // buffer or an ICMP error from an earlier datagram is not a reason to stop:
 // the datagram is sent again, after backoff. EPERM is netfilter dropping
 // it, as it does when the conntrack table is full: that is what a flood
 // meets; the kernel counts the drop, and the next one goes on.
-func sendDatagrams(ctx context.Context, count int, backoff time.Duration, to func(i int) *unix.SockaddrInet4) error {
+func SendDatagrams(ctx context.Context, count int, backoff time.Duration, to func(i int) *unix.SockaddrInet4) error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("opening UDP socket: %w", err)

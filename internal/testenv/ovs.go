@@ -90,14 +90,13 @@ const (
 // ends. On failure it removes whatever it had started and returns an error
 // that includes the tail of the daemons' logs.
 func StartOVS(ctx context.Context, opts OVSOptions) (_ *OVS, err error) {
-	dir, err := os.MkdirTemp(shortTempDir(), "dpx-ovs-")
+	dir, err := OwnedDir("ovs")
 	if err != nil {
-		return nil, fmt.Errorf("creating OVS directory: %w", err)
+		return nil, err
 	}
-	_ = recordOwned(kindDir, dir)
 	suffix, err := randomHex(4)
 	if err != nil {
-		os.RemoveAll(dir)
+		_ = RemoveOwnedDir(dir)
 		return nil, fmt.Errorf("naming OVS network namespace: %w", err)
 	}
 	o := &OVS{
@@ -110,18 +109,11 @@ func StartOVS(ctx context.Context, opts OVSOptions) (_ *OVS, err error) {
 	// database, certificates) resolve inside dir rather than the host's.
 	o.env = append(os.Environ(),
 		"OVS_RUNDIR="+dir, "OVS_DBDIR="+dir, "OVS_LOGDIR="+dir, "OVS_SYSCONFDIR="+dir, "OVS_PKGDATADIR="+filepath.Dir(vswitchSchema))
-	defer func() {
-		if err != nil {
-			for _, name := range []string{"ovsdb-server.log", "ovsdb-server.out", "ovs-vswitchd.log", "ovs-vswitchd.out"} {
-				err = fmt.Errorf("%w%s", err, logTail(filepath.Join(o.Dir, name)))
-			}
-			// Close uses contexts of its own: ctx may be what just
-			// expired.
-			if cerr := o.Close(); cerr != nil {
-				err = fmt.Errorf("%w (cleanup: %v)", err, cerr)
-			}
-		}
-	}()
+	var logs []string
+	for _, name := range []string{"ovsdb-server.log", "ovsdb-server.out", "ovs-vswitchd.log", "ovs-vswitchd.out"} {
+		logs = append(logs, filepath.Join(dir, name))
+	}
+	defer undoOnError(&err, o, logs...)
 
 	db := filepath.Join(dir, "conf.db")
 	steps := []struct {
@@ -227,11 +219,9 @@ func (o *OVS) Close() error {
 		o.closed = true
 		var netnsErr error
 		if o.netnsAdded {
-			if netnsErr = deleteNetns(o.Netns); netnsErr == nil {
-				forgetOwned(kindNetns, o.Netns)
-			}
+			netnsErr = removeOwnedNetns(o.Netns)
 		}
-		o.closeErr = errors.Join(o.vswitchd.stop(), o.ovsdb.stop(), netnsErr, removeOwnedDir(o.Dir))
+		o.closeErr = errors.Join(o.vswitchd.stop(), o.ovsdb.stop(), netnsErr, RemoveOwnedDir(o.Dir))
 	})
 	return o.closeErr
 }

@@ -2,10 +2,9 @@ package testenv
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -54,11 +53,10 @@ func (o *OVS) AddPod(ctx context.Context, bridge string, opts PodOptions) (_ *Po
 	if opts.Index < 1 || opts.Index > 250 {
 		return nil, fmt.Errorf("pod %q: index %d, want 1..250", opts.Name, opts.Index)
 	}
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	suffix, err := randomHex(4)
+	if err != nil {
 		return nil, fmt.Errorf("naming a Pod's network namespace: %w", err)
 	}
-	suffix := hex.EncodeToString(b[:])
 	p := &Pod{o: o, Bridge: bridge, Port: opts.Port, Netns: "dpx-pod-" + suffix,
 		IP:  netip.AddrFrom4([4]byte{10, 244, 0, byte(opts.Index)}),
 		MAC: fmt.Sprintf("0a:58:0a:f4:00:%02x", opts.Index)}
@@ -68,13 +66,7 @@ func (o *OVS) AddPod(ctx context.Context, bridge string, opts PodOptions) (_ *Po
 	if len(p.Port) > 15 {
 		return nil, fmt.Errorf("pod port name %q: longer than 15 bytes", p.Port)
 	}
-	defer func() {
-		if err != nil {
-			if cerr := p.Close(); cerr != nil {
-				err = fmt.Errorf("%w (cleanup: %v)", err, cerr)
-			}
-		}
-	}()
+	defer undoOnError(&err, p)
 	_ = recordOwned(kindNetns, p.Netns)
 	steps := [][]string{
 		{"netns", "add", p.Netns},
@@ -103,13 +95,8 @@ func (o *OVS) AddPod(ctx context.Context, bridge string, opts PodOptions) (_ *Po
 		"ip-address":    p.IP.String(),
 		"attached-mac":  p.MAC,
 	}
-	for k, v := range opts.ExternalIDs {
-		ids[k] = v
-	}
-	args := []string{"add-port", bridge, p.Port}
-	if set := SetExternalIDs("Port", p.Port, ids); len(set) > 0 {
-		args = append(args, set...)
-	}
+	maps.Copy(ids, opts.ExternalIDs)
+	args := append([]string{"add-port", bridge, p.Port}, SetExternalIDs("Port", p.Port, ids)...)
 	if _, err := o.Vsctl(args...); err != nil {
 		return nil, fmt.Errorf("adding pod %q's port %s to %s: %w", opts.Name, p.Port, bridge, err)
 	}
@@ -165,7 +152,7 @@ func (p *Pod) SendUDP(ctx context.Context, dst *Pod, count int) error {
 		return err
 	}
 	return InNetns(netnsPath(p.Netns), func() error {
-		return sendDatagrams(ctx, count, time.Millisecond, func(int) *unix.SockaddrInet4 {
+		return SendDatagrams(ctx, count, time.Millisecond, func(int) *unix.SockaddrInet4 {
 			return &unix.SockaddrInet4{Port: 9, Addr: dst.IP.As4()}
 		})
 	})
@@ -192,9 +179,7 @@ func (p *Pod) Exec(ctx context.Context, args ...string) (string, error) {
 // and its OVS port if the OVS still runs. Safe to call more than once.
 func (p *Pod) Close() error {
 	p.closeOnce.Do(func() {
-		if p.closeErr = deleteNetns(p.Netns); p.closeErr == nil {
-			forgetOwned(kindNetns, p.Netns)
-		}
+		p.closeErr = removeOwnedNetns(p.Netns)
 		if !p.o.isClosed() {
 			_, _ = p.o.Vsctl("--if-exists", "del-port", p.Bridge, p.Port)
 		}
@@ -205,18 +190,8 @@ func (p *Pod) Close() error {
 // PodForTest is AddPod, closed when t ends.
 func PodForTest(t T, o *OVS, bridge string, opts PodOptions) *Pod {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
-	p, err := o.AddPod(ctx, bridge, opts)
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Errorf("removing pod %s: %v", opts.Name, err)
-		}
-	})
-	return p
+	addPod := func(ctx context.Context, opts PodOptions) (*Pod, error) { return o.AddPod(ctx, bridge, opts) }
+	return forTest(t, "pod "+opts.Name, addPod, opts)
 }
 
 func (o *OVS) isClosed() bool {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,7 +17,7 @@ import (
 
 // The processes the harness runs: short commands (run, runIn) and daemons
 // that outlive their constructor (startDaemon), with the directories they
-// own (removeOwnedDir).
+// own (RemoveOwnedDir).
 
 // run runs a command and returns its standard output; the error carries the
 // command line and its standard error.
@@ -130,27 +131,31 @@ func retry(ctx context.Context, d *daemon, try func() error) error {
 	}
 }
 
+// WaitFor polls cond every 50ms until it is true or ctx ends.
+func WaitFor(ctx context.Context, cond func() bool) error {
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return errors.New("condition not met before the deadline")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
 // logTail returns the last lines of a daemon's log, for startup errors.
 func logTail(path string) string {
 	data, err := os.ReadFile(path)
 	if err != nil || len(bytes.TrimSpace(data)) == 0 {
 		return ""
 	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > logTailLines {
-		lines = lines[len(lines)-logTailLines:]
-	}
-	return fmt.Sprintf("\n--- tail of %s ---\n%s", filepath.Base(path), strings.Join(lines, "\n"))
+	return fmt.Sprintf("\n--- tail of %s ---\n%s", filepath.Base(path), LastLines(string(data), logTailLines))
 }
 
-// shortTempDir is where StartOVS makes its directory: unix socket paths
-// (RunDir/ovs-vswitchd.PID.ctl, RunDir/<bridge>.mgmt) must stay under 108
-// bytes, so a long $TMPDIR is passed over for /tmp.
-func shortTempDir() string {
-	if d := os.TempDir(); len(d) <= 40 {
-		return d
-	}
-	return "/tmp"
+// LastLines is the last n lines of s.
+func LastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func randomHex(n int) (string, error) {
@@ -166,13 +171,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
-}
-
-// removeOwnedDir removes a directory this process made and recorded.
-func removeOwnedDir(dir string) error {
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("removing %s: %w", dir, err)
-	}
-	forgetOwned(kindDir, dir)
-	return nil
 }

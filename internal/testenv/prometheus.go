@@ -3,7 +3,6 @@ package testenv
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -74,19 +73,6 @@ var (
 // tests that run on each.
 func PrometheusReleases() []PrometheusRelease {
 	return []PrometheusRelease{Prometheus3, PrometheusOldest}
-}
-
-// PrometheusReleaseNamed returns the supported release of that version
-// ("3.16.0", "2.42.0").
-func PrometheusReleaseNamed(version string) (PrometheusRelease, error) {
-	var names []string
-	for _, r := range PrometheusReleases() {
-		if r.Version == version {
-			return r, nil
-		}
-		names = append(names, r.Version)
-	}
-	return PrometheusRelease{}, fmt.Errorf("no Prometheus release %q here: the supported ones are %s", version, strings.Join(names, ", "))
 }
 
 // String is "Prometheus 3.16.0".
@@ -184,23 +170,12 @@ func StartPrometheus(ctx context.Context, opts PrometheusOptions) (_ *Prometheus
 	if opts.Interval == 0 {
 		opts.Interval = PrometheusScrapeInterval
 	}
-	dir, err := os.MkdirTemp("", "dpx-prometheus-")
+	dir, err := OwnedDir("prometheus")
 	if err != nil {
-		return nil, fmt.Errorf("creating Prometheus directory: %w", err)
-	}
-	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, err
 	}
-	_ = recordOwned(kindDir, dir)
 	p := &Prometheus{Dir: dir, Release: release}
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("%w%s", err, logTail(p.logFile()))
-			if cerr := p.Close(); cerr != nil {
-				err = fmt.Errorf("%w (cleanup: %v)", err, cerr)
-			}
-		}
-	}()
+	defer undoOnError(&err, p, p.logFile())
 
 	rules := make([]string, 0, len(opts.RuleFiles))
 	for _, f := range opts.RuleFiles {
@@ -225,11 +200,16 @@ func StartPrometheus(ctx context.Context, opts PrometheusOptions) (_ *Prometheus
 	for attempt := 0; ; attempt++ {
 		listen := opts.Addr
 		if pickPort {
-			if listen, err = freeLoopbackAddr(); err != nil {
+			if listen, err = FreeLoopbackAddr(); err != nil {
 				return nil, err
 			}
 		}
 		p.url = "http://" + listen
+		client, err := api.NewClient(api.Config{Address: p.url})
+		if err != nil {
+			return nil, fmt.Errorf("Prometheus API client: %w", err)
+		}
+		p.api = promv1.NewAPI(client)
 		d, err := startDaemon(p.logFile(), nil, "prometheus", release.Server,
 			"--config.file="+config,
 			"--storage.tsdb.path="+p.dataDir(),
@@ -251,11 +231,6 @@ func StartPrometheus(ctx context.Context, opts PrometheusOptions) (_ *Prometheus
 		}
 		return nil, fmt.Errorf("waiting for Prometheus on %s: %w", listen, err)
 	}
-	client, err := api.NewClient(api.Config{Address: p.url})
-	if err != nil {
-		return nil, fmt.Errorf("Prometheus API client: %w", err)
-	}
-	p.api = promv1.NewAPI(client)
 	return p, nil
 }
 
@@ -289,38 +264,22 @@ func prometheusConfig(job string, interval time.Duration, targets, ruleFiles []s
 // asked for (a cache holding another build fails here, not in a query).
 func (p *Prometheus) waitReady(ctx context.Context) error {
 	client := &http.Client{Timeout: 2 * time.Second}
-	get := func(path string, into any) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+path, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", path, resp.Status)
-		}
-		if into == nil {
-			return nil
-		}
-		if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
-			return fmt.Errorf("GET %s: %w", path, err)
-		}
-		return nil
-	}
 	err := retry(ctx, p.proc, func() error {
-		var flags struct {
-			Data map[string]string `json:"data"`
-		}
-		if err := get("/-/ready", nil); err != nil {
+		resp, err := client.Get(p.url + "/-/ready")
+		if err != nil {
 			return err
 		}
-		if err := get("/api/v1/status/flags", &flags); err != nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET /-/ready: %s", resp.Status)
+		}
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		flags, err := p.api.Flags(actx)
+		if err != nil {
 			return err
 		}
-		if got, want := flags.Data["storage.tsdb.path"], p.dataDir(); got != want {
+		if got, want := flags["storage.tsdb.path"], p.dataDir(); got != want {
 			return fmt.Errorf("the server on %s is not ours: its TSDB is %q, ours %q", p.url, got, want)
 		}
 		return nil
@@ -328,16 +287,12 @@ func (p *Prometheus) waitReady(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var build struct {
-		Data struct {
-			Version string `json:"version"`
-		} `json:"data"`
-	}
-	if err := get("/api/v1/status/buildinfo", &build); err != nil {
+	build, err := p.api.Buildinfo(ctx)
+	if err != nil {
 		return err
 	}
 	// Debian's reports "2.42.0+ds": build metadata, not another version.
-	if got := build.Data.Version; strings.SplitN(got, "+", 2)[0] != p.Release.Version {
+	if got := build.Version; strings.SplitN(got, "+", 2)[0] != p.Release.Version {
 		return fmt.Errorf("%s reports version %q, want %s: %s", p.Release.Server, got, p.Release.Version, p.Release.install)
 	}
 	return nil
@@ -352,7 +307,7 @@ func (p *Prometheus) Close() error {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		p.closeErr = errors.Join(p.proc.stop(), removeOwnedDir(p.Dir))
+		p.closeErr = errors.Join(p.proc.stop(), RemoveOwnedDir(p.Dir))
 	})
 	return p.closeErr
 }
@@ -437,13 +392,13 @@ func IsEmpty(v model.Value) bool {
 	}
 }
 
-// freeLoopbackAddr returns host:port on a random address of 127.0.0.0/8
+// FreeLoopbackAddr returns host:port on a random address of 127.0.0.0/8
 // with a port that was free on it a moment ago. Another process may take the
 // port before the caller binds it; on an address of its own (127.x.y.z, not
 // the 127.0.0.1 everything else binds) that needs both the same random port
 // and the same random address, or a wildcard listener, so servers started by
 // test packages running in parallel do not collide.
-func freeLoopbackAddr() (string, error) {
+func FreeLoopbackAddr() (string, error) {
 	var b [3]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("picking a loopback address: %w", err)

@@ -159,7 +159,7 @@ func TestPrometheusAtFixedAddress(t *testing.T) {
 
 func testPrometheusAtFixedAddress(t *testing.T, release PrometheusRelease) {
 	ctx := testContext(t, 30*time.Second)
-	addr, err := freeLoopbackAddr()
+	addr, err := FreeLoopbackAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

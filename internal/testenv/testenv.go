@@ -53,6 +53,21 @@ func forTest[O any, C interface{ Close() error }](t T, what string, start func(c
 	return c
 }
 
+// undoOnError is deferred by constructors: when *err is set, it adds the
+// tail of each log to it, then closes c (which uses contexts of its own:
+// the constructor's may be what just expired) and adds any cleanup error.
+func undoOnError(err *error, c interface{ Close() error }, logs ...string) {
+	if *err == nil {
+		return
+	}
+	for _, l := range logs {
+		*err = fmt.Errorf("%w%s", *err, logTail(l))
+	}
+	if cerr := c.Close(); cerr != nil {
+		*err = fmt.Errorf("%w (cleanup: %v)", *err, cerr)
+	}
+}
+
 // debianPackage names the Debian package that ships each executable the
 // harness needs, so a missing one can be reported with the fix.
 var debianPackage = map[string]string{
@@ -66,6 +81,11 @@ var debianPackage = map[string]string{
 	"nft":          "nftables",
 	"ip":           "iproute2",
 	"setpriv":      "util-linux",
+	// the kernel node's (internal/testenv/kernelnode)
+	"qemu-system-x86_64": "qemu-system-x86",
+	"depmod":             "kmod",
+	"modprobe":           "kmod",
+	"busybox":            "busybox-static",
 }
 
 // InCI reports whether the tests run in CI (CI=true), where a missing

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv/kernelnode"
 )
 
 // guestExporterPort is the exporter's port in the kernel node VM, forwarded
@@ -20,7 +21,7 @@ const guestExporterPort = 10357
 const kernelScrapeInterval = 5 * time.Second
 
 // runKernel is the demo on the kernel node: a VM booting Debian's own
-// kernel (testenv.StartKernelNode) runs OVS on its kernel datapath
+// kernel (kernelnode.Start) runs OVS on its kernel datapath
 // (system@ovs-system) with an Antrea-like br-int, Pods as network
 // namespaces with veth ports, and the exporter as the sidecar runs on a
 // node; a Pod floods another through br-int's ct(commit,zone=65520) until
@@ -40,7 +41,7 @@ func (d *demo) runKernel(ctx context.Context, exporterBin, flowsFile string, fil
 
 	log.Print("booting the kernel node VM (Debian's kernel under qemu; the first run downloads the kernel package into /var/cache/datapath-exporter/kernel; about a minute under TCG)")
 	start := time.Now()
-	d.node, err = testenv.StartKernelNode(ctx, testenv.KernelNodeOptions{
+	d.node, err = kernelnode.Start(ctx, kernelnode.Options{
 		GuestPorts: []int{guestExporterPort},
 		HostAddrs:  map[int]string{guestExporterPort: d.exporterAddr},
 	})
@@ -59,7 +60,7 @@ func (d *demo) runKernel(ctx context.Context, exporterBin, flowsFile string, fil
 	if err := d.node.StartOVS(ctx); err != nil {
 		return err
 	}
-	if err := d.node.SetupAntrea(ctx, testenv.AntreaNodeOptions{Flows: flows, Pods: 4, ServiceEndpoints: []int{0, 1, 2}}); err != nil {
+	if err := d.node.SetupAntrea(ctx, kernelnode.AntreaNodeOptions{Flows: flows, Pods: 4, ServiceEndpoints: []int{0, 1, 2}}); err != nil {
 		return err
 	}
 	log.Printf("br-int on the kernel datapath (system@ovs-system) with %d flows of %s, antrea-gw0, Pods pod0-pod3 (%s-%s); "+
@@ -78,14 +79,14 @@ func (d *demo) runKernel(ctx context.Context, exporterBin, flowsFile string, fil
 
 	if err := d.node.Start(ctx, "exporter", d.node.GuestPath("datapath-exporter"),
 		fmt.Sprintf("--web.listen-address=:%d", guestExporterPort),
-		"--ovs.rundir="+testenv.GuestOVSRunDir,
+		"--ovs.rundir="+kernelnode.GuestOVSRunDir,
 		"--collector.conntrack_zones", "--no-collector.antrea_agent"); err != nil {
 		return err
 	}
 	if err := waitHTTP(ctx, "http://"+d.exporterAddr+"/-/healthy", time.Minute); err != nil {
 		return fmt.Errorf("exporter in the VM (%s, its log is the guest's /tmp/exporter.log): %w", guestExporter, err)
 	}
-	log.Printf("exporter runs in the VM (OVS at %s, the guest's conntrack), forwarded to %s", testenv.GuestOVSRunDir, d.exporterAddr)
+	log.Printf("exporter runs in the VM (OVS at %s, the guest's conntrack), forwarded to %s", kernelnode.GuestOVSRunDir, d.exporterAddr)
 
 	// Every 5 s, not every second as in the userspace demo: under TCG on a
 	// busy host the guest's exporter sometimes takes 2 s to answer, and a

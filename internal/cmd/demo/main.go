@@ -37,12 +37,13 @@ import (
 
 	"github.com/datapath-exporter/datapath-exporter/antrea/ctzone"
 	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv/kernelnode"
 )
 
 func main() {
 	// In the kernel node VM, the copy of this binary is the guest's init
 	// and agent, and never returns from here.
-	testenv.KernelNodeAgentMain()
+	kernelnode.AgentMain()
 	promHelp := fmt.Sprintf("the Prometheus release to run: %s (built by make deps; the HTTP API only, no web UI) or %s (Debian's, with the classic web UI); empty: %[1]s if it is built, else %[2]s",
 		testenv.Prometheus3.Version, testenv.PrometheusOldest.Version)
 	var (
@@ -104,7 +105,7 @@ type demo struct {
 	release  testenv.PrometheusRelease // the Prometheus to run
 	rules    []string                  // its rule files, absolute
 	prom     *testenv.Prometheus
-	node     *testenv.KernelNode // with -kernel
+	node     *kernelnode.Node // with -kernel
 	cleanup  []func()
 }
 
@@ -121,7 +122,7 @@ func (d *demo) choosePrometheus(release, rules string) error {
 	var err error
 	switch {
 	case release != "":
-		if d.release, err = testenv.PrometheusReleaseNamed(release); err != nil {
+		if d.release, err = prometheusRelease(release); err != nil {
 			return err
 		}
 	case testenv.Prometheus3.Check() == nil:
@@ -571,4 +572,17 @@ func readUint(path string) (uint64, error) {
 		return 0, err
 	}
 	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// prometheusRelease returns the supported Prometheus release of that version
+// ("3.16.0", "2.42.0").
+func prometheusRelease(version string) (testenv.PrometheusRelease, error) {
+	var names []string
+	for _, r := range testenv.PrometheusReleases() {
+		if r.Version == version {
+			return r, nil
+		}
+		names = append(names, r.Version)
+	}
+	return testenv.PrometheusRelease{}, fmt.Errorf("no Prometheus release %q here: the supported ones are %s", version, strings.Join(names, ", "))
 }

@@ -1,4 +1,9 @@
-package testenv
+// Package kernelnode boots the kernel node for tests and the demo: a
+// throw-away VM on Debian's own kernel (Start), the guest agent the test
+// binary becomes inside it (AgentMain), and the Antrea-like node it builds
+// there (SetupAntrea). It uses internal/testenv for prerequisites and
+// leftovers; internal/testenv does not import it.
+package kernelnode
 
 import (
 	"bytes"
@@ -19,37 +24,39 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
-// A KernelNode is a throw-away VM running Debian's own kernel, so that tests
+// A Node is a throw-away VM running Debian's own kernel, so that tests
 // reach what the host's userspace OVS cannot: OVS's kernel datapath
 // (system@ovs-system) and a conntrack table whose nf_conntrack_max is the
 // guest's own. qemu boots the kernel with a small initramfs that mounts the
 // host's / read-only over virtio-9p as the guest's root, tmpfs over the
 // writable directories, and a writable share (Dir, /run/dpx in the guest)
 // holding a copy of the test binary: that copy, dispatched by
-// KernelNodeAgentMain, is the guest's init and answers commands over HTTP on
+// AgentMain, is the guest's init and answers commands over HTTP on
 // a port qemu forwards to the host's loopback. The guest reaches nothing
 // outside (user networking with restrict=on).
-type KernelNode struct {
+type Node struct {
 	Dir     string // writable share: /run/dpx in the guest
 	Kernel  string // the guest kernel's release, e.g. 6.1.0-57-amd64
 	Accel   string // "kvm" or "tcg"
 	forward map[int]string
 
-	client *http.Client
-	qemu   *exec.Cmd
-	qemuID string // its processIdentity, as recorded in the leftovers
-	exited chan struct{}
-	qerr   error // set before exited is closed
-	log    *SyncBuffer
+	client     *http.Client
+	qemu       *exec.Cmd
+	forgetQemu func() // drops qemu from the harness' leftovers records
+	exited     chan struct{}
+	qerr       error // set before exited is closed
+	log        *testenv.SyncBuffer
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// KernelNodeOptions configure StartKernelNode.
-type KernelNodeOptions struct {
+// Options configure Start.
+type Options struct {
 	// GuestPorts are TCP ports in the guest forwarded to the host's
 	// loopback (Forwarded gives the host address), e.g. an exporter's.
 	GuestPorts []int
@@ -79,21 +86,14 @@ const (
 	envAccel     = "DPX_KERNELNODE_ACCEL" // "tcg" or "kvm" forces the accelerator
 )
 
-// kernelNodeBins are the host executables StartKernelNode needs.
-var kernelNodeBins = []string{"qemu-system-x86_64", "apt-get", "apt-cache", "dpkg-deb", "depmod", "modprobe"}
+// hostBins are the host executables Start needs.
+var hostBins = []string{"qemu-system-x86_64", "apt-get", "apt-cache", "dpkg-deb", "depmod", "modprobe"}
 
-func init() {
-	debianPackage["qemu-system-x86_64"] = "qemu-system-x86"
-	debianPackage["depmod"] = "kmod"
-	debianPackage["modprobe"] = "kmod"
-	debianPackage["busybox"] = "busybox-static"
-}
-
-// StartKernelNode boots a kernel node and returns once its agent answers,
-// or when ctx ends. The test binary must call KernelNodeAgentMain first
+// Start boots a kernel node and returns once its agent answers,
+// or when ctx ends. The test binary must call AgentMain first
 // thing in TestMain: the guest runs it as its init.
-func StartKernelNode(ctx context.Context, opts KernelNodeOptions) (_ *KernelNode, err error) {
-	if err := Check(kernelNodeBins...); err != nil {
+func Start(ctx context.Context, opts Options) (_ *Node, err error) {
+	if err := testenv.Check(hostBins...); err != nil {
 		return nil, err
 	}
 	if err := checkStaticBusybox(); err != nil {
@@ -107,15 +107,14 @@ func StartKernelNode(ctx context.Context, opts KernelNodeOptions) (_ *KernelNode
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp(shortTempDir(), "dpx-knode-")
+	dir, err := testenv.OwnedDir("knode")
 	if err != nil {
-		return nil, fmt.Errorf("creating kernel node directory: %w", err)
+		return nil, err
 	}
-	_ = recordOwned(kindDir, dir)
-	n := &KernelNode{Dir: dir, Kernel: kver, forward: map[int]string{}, log: &SyncBuffer{}}
+	n := &Node{Dir: dir, Kernel: kver, forward: map[int]string{}, log: &testenv.SyncBuffer{}}
 	defer func() {
 		if err != nil {
-			err = fmt.Errorf("%w\nconsole:\n%s", err, lastLines(n.log.String(), 40))
+			err = fmt.Errorf("%w\nconsole:\n%s", err, testenv.LastLines(n.log.String(), 40))
 			_ = n.Close()
 		}
 	}()
@@ -148,7 +147,7 @@ func StartKernelNode(ctx context.Context, opts KernelNodeOptions) (_ *KernelNode
 		for retry := 0; err != nil && retry < 3 && bootCtx.Err() == nil &&
 			strings.Contains(n.log.String(), "Could not set up host forwarding"); retry++ {
 			n.stopQemu()
-			n.log = &SyncBuffer{}
+			n.log = &testenv.SyncBuffer{}
 			err = n.boot(bootCtx, kdir, kver, initrd, accel, opts)
 		}
 		cancel()
@@ -160,7 +159,7 @@ func StartKernelNode(ctx context.Context, opts KernelNodeOptions) (_ *KernelNode
 				rememberKVMFailed(err)
 			}
 			n.stopQemu()
-			n.log = &SyncBuffer{}
+			n.log = &testenv.SyncBuffer{}
 			if ctx.Err() != nil {
 				return nil, err
 			}
@@ -169,9 +168,9 @@ func StartKernelNode(ctx context.Context, opts KernelNodeOptions) (_ *KernelNode
 	return nil, err
 }
 
-func (n *KernelNode) boot(ctx context.Context, kdir, kver, initrd, accel string, opts KernelNodeOptions) error {
+func (n *Node) boot(ctx context.Context, kdir, kver, initrd, accel string, opts Options) error {
 	n.Accel = accel
-	agentAddr, err := freeLoopbackAddr()
+	agentAddr, err := testenv.FreeLoopbackAddr()
 	if err != nil {
 		return err
 	}
@@ -181,7 +180,7 @@ func (n *KernelNode) boot(ctx context.Context, kdir, kver, initrd, accel string,
 		if a := opts.HostAddrs[p]; a != "" && p != guestAgentPort {
 			n.forward[p] = a
 		} else if p != guestAgentPort {
-			if n.forward[p], err = freeLoopbackAddr(); err != nil {
+			if n.forward[p], err = testenv.FreeLoopbackAddr(); err != nil {
 				return err
 			}
 		}
@@ -215,10 +214,7 @@ func (n *KernelNode) boot(ctx context.Context, kdir, kver, initrd, accel string,
 		return fmt.Errorf("starting qemu: %w", err)
 	}
 	n.qemu, n.exited = cmd, make(chan struct{})
-	if id, err := processIdentity(cmd.Process.Pid); err == nil {
-		n.qemuID = id
-		_ = recordOwned(kindProc, id)
-	}
+	n.forgetQemu = testenv.OwnProcess(cmd.Process.Pid)
 	go func(exited chan struct{}) {
 		err := cmd.Wait()
 		n.qerr = fmt.Errorf("qemu exited: %v", err)
@@ -244,25 +240,22 @@ func (n *KernelNode) boot(ctx context.Context, kdir, kver, initrd, accel string,
 }
 
 // Forwarded returns the host loopback address forwarded to guest TCP port
-// p (one of KernelNodeOptions.GuestPorts).
-func (n *KernelNode) Forwarded(p int) string { return n.forward[p] }
+// p (one of Options.GuestPorts).
+func (n *Node) Forwarded(p int) string { return n.forward[p] }
 
 // QemuPid is the pid of the VM's qemu on the host (0 once closed).
-func (n *KernelNode) QemuPid() int {
+func (n *Node) QemuPid() int {
 	if n.qemu == nil {
 		return 0
 	}
 	return n.qemu.Process.Pid
 }
 
-// Console returns what the guest printed on its serial console.
-func (n *KernelNode) Console() string { return n.log.String() }
-
 // GuestPath is where the guest sees a file put in Dir.
-func (n *KernelNode) GuestPath(name string) string { return guestShare + "/" + name }
+func (n *Node) GuestPath(name string) string { return guestShare + "/" + name }
 
 // CopyIn copies a host file into the share and returns its guest path.
-func (n *KernelNode) CopyIn(hostPath, name string) (string, error) {
+func (n *Node) CopyIn(hostPath, name string) (string, error) {
 	if err := copyFile(hostPath, filepath.Join(n.Dir, name), 0o755); err != nil {
 		return "", err
 	}
@@ -300,7 +293,7 @@ func (e *GuestError) Error() string {
 	return fmt.Sprintf("guest: %s: %s: %s", strings.Join(e.Args, " "), msg, strings.TrimSpace(e.Stderr))
 }
 
-func (n *KernelNode) call(ctx context.Context, path string, req agentRequest) (agentReply, error) {
+func (n *Node) call(ctx context.Context, path string, req agentRequest) (agentReply, error) {
 	var rep agentReply
 	body, _ := json.Marshal(req)
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+n.forward[guestAgentPort]+path, bytes.NewReader(body))
@@ -327,60 +320,54 @@ func (n *KernelNode) call(ctx context.Context, path string, req agentRequest) (a
 
 // Run runs a command in the guest (in its initial network namespace) and
 // returns its standard output; a non-zero exit is a *GuestError.
-func (n *KernelNode) Run(ctx context.Context, args ...string) (string, error) {
+func (n *Node) Run(ctx context.Context, args ...string) (string, error) {
 	rep, err := n.call(ctx, "/run", agentRequest{Args: args})
 	return rep.Stdout, err
 }
 
 // RunStdin is Run with standard input.
-func (n *KernelNode) RunStdin(ctx context.Context, stdin string, args ...string) (string, error) {
+func (n *Node) RunStdin(ctx context.Context, stdin string, args ...string) (string, error) {
 	rep, err := n.call(ctx, "/run", agentRequest{Args: args, Stdin: stdin})
 	return rep.Stdout, err
 }
 
 // Sh runs a shell script in the guest.
-func (n *KernelNode) Sh(ctx context.Context, script string) (string, error) {
+func (n *Node) Sh(ctx context.Context, script string) (string, error) {
 	return n.Run(ctx, "sh", "-ec", script)
 }
 
 // Start starts a long-running command in the guest under name, its output
 // in the guest's /tmp/<name>.log; a name already running is killed first.
-func (n *KernelNode) Start(ctx context.Context, name string, args ...string) error {
+func (n *Node) Start(ctx context.Context, name string, args ...string) error {
 	_, err := n.call(ctx, "/start", agentRequest{Name: name, Args: args})
 	return err
 }
 
 // Signal sends sig to the command started as name (0 checks it runs).
-func (n *KernelNode) Signal(ctx context.Context, name string, sig syscall.Signal) error {
+func (n *Node) Signal(ctx context.Context, name string, sig syscall.Signal) error {
 	_, err := n.call(ctx, "/signal", agentRequest{Name: name, Sig: int(sig)})
 	return err
 }
 
 // Close powers the guest off (it has nothing to save) and removes Dir.
-func (n *KernelNode) Close() error {
+func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.stopQemu()
 		if n.Dir != "" {
-			if err := os.RemoveAll(n.Dir); err != nil {
-				n.closeErr = err
-			} else {
-				forgetOwned(kindDir, n.Dir)
-			}
+			n.closeErr = testenv.RemoveOwnedDir(n.Dir)
 		}
 	})
 	return n.closeErr
 }
 
-func (n *KernelNode) stopQemu() {
+func (n *Node) stopQemu() {
 	if n.qemu == nil {
 		return
 	}
 	_ = n.qemu.Process.Kill()
 	<-n.exited
-	if n.qemuID != "" {
-		forgetOwned(kindProc, n.qemuID)
-	}
-	n.qemu, n.qemuID = nil, ""
+	n.forgetQemu()
+	n.qemu = nil
 }
 
 // kvmUsable reports whether /dev/kvm can be opened; whether it boots is
@@ -469,7 +456,7 @@ func cachedKernel(ctx context.Context) (dir, version string, err error) {
 		c := exec.CommandContext(ctx, s[0], s[1:]...)
 		c.Dir = tmp
 		if out, err := c.CombinedOutput(); err != nil {
-			return "", "", fmt.Errorf("fetching kernel %s: %s: %w: %s", pkg, strings.Join(s, " "), err, lastLines(string(out), 5))
+			return "", "", fmt.Errorf("fetching kernel %s: %s: %w: %s", pkg, strings.Join(s, " "), err, testenv.LastLines(string(out), 5))
 		}
 	}
 	_ = os.RemoveAll(dir)
@@ -638,12 +625,4 @@ func copyFile(src, dst string, mode os.FileMode) error {
 		return fmt.Errorf("copying %s to %s: %w", src, dst, err)
 	}
 	return out.Close()
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

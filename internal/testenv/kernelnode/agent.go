@@ -1,14 +1,12 @@
-package testenv
+package kernelnode
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -20,15 +18,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// KernelNodeAgentMain turns the test binary into the kernel node's guest
+// AgentMain turns the test binary into the kernel node's guest
 // agent when the guest runs it, and returns at once anywhere else. Call it
 // first thing in TestMain of a package that starts a kernel node:
 //
 //	func TestMain(m *testing.M) {
-//		testenv.KernelNodeAgentMain()
+//		testenv.AgentMain()
 //		...
 //	}
-func KernelNodeAgentMain() {
+func AgentMain() {
 	role := os.Getenv(envAgent)
 	if role == "" {
 		return
@@ -42,10 +40,7 @@ func KernelNodeAgentMain() {
 	case "udpflood":
 		err = guestUDPFlood(os.Args[1:])
 	case "httpserve":
-		// A Pod's web server: answers with the address it was reached on.
-		err = http.ListenAndServe(":80", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprint(w, r.Context().Value(http.LocalAddrContextKey))
-		}))
+		err = guestHTTPServe()
 	case "httpget":
 		err = guestHTTPGet(os.Args[1:])
 	default:
@@ -226,56 +221,4 @@ func (s *guestServer) signal(_ context.Context, req agentRequest) agentReply {
 		return agentReply{Error: err.Error(), Exit: -1}
 	}
 	return agentReply{}
-}
-
-// guestUDPFlood sends one datagram each to COUNT distinct destination
-// ports (from FIRST) of DST, from one socket: COUNT new connections for
-// conntrack. Run it in a Pod's network namespace.
-func guestUDPFlood(args []string) error {
-	if len(args) != 3 {
-		return fmt.Errorf("usage: udpflood DST FIRSTPORT COUNT")
-	}
-	dst, err := netip.ParseAddr(args[0])
-	if err != nil {
-		return err
-	}
-	first, err1 := strconv.Atoi(args[1])
-	count, err2 := strconv.Atoi(args[2])
-	if err1 != nil || err2 != nil {
-		return fmt.Errorf("bad port or count: %v %v", err1, err2)
-	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	for i := 0; i < count; i++ {
-		to := &unix.SockaddrInet4{Port: first + i%(65536-first), Addr: dst.As4()}
-		for {
-			err := unix.Sendto(fd, []byte{0}, 0, to)
-			if err == nil || err == unix.EPERM || err == unix.ECONNREFUSED {
-				break
-			}
-			if err == unix.EAGAIN || err == unix.ENOBUFS || err == unix.EINTR {
-				time.Sleep(time.Millisecond)
-				continue
-			}
-			return fmt.Errorf("datagram %d: %w", i, err)
-		}
-	}
-	return nil
-}
-
-func guestHTTPGet(args []string) error {
-	if len(args) != 1 {
-		return fmt.Errorf("usage: httpget URL")
-	}
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get(args[0])
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, err = io.Copy(os.Stdout, resp.Body)
-	return err
 }

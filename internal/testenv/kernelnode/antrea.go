@@ -1,4 +1,4 @@
-package testenv
+package kernelnode
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/datapath-exporter/datapath-exporter/internal/testenv"
 )
 
 // What runs on a kernel node: OVS at its Debian default paths (as on a
@@ -21,20 +23,11 @@ const (
 	antreaGatewayMAC  = "aa:bb:cc:ff:ff:01"
 )
 
-// PodIP, PodMAC and PodPort number the Pods of the Antrea-like pipeline
-// (testdata/antrea/br-int.flows has flows for Pods 0-19).
-func PodIP(i int) string  { return podIP(i) }
-func PodMAC(i int) string { return podMAC(i) }
-func PodPort(i int) int   { return podPort(i) }
-
-// ServiceIP is the ClusterIP of Service s (TCP port 80).
-func ServiceIP(s int) string { return serviceIP(s) }
-
 // StartOVS starts ovsdb-server and ovs-vswitchd in the guest. ovs-vswitchd
 // starts only once the guest has been up for more than 10 s: OVS 3.1.0
 // (Debian's) counts 0 CPU cores before that, starts no upcall handler and
 // loses every upcall for its whole life (fixed in 3.1.1).
-func (n *KernelNode) StartOVS(ctx context.Context) error {
+func (n *Node) StartOVS(ctx context.Context) error {
 	if _, err := n.Sh(ctx, `
 ovsdb-tool create /etc/openvswitch/conf.db /usr/share/openvswitch/vswitch.ovsschema
 ovsdb-server /etc/openvswitch/conf.db --remote=punix:`+GuestOVSRunDir+`/db.sock --pidfile --detach --log-file
@@ -46,7 +39,7 @@ ovs-vsctl --timeout=10 --no-wait init`); err != nil {
 
 // StartVswitchd starts (or starts again) ovs-vswitchd in the guest and
 // waits until it answers on its control socket.
-func (n *KernelNode) StartVswitchd(ctx context.Context) error {
+func (n *Node) StartVswitchd(ctx context.Context) error {
 	for {
 		up, err := n.Uptime(ctx)
 		if err != nil {
@@ -64,14 +57,14 @@ func (n *KernelNode) StartVswitchd(ctx context.Context) error {
 	if _, err := n.Run(ctx, "ovs-vswitchd", "--pidfile", "--detach", "--log-file"); err != nil {
 		return fmt.Errorf("starting ovs-vswitchd in the guest: %w", err)
 	}
-	return WaitFor(ctx, func() bool {
+	return testenv.WaitFor(ctx, func() bool {
 		_, err := n.Run(ctx, "ovs-appctl", "--timeout=2", "version")
 		return err == nil
 	})
 }
 
 // VswitchdPid is ovs-vswitchd's pid in the guest, from its pidfile.
-func (n *KernelNode) VswitchdPid(ctx context.Context) (int, error) {
+func (n *Node) VswitchdPid(ctx context.Context) (int, error) {
 	out, err := n.Run(ctx, "cat", GuestOVSRunDir+"/ovs-vswitchd.pid")
 	if err != nil {
 		return 0, err
@@ -80,7 +73,7 @@ func (n *KernelNode) VswitchdPid(ctx context.Context) (int, error) {
 }
 
 // Uptime is the guest's /proc/uptime in seconds.
-func (n *KernelNode) Uptime(ctx context.Context) (float64, error) {
+func (n *Node) Uptime(ctx context.Context) (float64, error) {
 	out, err := n.Run(ctx, "cat", "/proc/uptime")
 	if err != nil {
 		return 0, err
@@ -96,17 +89,17 @@ func (n *KernelNode) Uptime(ctx context.Context) (float64, error) {
 type AntreaNodeOptions struct {
 	Flows []string // the pipeline, e.g. ReadFlowsFile("testdata/antrea/br-int.flows")
 	Pods  int      // Pods 0..Pods-1 (at most 20: the flows file's)
-	// ServiceEndpoints are the Pods behind Service 0 (ServiceIP(0), TCP
+	// ServiceEndpoints are the Pods behind Service 0 (testenv.ServiceIP(0), TCP
 	// 80): selected by an OpenFlow group and DNATed in EndpointDNAT,
 	// each serving HTTP on port 80.
 	ServiceEndpoints []int
 }
 
-// AntreaGatewayFlows are the flows Antrea installs for antrea-gw0 that
+// antreaGatewayFlows are the flows Antrea installs for antrea-gw0 that
 // the pipeline needs for Pods to reach the gateway (ARP both ways) and
 // for replies to the gateway: its spoof guard, its Classifier mark and
 // its L2 output.
-func AntreaGatewayFlows() []string {
+func antreaGatewayFlows() []string {
 	gw := AntreaGatewayPort
 	return []string{
 		fmt.Sprintf("table=1,priority=200,arp,in_port=%d,arp_spa=%s,arp_sha=%s,actions=goto_table:2", gw, antreaGatewayIP, antreaGatewayMAC),
@@ -125,12 +118,12 @@ func antreaServiceGroup(endpoints []int) (group, flow string) {
 	var buckets []string
 	for i, ep := range endpoints {
 		var a, b, c, d uint32
-		fmt.Sscanf(podIP(ep), "%d.%d.%d.%d", &a, &b, &c, &d)
+		fmt.Sscanf(testenv.PodIP(ep), "%d.%d.%d.%d", &a, &b, &c, &d)
 		buckets = append(buckets, fmt.Sprintf("bucket=bucket_id:%d,weight:100,actions=load:0x%x->NXM_NX_REG3[],load:0x50->NXM_NX_REG4[0..15],resubmit(,11)",
 			i, a<<24|b<<16|c<<8|d))
 	}
 	group = "group_id=1,type=select," + strings.Join(buckets, ",")
-	flow = fmt.Sprintf("table=10,priority=200,tcp,reg4=0x10000/0x70000,nw_dst=%s,tp_dst=80,actions=load:0x2->NXM_NX_REG4[16..18],group:1", serviceIP(0))
+	flow = fmt.Sprintf("table=10,priority=200,tcp,reg4=0x10000/0x70000,nw_dst=%s,tp_dst=80,actions=load:0x2->NXM_NX_REG4[16..18],group:1", testenv.ServiceIP(0))
 	return group, flow
 }
 
@@ -140,7 +133,7 @@ func antreaServiceGroup(endpoints []int) (group, flow string) {
 // the external IDs Antrea writes, loads the pipeline and starts the
 // Service's endpoints. IPv6 is off in the guest so that no router
 // solicitation or MLD report moves a counter while a test compares.
-func (n *KernelNode) SetupAntrea(ctx context.Context, opts AntreaNodeOptions) error {
+func (n *Node) SetupAntrea(ctx context.Context, opts AntreaNodeOptions) error {
 	var root, vsctl strings.Builder
 	fmt.Fprintf(&vsctl, `ovs-vsctl --timeout=30 add-br br-int -- set Bridge br-int protocols=OpenFlow10,OpenFlow15 fail_mode=secure \
   -- add-port br-int antrea-gw0 -- set Interface antrea-gw0 type=internal ofport_request=%d mac='"%s"' \
@@ -150,12 +143,12 @@ func (n *KernelNode) SetupAntrea(ctx context.Context, opts AntreaNodeOptions) er
 		name, veth := fmt.Sprintf("pod%d", i), fmt.Sprintf("veth-pod%d", i)
 		fmt.Fprintf(&root, "netns add %[1]s\nlink add %[2]s type veth peer name eth0 netns %[1]s\nlink set %[2]s up\n", name, veth)
 		fmt.Fprintf(&pods, "ip -n %[1]s -b - <<EOF\nlink set lo up\nlink set eth0 address %[2]s\naddr add %[3]s/24 dev eth0\nlink set eth0 up\nroute add default via %[4]s\nEOF\n",
-			name, podMAC(i), podIP(i), antreaGatewayIP)
+			name, testenv.PodMAC(i), testenv.PodIP(i), antreaGatewayIP)
 		fmt.Fprintf(&vsctl, ` \
   -- add-port br-int %[2]s -- set Interface %[2]s ofport_request=%[6]d \
   -- set Port %[2]s external_ids:antrea-type=container external_ids:pod-name=%[1]s external_ids:pod-namespace=default \
      external_ids:container-id=%[5]s external_ids:ip-address=%[4]s external_ids:attached-mac=%[3]s`,
-			name, veth, podMAC(i), podIP(i), fmt.Sprintf("%064x", 0xc0ffee00+i), podPort(i))
+			name, veth, testenv.PodMAC(i), testenv.PodIP(i), fmt.Sprintf("%064x", 0xc0ffee00+i), testenv.PodPort(i))
 	}
 	script := "sysctl -qw net.core.devconf_inherit_init_net=1 net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1\n" +
 		vsctl.String() + "\n" +
@@ -179,8 +172,8 @@ func (n *KernelNode) SetupAntrea(ctx context.Context, opts AntreaNodeOptions) er
 // LoadAntreaFlows (re)loads the pipeline, the gateway's flows and Service
 // 0's group into br-int: what the Antrea agent does again after
 // ovs-vswitchd restarts, which keeps no OpenFlow state.
-func (n *KernelNode) LoadAntreaFlows(ctx context.Context, opts AntreaNodeOptions) error {
-	flows := append(append([]string{}, opts.Flows...), AntreaGatewayFlows()...)
+func (n *Node) LoadAntreaFlows(ctx context.Context, opts AntreaNodeOptions) error {
+	flows := append(append([]string{}, opts.Flows...), antreaGatewayFlows()...)
 	if len(opts.ServiceEndpoints) > 0 {
 		group, lb := antreaServiceGroup(opts.ServiceEndpoints)
 		if _, err := n.Run(ctx, "ovs-ofctl", "-O", "OpenFlow15", "add-group", "br-int", group); err != nil {
@@ -197,20 +190,20 @@ func (n *KernelNode) LoadAntreaFlows(ctx context.Context, opts AntreaNodeOptions
 }
 
 // InPod runs a command in Pod i's network namespace.
-func (n *KernelNode) InPod(ctx context.Context, i int, args ...string) (string, error) {
+func (n *Node) InPod(ctx context.Context, i int, args ...string) (string, error) {
 	return n.Run(ctx, append([]string{"ip", "netns", "exec", fmt.Sprintf("pod%d", i)}, args...)...)
 }
 
 // PodUDPFlood sends count datagrams from Pod i to count distinct ports of
 // dst (from port first) through br-int: count new connections for
 // conntrack in zone 65520.
-func (n *KernelNode) PodUDPFlood(ctx context.Context, i int, dst string, first, count int) error {
+func (n *Node) PodUDPFlood(ctx context.Context, i int, dst string, first, count int) error {
 	_, err := n.InPod(ctx, i, "env", envAgent+"=udpflood", n.GuestPath("agent"), dst, strconv.Itoa(first), strconv.Itoa(count))
 	return err
 }
 
 // PodHTTPGet fetches http://addr/ from Pod i (a Service VIP or a Pod IP)
 // and returns the body: the name of the Pod that answered.
-func (n *KernelNode) PodHTTPGet(ctx context.Context, i int, addr string) (string, error) {
+func (n *Node) PodHTTPGet(ctx context.Context, i int, addr string) (string, error) {
 	return n.InPod(ctx, i, "env", envAgent+"=httpget", n.GuestPath("agent"), "http://"+addr+"/")
 }
