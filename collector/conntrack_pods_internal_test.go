@@ -43,7 +43,7 @@ func TestExportConntrackPods(t *testing.T) {
 		"datapath_conntrack_pod_entries/source/shop/db":  3,
 		// dns (1) is third: with top 2 it is in the rest, with the
 		// gateway's 4 and the outside address's 6.
-		"datapath_conntrack_pod_entries/source//":                   11,
+		"datapath_conntrack_pod_entries/source//":                    11,
 		"datapath_conntrack_pod_entries/destination/kube-system/dns": 20,
 		"datapath_conntrack_pod_entries/destination/shop/db":         1, // an IPv4-mapped IPv6 address is the Pod's IPv4 one
 		"datapath_conntrack_pod_entries/destination//":               0,
