@@ -99,6 +99,24 @@ type podsReading struct {
 // Two Pods claiming one address (which Antrea does not write) resolve to
 // the first by bridge and port name.
 func joinPods(counts conntrack.AddrCounts, inv ovs.Inventory) podsReading {
+	byAddr := podAddrs(inv)
+	direction := func(m map[netip.Addr]uint64, other uint64) podDirection {
+		d := podDirection{pods: map[podKey]uint64{}, rest: other}
+		for a, n := range m {
+			if k, ok := byAddr[a.Unmap()]; ok {
+				d.pods[k] += n
+			} else {
+				d.rest += n
+			}
+		}
+		return d
+	}
+	return podsReading{source: direction(counts.Sources, counts.OtherSources),
+		destination: direction(counts.Destinations, counts.OtherDestinations), total: counts.Total}
+}
+
+// podAddrs maps the addresses of the Pods of inv to the Pods.
+func podAddrs(inv ovs.Inventory) map[netip.Addr]podKey {
 	byAddr := map[netip.Addr]podKey{}
 	for _, bridge := range slices.Sorted(maps.Keys(inv.Ports)) {
 		for _, p := range inv.Ports[bridge] {
@@ -113,18 +131,7 @@ func joinPods(counts conntrack.AddrCounts, inv ovs.Inventory) podsReading {
 			}
 		}
 	}
-	direction := func(m map[netip.Addr]uint64) podDirection {
-		d := podDirection{pods: map[podKey]uint64{}}
-		for a, n := range m {
-			if k, ok := byAddr[a.Unmap()]; ok {
-				d.pods[k] += n
-			} else {
-				d.rest += n
-			}
-		}
-		return d
-	}
-	return podsReading{source: direction(counts.Sources), destination: direction(counts.Destinations), total: counts.Total}
+	return byAddr
 }
 
 // exportConntrackPods sends the top Pods of each direction, the rest, and
@@ -190,19 +197,21 @@ func NewConntrackPodsCollector(cfg ConntrackPodsConfig, logger *slog.Logger) (Co
 	return c, nil
 }
 
-// read dumps the table, then joins it with the inventory OVSDB holds at
-// its end, so that a Pod deleted during the dump is gone from this one.
+// read takes the Pods of the inventory OVSDB holds now, dumps the table
+// counting only their addresses one by one (the others summed: memory is
+// bounded by the Pods, not the table), and joins the two.
 func (c *conntrackPodsCollector) read(ctx context.Context) (podsReading, error) {
 	start := time.Now()
-	counts, err := c.reader.AddrCounts(ctx)
-	if err != nil {
-		return podsReading{}, err
-	}
 	inv, stale, err := c.source.OVSDB(ctx)
 	if err != nil {
 		return podsReading{}, err
 	}
 	c.source.logBadIPs(c.logger, inv)
+	pods := podAddrs(inv)
+	counts, err := c.reader.AddrCounts(ctx, func(a netip.Addr) bool { _, ok := pods[a.Unmap()]; return ok })
+	if err != nil {
+		return podsReading{}, err
+	}
 	r := joinPods(counts, inv)
 	r.at, r.duration, r.stale = time.Now(), time.Since(start), stale
 	return r, nil

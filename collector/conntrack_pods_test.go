@@ -204,8 +204,9 @@ func TestConntrackPodsDeletedPod(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		mfs = gather(t, reg)
-		if mfs.value(t, "datapath_conntrack_pods_read_timestamp_seconds") > deleted+0.2 {
-			break // a dump that began after the deletion was seen by OVSDB
+		end := mfs.value(t, "datapath_conntrack_pods_read_timestamp_seconds")
+		if end-mfs.value(t, "datapath_conntrack_pods_read_duration_seconds") > deleted+0.2 {
+			break // a dump that began after OVSDB had the deletion
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no new dump within 20s of a 500ms refresh")

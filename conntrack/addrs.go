@@ -27,19 +27,30 @@ const AddrsOp = "counting conntrack entries per address"
 type AddrCounts struct {
 	Sources      map[netip.Addr]uint64
 	Destinations map[netip.Addr]uint64
-	Zones        map[uint16]uint64
-	Total        uint64 // entries read: the sum over Sources, over Destinations, over Zones
+	// OtherSources and OtherDestinations count the entries whose address
+	// the dump's keep function did not keep.
+	OtherSources, OtherDestinations uint64
+	Zones                           map[uint16]uint64
+	// Total is the entries read: the sum over Sources and OtherSources,
+	// over Destinations and OtherDestinations, and over Zones.
+	Total uint64
+
+	keep func(netip.Addr) bool
 }
 
 // AddrCounts counts the entries of the whole table by the source and the
 // destination address of their original direction, through the same
 // streamed dump as ZoneCounts: only those addresses and the zone of each
 // entry are decoded, and the result grows with the number of distinct
-// addresses, not with the table. An entry without an address in its
-// original tuple (none that the kernel makes) counts under the zero
-// netip.Addr.
-func (r *Reader) AddrCounts(ctx context.Context) (AddrCounts, error) {
+// addresses, not with the table. With keep set, only the addresses it
+// keeps (say, those of the node's Pods) get a count of their own, the
+// others are summed in OtherSources and OtherDestinations: memory is then
+// bounded by keep, whatever a flood of spoofed addresses puts in the
+// table. An entry without an address in its original tuple (none that the
+// kernel makes) counts under the zero netip.Addr.
+func (r *Reader) AddrCounts(ctx context.Context, keep func(netip.Addr) bool) (AddrCounts, error) {
 	c := newAddrCounts()
+	c.keep = keep
 	err := r.dump(ctx, AddrsOp, c.add, func() uint64 { return c.Total })
 	if err != nil {
 		return AddrCounts{}, err
@@ -57,8 +68,16 @@ func (c *AddrCounts) add(entry []byte) error {
 	if err != nil {
 		return err
 	}
-	c.Sources[src]++
-	c.Destinations[dst]++
+	if c.keep == nil || c.keep(src) {
+		c.Sources[src]++
+	} else {
+		c.OtherSources++
+	}
+	if c.keep == nil || c.keep(dst) {
+		c.Destinations[dst]++
+	} else {
+		c.OtherDestinations++
+	}
 	c.Zones[zone]++
 	c.Total++
 	return nil

@@ -180,7 +180,7 @@ func TestAddrCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	got, err := r.AddrCounts(ctx)
+	got, err := r.AddrCounts(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,5 +212,31 @@ func TestAddrCounts(t *testing.T) {
 	all := listed("-f", "ipv4") + listed("-f", "ipv6")
 	if got.Total != all || got.Zones[65520] != uint64(len(flows)) {
 		t.Errorf("total %d (zones %v), conntrack -L lists %d; inserted %d in zone 65520", got.Total, got.Zones, all, len(flows))
+	}
+}
+
+// TestAddrCountsKeep keeps the counts of chosen addresses only: the others
+// are summed, so a table of distinct addresses costs no map entry each.
+func TestAddrCountsKeep(t *testing.T) {
+	ns := testenv.NetnsForTest(t, testenv.NetnsOptions{})
+	ctx := testenv.Context(t, time.Minute)
+	if err := ns.FillUDP(ctx, 2000, 0); err != nil { // 127.0.0.1 to 2000 addresses
+		t.Fatal(err)
+	}
+	r, err := NewReader(Config{NetnsPath: ns.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	kept := netip.MustParseAddr("127.1.0.7")
+	got, err := r.AddrCounts(ctx, func(a netip.Addr) bool { return a == kept })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Sources) != 0 || len(got.Destinations) != 1 || got.Destinations[kept] != 1 {
+		t.Errorf("sources %v, destinations %v: want only %s, once", got.Sources, got.Destinations, kept)
+	}
+	if got.OtherSources != got.Total || got.OtherDestinations != got.Total-1 || got.Total < 2000 {
+		t.Errorf("others %d and %d of %d", got.OtherSources, got.OtherDestinations, got.Total)
 	}
 }
