@@ -125,7 +125,7 @@ var benchmarks = []benchmark{
 			"its own) and count its entries per source and destination address of 100 Pods, then build the top-10 " +
 			"series. Each call runs in a process of its own, the methods in turns; peak RSS is that process's " +
 			"(for `conntrack -L`, the larger of the counting process and the forked `conntrack`), the test binary's " +
-			"own ~20 MiB included; series is the number of `datapath_conntrack_pod_entries` series (at most 2×top+2).",
+			"own ~15 MiB included; series is the number of `datapath_conntrack_pod_entries` series (at most 2×top+2).",
 		baseline: "addrcounts",
 		methods: map[string]string{
 			"addrcounts": "**this project**: `conntrack.Reader.AddrCounts` keeping only the Pods' addresses (a ctnetlink " +
