@@ -17,7 +17,7 @@ const anyKind fault.Kind = -1
 // exporter's flags and deployment: the sources say what happened, never
 // what to do about it.
 type hint struct {
-	collector string // a name, or "conntrack*" for both conntrack collectors
+	collector string // a name, or "conntrack*" for every conntrack collector
 	kind      fault.Kind
 	op        string // "": any operation
 	is        error  // if set, the failure must also be this (errors.Is)
@@ -62,9 +62,13 @@ var hints = []hint{
 	{collector: "ovs_datapath", kind: fault.Protocol, as: isFormatError,
 		text: "this exporter does not know this OVS version's output: please report it with the line above (the datapath metrics of this scrape are incomplete)"},
 
-	// conntrack and conntrack_zones: netlink in --conntrack.netns.
+	// conntrack, conntrack_zones and conntrack_pods: netlink in
+	// --conntrack.netns (and for conntrack_pods, OVSDB).
 	{collector: "conntrack", kind: fault.Timeout, text: "raise --conntrack.timeout if the kernel is only slow"},
 	{collector: "conntrack_zones", kind: fault.Timeout, text: "raise --conntrack.zones-timeout, or disable the conntrack_zones collector: it dumps the whole table"},
+	{collector: "conntrack_pods", kind: fault.Timeout,
+		text: "raise --conntrack.pods-timeout (one dump reads the whole table: see datapath_conntrack_pods_read_duration_seconds), or disable the conntrack_pods collector"},
+	{collector: "conntrack_pods", kind: fault.NotFound, op: ovs.MonitorOp, text: "check --ovs.rundir: it must hold OVS's db.sock, where the Pods' addresses are"},
 	{collector: "conntrack*", kind: fault.Permission, op: conntrack.EnterNetnsOp,
 		text: "run as root, or as a sidecar leave --conntrack.netns empty and read the pod's own namespace (with securityContext.capabilities.add: [NET_ADMIN])"},
 	{collector: "conntrack*", kind: fault.Permission, op: conntrack.OpenNetnsOp,
@@ -103,7 +107,7 @@ func isFormatError(err error) bool {
 }
 
 func (h hint) matches(collector string, err error) bool {
-	if h.collector != collector && !(h.collector == "conntrack*" && (collector == "conntrack" || collector == "conntrack_zones")) {
+	if h.collector != collector && !(h.collector == "conntrack*" && (collector == "conntrack" || collector == "conntrack_zones" || collector == "conntrack_pods")) {
 		return false
 	}
 	if h.kind != anyKind && h.kind != fault.KindOf(err) {

@@ -3,10 +3,8 @@ package collector
 import (
 	"context"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,11 +76,6 @@ var ovsInterfaceLinkUpDesc = newDesc("ovs", "interface_link_up", ovsInterfaceLab
 type ovsInterfacesCollector struct {
 	source *OVSSource
 	logger *slog.Logger
-
-	mu sync.Mutex
-	// badIPs are the ip-address problems logged, by port, so each is
-	// logged once (again if the value changes).
-	badIPs map[string]string
 }
 
 // NewOVSInterfacesCollector checks cfg and returns the ovs_interfaces
@@ -96,7 +89,7 @@ func NewOVSInterfacesCollector(cfg OVSInterfacesConfig, logger *slog.Logger) (Co
 		return nil, err
 	}
 	s.openMonitor()
-	return &ovsInterfacesCollector{source: s, logger: logger, badIPs: map[string]string{}}, nil
+	return &ovsInterfacesCollector{source: s, logger: logger}, nil
 }
 
 // Update exports the interfaces of the inventory. A stale one
@@ -115,7 +108,7 @@ func (c *ovsInterfacesCollector) Update(ctx context.Context, ch chan<- prometheu
 			exportPort(ch, bridge, p)
 		}
 	}
-	c.logBadIPs(inv)
+	c.source.logBadIPs(c.logger, inv)
 	return withHint("ovs_interfaces", stale)
 }
 
@@ -138,29 +131,6 @@ func exportPort(ch chan<- prometheus.Metric, bridge string, p ovs.Port) {
 			ch <- prometheus.MustNewConstMetric(ovsInterfaceLinkUpDesc, prometheus.GaugeValue, 0, labels...)
 		}
 	}
-}
-
-// logBadIPs logs once each port whose external_ids:ip-address holds
-// something that is not an address, and forgets the ports that are fixed
-// or gone.
-func (c *ovsInterfacesCollector) logBadIPs(inv ovs.Inventory) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	seen := map[string]bool{}
-	for _, ports := range inv.Ports {
-		for _, p := range ports {
-			if p.IPError == nil {
-				continue
-			}
-			seen[p.Name] = true
-			text := p.IPError.Error()
-			if c.badIPs[p.Name] != text {
-				c.badIPs[p.Name] = text
-				c.logger.Warn("OVS port with an address that is not one", "port", p.Name, "pod", p.PodName(), "namespace", p.PodNamespace(), "err", text)
-			}
-		}
-	}
-	maps.DeleteFunc(c.badIPs, func(port, _ string) bool { return !seen[port] })
 }
 
 // Close stops the OVS source.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -43,6 +45,12 @@ type OVSSource struct {
 	// monitorOnce starts monitor, with fixed Bridges too when a collector
 	// reads OVSDB itself (openMonitor).
 	monitorOnce sync.Once
+
+	badIPsMu sync.Mutex
+	// badIPs are the ip-address problems logged, by port, so each is
+	// logged once whichever collectors read the ports (again if the value
+	// changes).
+	badIPs map[string]string
 }
 
 // defaultOpenFlowReadInterval is --ovs.openflow-read-interval's default:
@@ -231,4 +239,31 @@ func eachBridge[T any](ctx context.Context, bridges []string, read func(ctx cont
 	}
 	wg.Wait()
 	return results, errs
+}
+
+// logBadIPs logs once each port whose external_ids:ip-address holds
+// something that is not an address, and forgets the ports that are fixed
+// or gone: the collectors reading the ports of inv (ovs_interfaces,
+// conntrack_pods) call it, and a port is logged once for all of them.
+func (s *OVSSource) logBadIPs(logger *slog.Logger, inv ovs.Inventory) {
+	s.badIPsMu.Lock()
+	defer s.badIPsMu.Unlock()
+	if s.badIPs == nil {
+		s.badIPs = map[string]string{}
+	}
+	seen := map[string]bool{}
+	for _, ports := range inv.Ports {
+		for _, p := range ports {
+			if p.IPError == nil {
+				continue
+			}
+			seen[p.Name] = true
+			text := p.IPError.Error()
+			if s.badIPs[p.Name] != text {
+				s.badIPs[p.Name] = text
+				logger.Warn("OVS port with an address that is not one", "port", p.Name, "pod", p.PodName(), "namespace", p.PodNamespace(), "err", text)
+			}
+		}
+	}
+	maps.DeleteFunc(s.badIPs, func(port, _ string) bool { return !seen[port] })
 }

@@ -1,6 +1,7 @@
 // Package conntrack reads the kernel conntrack table over netlink: its size,
 // limit and per-CPU statistics in O(1), never a dump (Read), and, only when
-// asked, entries per zone by a streamed dump, O(n) (ZoneCounts).
+// asked, entries per zone (ZoneCounts) or per address of the original
+// direction (AddrCounts) by one streamed dump, O(n) in time, flat in memory.
 //
 // A Reader asks ctnetlink two questions per Read (IPCTNL_MSG_CT_GET_STATS for
 // the entry count and nf_conntrack_max, IPCTNL_MSG_CT_GET_STATS_CPU for the

@@ -38,20 +38,40 @@ const ZonesOp = "counting conntrack zones"
 // during the dump (as it always does under load) gives counts that are
 // approximate in the same way `conntrack -L | wc -l` is.
 func (r *Reader) ZoneCounts(ctx context.Context) (map[uint16]uint64, error) {
+	counts := map[uint16]uint64{}
+	err := r.dump(ctx, ZonesOp, func(entry []byte) error {
+		zone, err := entryZone(entry)
+		if err == nil {
+			counts[zone]++
+		}
+		return err
+	}, func() uint64 { return total(counts) })
+	if err != nil {
+		return nil, err
+	}
+	return counts, nil
+}
+
+// dump streams the whole table through one fixed buffer and gives visit
+// each entry's attributes (after the nfgenmsg header), as they arrive: the
+// one dump loop of ZoneCounts and AddrCounts. visit must not keep the
+// slice. whole is the operation of the errors; read says how many entries
+// were counted when the deadline struck.
+func (r *Reader) dump(ctx context.Context, whole string, visit func(entry []byte) error, read func() uint64) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {
-		return nil, fault.New(fault.Closed, ZonesOp, r.cfg.NetnsPath, errors.New("reader is closed"))
+		return fault.New(fault.Closed, whole, r.cfg.NetnsPath, errors.New("reader is closed"))
 	}
 	budget := budgetOf(ctx)
 	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: r.nsFD})
 	if err != nil {
-		return nil, r.explain(ZonesOp, DialOp, err)
+		return r.explain(whole, DialOp, err)
 	}
 	defer c.Close()
 	if deadline, ok := ctx.Deadline(); ok {
 		if err := c.SetDeadline(deadline); err != nil {
-			return nil, fault.Wrap(ZonesOp, r.cfg.NetnsPath, err)
+			return fault.Wrap(whole, r.cfg.NetnsPath, err)
 		}
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
@@ -66,13 +86,12 @@ func (r *Reader) ZoneCounts(ctx context.Context) (map[uint16]uint64, error) {
 		Data: []byte{unix.AF_UNSPEC, 0, 0, 0},
 	}
 	if _, err := c.Send(req); err != nil {
-		return nil, r.explain(ZonesOp, "requesting a dump", err)
+		return r.explain(whole, "requesting a dump", err)
 	}
 	rc, err := c.SyscallConn()
 	if err != nil {
-		return nil, fault.Wrap(ZonesOp, r.cfg.NetnsPath, err)
+		return fault.Wrap(whole, r.cfg.NetnsPath, err)
 	}
-	counts := map[uint16]uint64{}
 	buf := make([]byte, zoneDumpBuffer)
 	for {
 		var n int
@@ -86,17 +105,17 @@ func (r *Reader) ZoneCounts(ctx context.Context) (map[uint16]uint64, error) {
 		}
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, syscall.ETIMEDOUT) {
-				return nil, fault.New(fault.Timeout, ZonesOp, r.cfg.NetnsPath, fmt.Errorf("the dump did not finish%s (%d entries counted): %w",
-					budget, total(counts), errors.Join(ctx.Err(), err)))
+				return fault.New(fault.Timeout, whole, r.cfg.NetnsPath, fmt.Errorf("the dump did not finish%s (%d entries counted): %w",
+					budget, read(), errors.Join(ctx.Err(), err)))
 			}
-			return nil, r.explain(ZonesOp, "reading the dump", err)
+			return r.explain(whole, "reading the dump", err)
 		}
-		done, err := countZones(buf[:n], counts)
+		done, err := walkBatch(buf[:n], visit)
 		if err != nil {
-			return nil, r.explain(ZonesOp, "reading the dump", err)
+			return r.explain(whole, "reading the dump", err)
 		}
 		if done {
-			return counts, nil
+			return nil
 		}
 	}
 }
@@ -112,6 +131,18 @@ func total(m map[uint16]uint64) uint64 {
 // countZones adds the entries of one batch of dump messages to counts. It
 // reports whether the batch ended the dump.
 func countZones(b []byte, counts map[uint16]uint64) (done bool, err error) {
+	return walkBatch(b, func(entry []byte) error {
+		zone, err := entryZone(entry)
+		if err == nil {
+			counts[zone]++
+		}
+		return err
+	})
+}
+
+// walkBatch gives visit the body of each entry of one batch of dump
+// messages. It reports whether the batch ended the dump.
+func walkBatch(b []byte, visit func(entry []byte) error) (done bool, err error) {
 	for len(b) > 0 {
 		if len(b) < unix.NLMSG_HDRLEN {
 			return false, fmt.Errorf("netlink message header: %d bytes left, need %d", len(b), unix.NLMSG_HDRLEN)
@@ -134,11 +165,9 @@ func countZones(b []byte, counts map[uint16]uint64) (done bool, err error) {
 			}
 		case unix.NLMSG_NOOP:
 		default:
-			zone, err := entryZone(body)
-			if err != nil {
+			if err := visit(body); err != nil {
 				return false, err
 			}
-			counts[zone]++
 		}
 		b = b[min((msgLen+3)&^3, len(b)):]
 	}

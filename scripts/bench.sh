@@ -47,6 +47,9 @@ if [ -z "${BENCH_REPORT_ONLY:-}" ]; then
 		echo "nproc: $(nproc)"
 		echo "count: $count"
 		CI=true go test -run '^$' -bench '^Benchmark(TableCounts|ConntrackCount)$' -benchmem -benchtime "$benchtime" -count "$count" -timeout 30m ./ovs ./conntrack
+		# conntrack_pods's dump and join against conntrack -L and a ti-mo
+		# Dump, each call in a process of its own (its peak RSS).
+		CI=true BENCH_ROUNDS=${BENCH_ROUNDS:-15} go test -run '^$' -bench '^BenchmarkPodDump$' -benchtime 1x -count 1 -timeout 30m ./collector
 		CI=true BENCH_ROUNDS=${BENCH_ROUNDS:-15} go test -run '^$' -bench '^BenchmarkScrapes$' -benchtime 1x -count 1 -timeout 60m ./cmd/datapath-exporter
 		# The ovs_datapath collector's reads against their floors: on the
 		# host's userspace OVS (control socket only: no openvswitch module

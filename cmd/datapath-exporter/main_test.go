@@ -231,7 +231,7 @@ func TestEndToEnd(t *testing.T) {
 	// collector).
 	args := []string{"--ovs.rundir=" + o.RunDir, "--conntrack.netns=" + ns.Path, "--ovs.timeout=15s", "--conntrack.timeout=15s",
 		"--ovs.openflow-read-interval=0s", "--ovs.datapath-read-interval=0s", "--conntrack.read-interval=0s",
-		"--collector.conntrack_zones", "--conntrack.zones-timeout=15s", "--collector.ovs_interfaces",
+		"--collector.conntrack_zones", "--conntrack.zones-timeout=15s", "--collector.ovs_interfaces", "--collector.conntrack_pods",
 		"--collector.antrea_agent", "--antrea.agent-url=" + agent.URL(), "--antrea.token-file=" + agent.TokenFile,
 		"--antrea.ca-file=" + agent.CAFile, "--antrea.timeout=15s"}
 	base, logs := startExporter(t, args...)
@@ -242,7 +242,7 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("collectors succeed", func(t *testing.T) {
 		got := series(mfs, "datapath_scrape_collector_success", "collector")
-		for _, c := range []string{"ovs", "ovs_datapath", "ovs_interfaces", "conntrack", "conntrack_zones", "antrea_agent"} {
+		for _, c := range []string{"ovs", "ovs_datapath", "ovs_interfaces", "conntrack", "conntrack_zones", "conntrack_pods", "antrea_agent"} {
 			if got[c] != 1 {
 				t.Errorf("datapath_scrape_collector_success{collector=%q} = %v, want 1; logs:\n%s", c, got[c], logs)
 			}
