@@ -46,7 +46,14 @@ func TestDemoUpAndDown(t *testing.T) {
 		// The names come from the Antrea agent stand-in (OVS names no
 		// table), and the demo's drift shows once on SpoofGuard.
 		`datapath_antrea_agent_table_flows{bridge="br-int",table_id="1",table_name="SpoofGuard"} > 0`,
-		`count_over_time((datapath_ovs_table_flows{table_name="SpoofGuard"} - on(instance,bridge,table_id) group_left datapath_antrea_agent_table_flows == -2)[3m:1s]) > 0`,
+	})
+	// The drift, asked for only once the demo says it made it: while
+	// ovs-ofctl deletes a scale-down's flows one Pod at a time, a reading
+	// can show -2 with no drift (seen in CI, where a scale-down took 25s).
+	// The demo holds the churn for 20s or more while the drift lasts.
+	d.waitForLog(t, ctx, "behind the agent's back")
+	d.waitForQueries(t, ctx, promAddr, []string{
+		`datapath_ovs_table_flows{table_name="SpoofGuard"} - on(instance,bridge,table_id) group_left datapath_antrea_agent_table_flows == -2`,
 		// The datapath row moves: hits and misses from the demo's veth
 		// port, and the packet-in meter dropping.
 		`rate(datapath_ovs_datapath_lookups_total{result="hit"}[1m]) > 0`,

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -74,6 +75,22 @@ func (d *runningDemo) waitForQueries(t *testing.T, ctx context.Context, promAddr
 			}
 		}
 	}
+}
+
+// waitForLog waits until the demo's log holds text; it fails t if the
+// demo exits or ctx ends first.
+func (d *runningDemo) waitForLog(t *testing.T, ctx context.Context, text string) {
+	t.Helper()
+	for !strings.Contains(d.logs.String(), text) {
+		select {
+		case err := <-d.exited:
+			t.Fatalf("demo exited early (%v):\n%s", err, d.logs)
+		case <-ctx.Done():
+			t.Fatalf("the demo never logged %q:\n%s", text, d.logs)
+		case <-time.After(time.Second):
+		}
+	}
+	t.Logf("%5.1fs: the demo logged %q", time.Since(d.start).Seconds(), text)
 }
 
 // stop stops the demo with SIGTERM, as make demo-stop does, and fails t
