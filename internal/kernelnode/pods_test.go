@@ -86,17 +86,24 @@ func TestConntrackPodsThroughOVS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Wait for a dump that started after the counts were read
-		// (--conntrack.pods-refresh=1s).
+		// Wait for a dump that started after the counts were read: one
+		// starts every second (--conntrack.pods-refresh=1s), so 20 s is
+		// a dump that hangs or fails, not a slow guest.
 		var m metrics
-		werr := testenv.WaitFor(ctx, func() bool {
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		werr := testenv.WaitFor(wctx, func() bool {
 			m = scrape(t, ctx)
-			start, ok := dumpStart(m)
-			return ok && start >= since
+			if start, ok := dumpStart(m); ok && start >= since {
+				return true
+			}
+			time.Sleep(200 * time.Millisecond)
+			return false
 		})
+		cancel()
 		if werr != nil {
 			start, _ := dumpStart(m)
-			t.Fatalf("no conntrack_pods dump started after %.3f (guest clock) within the wait: last started %.3f; success %v", since, start, success(m, "conntrack_pods"))
+			t.Fatalf("no conntrack_pods dump started after %.3f (guest clock) in 20 s: the last served started at %.3f; collector success %v",
+				since, start, success(m, "conntrack_pods"))
 		}
 		after, _, err := readPodsTruth(ctx, src, dst)
 		if err != nil {
