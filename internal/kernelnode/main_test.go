@@ -128,6 +128,10 @@ func startExporter(ctx context.Context, n *kernelnode.Node) error {
 		// every scrape.
 		"--ovs.slow-stats-max-age=0s", "--ovs.openflow-read-interval=0s", "--ovs.datapath-read-interval=0s",
 		"--conntrack.read-interval=0s",
+		// conntrack_pods dumps in the background: every second, so
+		// that a test waits at most that for a dump that started after
+		// it read the kernel's table (the table stays small here).
+		"--collector.conntrack_pods", "--conntrack.pods-refresh=1s",
 		"--collector.conntrack_zones", "--no-collector.antrea_agent"); err != nil {
 		return err
 	}
