@@ -127,7 +127,9 @@ func lastLine(out, prefix string) string {
 func TestPodDumpChild(t *testing.T) {
 	method := os.Getenv("DPX_PODDUMP_METHOD")
 	if method == "" {
-		t.Skip("run by BenchmarkPodDump only")
+		// Not a child of BenchmarkPodDump: nothing to do. Not a skip,
+		// which CI=true turns into a failure (scripts/testreport).
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -176,7 +176,7 @@ func NewOVSDatapathCollector(cfg OVSDatapathConfig, logger *slog.Logger) (Collec
 		logger: logger,
 	}
 	c.reading = newPeriodicReader(cfg.ReadInterval, ovsReadTimeout(cfg.ReadTimeout), c.read)
-	return withOVSInfo(c, c.reader.Unixctl), nil
+	return withOVSInfo(c, c.reader.Unixctl, cfg.ReadInterval, ovsReadTimeout(cfg.ReadTimeout)), nil
 }
 
 // Close stops the background reads, then ends the control socket
