@@ -39,6 +39,7 @@ generate:
 # into /var/cache/datapath-exporter (scripts/prometheus3.sh; bin/prometheus3
 # and bin/promtool3 point at them).
 deps:
+	@echo "$$(date -u +%T) make deps"
 	@scripts/deps.sh
 
 # go test's JSON goes through scripts/testreport, which prints what plain
@@ -52,14 +53,20 @@ TESTREPORT := bin/testreport
 KERNEL_DEMO_TEST := ^TestDemoKernelUpAndDown$$
 
 test: deps build
+	@echo "$$(date -u +%T) make test: checks and the main module's tests"
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt wants changes in:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) build -o $(TESTREPORT) ./scripts/testreport
 	bash -o pipefail -c '$(GO) test -race -count=1 -timeout 25m -json -skip $(KERNEL_DEMO_TEST) $$($(GO) list ./... | grep -v /internal/kernelnode) 2>&1 | $(TESTREPORT)'
+	@echo "$$(date -u +%T) make test: the kernel node"
 	bash -o pipefail -c '$(GO) test -race -count=1 -timeout 15m -json ./internal/kernelnode 2>&1 | $(TESTREPORT)'
+	@echo "$$(date -u +%T) make test: the demo on the kernel node"
 	bash -o pipefail -c '$(GO) test -race -count=1 -timeout 10m -json -run $(KERNEL_DEMO_TEST) ./internal/e2e 2>&1 | $(TESTREPORT)'
+	@echo "$$(date -u +%T) make test: deploy's module"
 	cd deploy && $(GO) vet ./... && bash -o pipefail -c '$(GO) test -count=1 -timeout 10m -json ./... 2>&1 | ../$(TESTREPORT)'
+	@echo "$$(date -u +%T) make test: the fuzz targets"
 	@$(MAKE) --no-print-directory fuzz
+	@echo "$$(date -u +%T) make test: passed"
 
 # A bounded run of every fuzz target (seeds from real OVS captures).
 fuzz:

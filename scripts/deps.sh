@@ -9,6 +9,17 @@ set -euo pipefail
 # qemu-system-x86, busybox-static, kmod: the kernel node (internal/testenv/kernelnode.go)
 # boots Debian's kernel package in a VM; that package is fetched into a cache by
 # the harness itself, never installed.
+# Prometheus 3 and promtool, built once from the Go module proxy into a
+# cache (Debian's prometheus package is 2.42, the oldest release tested),
+# and the Go modules of both of this repository's modules, fetched while
+# apt-get installs the packages: on a fresh machine the build is the longest
+# step, and neither needs a package below (flock is util-linux's, in every
+# Debian base system).
+here=$(dirname "$0")
+"$here/prometheus3.sh" &
+prometheus3=$!
+(cd "$here/.." && go mod download && cd deploy && go mod download) &
+modules=$!
 packages=(openvswitch-switch conntrack nftables iproute2 util-linux prometheus podman prometheus-node-exporter qemu-system-x86 busybox-static kmod)
 missing=()
 for p in "${packages[@]}"; do
@@ -29,6 +40,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 	fi
 	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# Prometheus 3 and promtool, built once from the Go module proxy into a
-# cache (Debian's prometheus package is 2.42, the oldest release tested).
-"$(dirname "$0")/prometheus3.sh"
+wait "$modules" || { echo "deps: go mod download failed (is the Go module proxy reachable?)" >&2; exit 1; }
+wait "$prometheus3" || { echo "deps: building Prometheus 3 failed (scripts/prometheus3.sh, above)" >&2; exit 1; }
