@@ -18,7 +18,7 @@ LDFLAGS  := -s -w \
 # loaded machine (golang/go#75804). `make fuzz FUZZTIME=5m` for a long run.
 FUZZTIME ?= 20000x
 
-.PHONY: all build deps test fuzz lint bench demo demo-kernel demo-stop clean generate
+.PHONY: all build deps test test-kernel test-deploy fuzz lint bench demo demo-kernel demo-stop clean generate
 
 all: build
 
@@ -46,7 +46,8 @@ deps:
 # go test prints plus a closing count, and with CI=true fails the run on a
 # skipped test: a skip in CI is a missing prerequisite that a green run would
 # hide. The kernel node's tests (a qemu guest under TCG, a core busy for
-# minutes) run after the others, so the guest never slows their deadlines.
+# minutes) run after the others, so the guest never slows their deadlines;
+# deploy's module and the fuzz targets, which have none, run beside them.
 TESTREPORT := bin/testreport
 # The e2e test that boots a kernel node VM of its own (the demo), run after
 # the kernel node package, one VM at a time.
@@ -56,20 +57,31 @@ test: deps build
 	@echo "$$(date -u +%T) make test: checks and the main module's tests"
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt wants changes in:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
-	$(GO) build -o $(TESTREPORT) ./scripts/testreport
+	@$(MAKE) --no-print-directory $(TESTREPORT)
 	bash -o pipefail -c '$(GO) test -race -count=1 -timeout 25m -json -skip $(KERNEL_DEMO_TEST) $$($(GO) list ./... | grep -v /internal/kernelnode) 2>&1 | $(TESTREPORT)'
-	@echo "$$(date -u +%T) make test: the kernel node"
+	@echo "$$(date -u +%T) make test: the kernel node; beside it deploy's module and the fuzz targets"
+	@scripts/beside.sh '$(MAKE) --no-print-directory test-deploy && $(MAKE) --no-print-directory fuzz' '$(MAKE) --no-print-directory test-kernel'
+	@echo "$$(date -u +%T) make test: passed"
+
+# The kernel node's tests, then the demo on it (one VM at a time).
+test-kernel: $(TESTREPORT)
 	bash -o pipefail -c '$(GO) test -race -count=1 -timeout 15m -json ./internal/kernelnode 2>&1 | $(TESTREPORT)'
 	@echo "$$(date -u +%T) make test: the demo on the kernel node"
 	bash -o pipefail -c '$(GO) test -race -count=1 -timeout 10m -json -run $(KERNEL_DEMO_TEST) ./internal/e2e 2>&1 | $(TESTREPORT)'
+
+# deploy's module: manifests, chart, mixin output, the image's final stage.
+test-deploy: $(TESTREPORT)
 	@echo "$$(date -u +%T) make test: deploy's module"
 	cd deploy && $(GO) vet ./... && bash -o pipefail -c '$(GO) test -count=1 -timeout 10m -json ./... 2>&1 | ../$(TESTREPORT)'
-	@echo "$$(date -u +%T) make test: the fuzz targets"
-	@$(MAKE) --no-print-directory fuzz
-	@echo "$$(date -u +%T) make test: passed"
+
+# A file target: the two jobs beside each other find it made and never
+# rewrite it while the other runs it.
+$(TESTREPORT): $(wildcard scripts/testreport/*.go) go.mod
+	$(GO) build -o $(TESTREPORT) ./scripts/testreport
 
 # A bounded run of every fuzz target (seeds from real OVS captures).
 fuzz:
+	@echo "$$(date -u +%T) make fuzz: every fuzz target, $(FUZZTIME) each"
 	@scripts/fuzz.sh $(FUZZTIME)
 
 # Benchmarks backing the README's performance claims, this project against
